@@ -1,0 +1,48 @@
+// Why this file exists: MPI start-up and shutdown behind one small class.
+#include "comm/mpi_session.h"
+
+#include <cstdlib>
+
+#include "core/context.h"
+
+#ifdef LADDER_WITH_MPI
+#include <mpi.h>
+#endif
+
+namespace ladder {
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+#ifdef LADDER_WITH_MPI
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int provided = 0;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    owns_mpi_ = true;
+  }
+  int rank = 0, world = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  ProcessContext::get().set_topology(rank, world);
+#else
+  (void)argc;
+  (void)argv;
+#endif
+}
+
+MpiSession::~MpiSession() {
+#ifdef LADDER_WITH_MPI
+  if (owns_mpi_) MPI_Finalize();
+#endif
+}
+
+void MpiSession::abort_all(int exit_code) {
+#ifdef LADDER_WITH_MPI
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized && ProcessContext::get().world() > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+#endif
+  std::exit(exit_code);
+}
+
+}  // namespace ladder

@@ -1,0 +1,131 @@
+// Why this file exists: the CPU reference backend. Every op of the engine, forward and
+// backward, on raw NHWC host pointers, templated on float (training) and double (the
+// finite-difference gradient tests). The CUDA backend implements the same list and is tested
+// against these functions.
+//
+// Conventions (BRIEF §3):
+//   - forward writes its outputs (=);
+//   - backward writes activation gradients (=) and accumulates parameter gradients (+=);
+//   - functions whose name ends in `_accumulate` add into their output instead.
+// All ops are deterministic: the same inputs give the same bits, whatever the thread count.
+#pragma once
+
+#include <cstdint>
+
+namespace ladder::cpu {
+
+// ---------------------------------------------------------------------------------------
+// Convolution. x (N, H, W, Cin), w (Cout, K, K, Cin), b (Cout), y (N, Ho, Wo, Cout).
+// Padding is given per side, so the Downsample's right/bottom-only padding is one case.
+struct Conv2dDims {
+  int n = 1, h = 1, w = 1, cin = 1, cout = 1;
+  int kernel = 3, stride = 1;
+  int pad_top = 1, pad_left = 1, pad_bottom = 1, pad_right = 1;
+
+  int out_h() const { return (h + pad_top + pad_bottom - kernel) / stride + 1; }
+  int out_w() const { return (w + pad_left + pad_right - kernel) / stride + 1; }
+  // Multiply-accumulates of one forward pass (FLOPs = 2 × this).
+  int64_t macs() const {
+    return int64_t(n) * out_h() * out_w() * cout * int64_t(kernel) * kernel * cin;
+  }
+};
+
+template <class T>
+void conv2d_forward(const Conv2dDims& d, const T* x, const T* w, const T* b, T* y);
+// dx = conv2d_transpose(dy, w)
+template <class T>
+void conv2d_backward_data(const Conv2dDims& d, const T* dy, const T* w, T* dx);
+// dw += correlation(x, dy); db += sum(dy) (db may be null).
+template <class T>
+void conv2d_backward_filter(const Conv2dDims& d, const T* x, const T* dy, T* dw, T* db);
+
+// ---------------------------------------------------------------------------------------
+// GroupNorm over (H·W, C/G) per image and group. x, y (N, HW, C); gamma, beta (C);
+// mean, rstd (N, G) saved for the backward.
+struct GroupNormDims {
+  int n = 1, hw = 1, c = 1, groups = 1;
+  double eps = 1e-6;
+};
+
+template <class T>
+void group_norm_forward(const GroupNormDims& d, const T* x, const T* gamma, const T* beta,
+                        T* y, T* mean, T* rstd);
+// dx = ...; dgamma += ...; dbeta += ...
+template <class T>
+void group_norm_backward(const GroupNormDims& d, const T* x, const T* gamma, const T* mean,
+                         const T* rstd, const T* dy, T* dx, T* dgamma, T* dbeta);
+
+// ---------------------------------------------------------------------------------------
+// Elementwise. n = number of elements.
+template <class T>
+void silu_forward(int64_t n, const T* x, T* y);  // y = x·σ(x)
+template <class T>
+void silu_backward(int64_t n, const T* x, const T* dy, T* dx);
+template <class T>
+void add_forward(int64_t n, const T* a, const T* b, T* y);  // y = a + b
+template <class T>
+void add_accumulate(int64_t n, const T* x, T* y);  // y += x (where two gradient paths meet)
+template <class T>
+void scale_inplace(int64_t n, T alpha, T* x);  // x *= alpha
+
+// ---------------------------------------------------------------------------------------
+// Nearest-neighbour ×2 upsampling. x (N, H, W, C) → y (N, 2H, 2W, C).
+template <class T>
+void upsample_nearest2x_forward(int n, int h, int w, int c, const T* x, T* y);
+// dx (N, H, W, C) = sum of the four dy values each x fed.
+template <class T>
+void upsample_nearest2x_backward(int n, int h, int w, int c, const T* dy, T* dx);
+
+// ---------------------------------------------------------------------------------------
+// Linear over rows. x (M, Cin), w (Cout, Cin), b (Cout), y (M, Cout): y = x·wᵀ + b.
+template <class T>
+void linear_forward(int64_t m, int cin, int cout, const T* x, const T* w, const T* b, T* y);
+// dx = dy·w (=); dw += dyᵀ·x; db += Σ dy (db may be null).
+template <class T>
+void linear_backward(int64_t m, int cin, int cout, const T* x, const T* w, const T* dy, T* dx,
+                     T* dw, T* db);
+
+// ---------------------------------------------------------------------------------------
+// Multi-head scaled dot-product attention. q, k, v, o (N, L, C) with C = heads × d;
+// head h uses channels [h·d, (h+1)·d). o = softmax(q·kᵀ/√d)·v per head.
+// probs (N, heads, L, L) is saved by the forward for the backward.
+struct AttentionDims {
+  int n = 1, tokens = 1, channels = 1, heads = 1;
+  int head_dim() const { return channels / heads; }
+};
+
+template <class T>
+void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, T* probs,
+                       T* o);
+template <class T>
+void attention_backward(const AttentionDims& d, const T* q, const T* k, const T* v,
+                        const T* probs, const T* dout, T* dq, T* dk, T* dv);
+
+// ---------------------------------------------------------------------------------------
+// Losses. They return sums; the caller divides (so that the loss can be normalised by the
+// global number of images in an optimizer step).
+template <class T>
+double l1_forward(int64_t n, const T* x, const T* target);  // Σ |x − target|
+// dx = scale · sign(x − target) (sign(0) = 0).
+template <class T>
+void l1_backward(int64_t n, const T* x, const T* target, T scale, T* dx);
+
+// Latent sampling. mu, logvar, eps, z (n elements). logvar is clamped to [−30, 20]:
+//   z = mu + eps · exp(½ · clamp(logvar)).
+constexpr double kLogvarMin = -30.0;
+constexpr double kLogvarMax = 20.0;
+template <class T>
+void reparameterize_forward(int64_t n, const T* mu, const T* logvar, const T* eps, T* z);
+// dmu = dz; dlogvar = dz · eps · ½ · exp(½ lv) inside the clamp, 0 outside.
+template <class T>
+void reparameterize_backward(int64_t n, const T* logvar, const T* eps, const T* dz, T* dmu,
+                             T* dlogvar);
+// Σ ½ (mu² + exp(lv) − lv − 1) with lv = clamp(logvar).
+template <class T>
+double kl_forward(int64_t n, const T* mu, const T* logvar);
+// dmu += scale · mu; dlogvar += scale · ½ (exp(lv) − 1) inside the clamp.
+template <class T>
+void kl_backward_accumulate(int64_t n, const T* mu, const T* logvar, T scale, T* dmu,
+                            T* dlogvar);
+
+}  // namespace ladder::cpu

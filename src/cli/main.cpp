@@ -1,0 +1,68 @@
+// Why this file exists: the `ladder` binary. Dispatches commands, turns every exception into
+// one error line and an exit code (2: bad input, 1: failure), and ends all ranks on error.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/train_command.h"
+#include "comm/mpi_session.h"
+#include "core/check.h"
+#include "core/context.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: ladder <command> [options]\n"
+    "\n"
+    "ladder trains high-resolution image autoencoders (AutoencoderKL) on CPUs and GPUs.\n"
+    "\n"
+    "commands:\n"
+    "  train --config F.ini [--section.key value ...]   train (under mpirun: on every rank)\n"
+    "\n"
+    "options:\n"
+    "  --help, -h      this text; `ladder <command> --help` for a command\n"
+    "  --version       version and the backends of this build\n";
+
+int dispatch(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage << "\n" << ladder::train_usage().substr(ladder::train_usage().find("options:"));
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "ladder 0.1.0 (cpu"
+#ifdef LADDER_WITH_CUDA
+              << ", cuda compiled"
+#endif
+#ifdef LADDER_WITH_MPI
+              << ", mpi"
+#endif
+              << ")\n";
+    return 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "train") return ladder::train_command(rest);
+  throw ladder::UsageError("unknown command '" + args[0] + "' (see ladder --help)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ladder::MpiSession mpi(&argc, &argv);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  int code = 0;
+  try {
+    code = dispatch(args);
+  } catch (const ladder::UsageError& e) {
+    std::cerr << "ladder: error: " << e.what() << "\n";
+    code = 2;
+  } catch (const std::exception& e) {
+    const ladder::ProcessContext& context = ladder::ProcessContext::get();
+    if (context.world() > 1)
+      std::cerr << "ladder: error on rank " << context.rank() << ": " << e.what() << "\n";
+    else
+      std::cerr << "ladder: error: " << e.what() << "\n";
+    code = 1;
+  }
+  if (code != 0 && ladder::ProcessContext::get().world() > 1) ladder::MpiSession::abort_all(code);
+  return code;
+}

@@ -1,0 +1,433 @@
+// Why this file exists: reading, overriding and validating the INI config with
+// Boost.Program_options. Every key is declared once in kKeys (name, default, help); the
+// parser, the `--help` text and the resolved config.ini all come from that table.
+#include "config/config.h"
+
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/check.h"
+
+namespace po = boost::program_options;
+
+namespace ladder {
+namespace {
+
+struct KeySpec {
+  const char* name;
+  const char* default_value;
+  const char* help;
+};
+
+// The canonical key order; config.ini and --help follow it.
+const KeySpec kKeys[] = {
+    {"run.dir", "runs/default", "run directory (config.ini, metrics.jsonl, samples/)"},
+    {"run.seed", "0", "seed of every random stream"},
+    {"run.device", "auto", "auto | cpu | cuda"},
+    {"run.log_every", "10", "optimizer steps between metrics lines"},
+    {"run.sample_every", "100", "steps between reconstruction grids (0: start and end only)"},
+    {"model.kind", "autoencoder_kl", "autoencoder_kl"},
+    {"model.in_channels", "3", "image channels"},
+    {"model.channels", "128,256,512,512", "channels per level"},
+    {"model.res_blocks", "2", "ResBlocks per level"},
+    {"model.attention_levels", "none", "none, or one 0/1 per level"},
+    {"model.mid_attention", "false", "mid block (ResBlock, attention, ResBlock)"},
+    {"model.latent_channels", "4", "latent channels"},
+    {"model.norm_groups", "32", "GroupNorm groups (must divide every channel count)"},
+    {"model.norm_eps", "1e-6", "GroupNorm epsilon"},
+    {"data.store", "synthetic:256",
+     "synthetic:N (N deterministic in-memory images) or an HDF5 store path"},
+    {"data.dataset", "", "dataset name inside a foreign HDF5 file (HDF5 store issue)"},
+    {"data.layout", "nhwc", "layout of a foreign dataset: nhwc (HDF5 store issue)"},
+    {"data.flip", "true", "random horizontal flips"},
+    {"data.prefetch", "4", "micro-batches prepared ahead (HDF5 store issue)"},
+    {"data.loader_threads", "1", "loader threads (HDF5 store issue)"},
+    {"train.batch", "32", "effective (global) batch per optimizer step"},
+    {"train.micro_batch", "auto", "per rank per micro-step, per rung; auto = batch / world"},
+    {"train.lr", "1e-4", "peak learning rate"},
+    {"train.warmup_images", "0", "images of linear warmup before the cosine decay"},
+    {"train.betas", "0.9,0.999", "AdamW betas"},
+    {"train.weight_decay", "0.01", "AdamW decoupled weight decay (not on norms and biases)"},
+    {"train.grad_clip", "1.0", "global gradient-norm clip (0: off)"},
+    {"train.kl_weight", "1e-6", "weight of the KL term"},
+    {"train.precision", "auto", "auto | fp32 | bf16 | fp16 (CPU: fp32)"},
+    {"train.zero_stage", "2", "0 | 1 | 2 (multi-rank issue)"},
+    {"train.bucket_mb", "25", "ZeRO-2 gradient bucket size in MiB (multi-rank issue)"},
+    {"train.recompute", "none", "none | blocks | auto, per rung (CUDA issue)"},
+    {"stages.resolutions", "256,512,1024", "the resolution ladder"},
+    {"stages.images", "100000", "images trained per rung"},
+    {"stages.lr_scale", "1", "learning-rate multiplier per rung"},
+    {"stages.reset_optimizer", "false", "reset Adam moments at the start of each rung"},
+    {"checkpoint.every", "0", "steps between checkpoints (0: none; checkpoint issue)"},
+    {"checkpoint.keep", "3", "checkpoints kept"},
+    {"comm.backend", "auto", "auto | nccl | mpi"},
+    {"comm.timeout_s", "300", "seconds before a stuck collective fails the run"},
+};
+
+po::options_description make_description() {
+  po::options_description description("config keys");
+  for (const KeySpec& key : kKeys)
+    description.add_options()(key.name, po::value<std::string>()->default_value(key.default_value),
+                              key.help);
+  return description;
+}
+
+// One raw value and where it came from, for error messages.
+struct RawValue {
+  std::string text;
+  std::string source;
+};
+
+class ValueReader {
+ public:
+  explicit ValueReader(std::map<std::string, RawValue> values) : values_(std::move(values)) {}
+
+  const RawValue& raw(const std::string& key) const { return values_.at(key); }
+  const std::string& text(const std::string& key) const { return raw(key).text; }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
+    const RawValue& value = raw(key);
+    throw UsageError(detail::concat("config: ", key, " = '", value.text, "' (", value.source,
+                                    "): ", why));
+  }
+
+  double number(const std::string& key, const std::string& text) const {
+    errno = 0;
+    char* end = nullptr;
+    double parsed = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || errno != 0 || !std::isfinite(parsed))
+      fail(key, detail::concat("'", text, "' is not a number"));
+    return parsed;
+  }
+  int64_t integer(const std::string& key, const std::string& text) const {
+    errno = 0;
+    char* end = nullptr;
+    long long parsed = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno != 0)
+      fail(key, detail::concat("'", text, "' is not an integer"));
+    return parsed;
+  }
+  bool boolean(const std::string& key, const std::string& text) const {
+    if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+    if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+    fail(key, detail::concat("'", text, "' is not a boolean (true/false)"));
+  }
+  std::vector<std::string> list(const std::string& key) const {
+    std::vector<std::string> items;
+    std::stringstream stream(text(key));
+    std::string item;
+    while (std::getline(stream, item, ',')) {
+      size_t first = item.find_first_not_of(" \t");
+      size_t last = item.find_last_not_of(" \t");
+      item = first == std::string::npos ? "" : item.substr(first, last - first + 1);
+      if (item.empty()) fail(key, "empty item in list");
+      items.push_back(item);
+    }
+    if (items.empty()) fail(key, "empty list");
+    return items;
+  }
+
+  double number(const std::string& key) const { return number(key, text(key)); }
+  int64_t integer(const std::string& key) const { return integer(key, text(key)); }
+  bool boolean(const std::string& key) const { return boolean(key, text(key)); }
+  int positive_int(const std::string& key) const {
+    int64_t value = integer(key);
+    if (value < 1 || value > (1 << 30)) fail(key, "must be a positive integer");
+    return static_cast<int>(value);
+  }
+  std::string choice(const std::string& key, std::initializer_list<const char*> allowed) const {
+    std::string options;
+    for (const char* option : allowed) {
+      if (text(key) == option) return text(key);
+      options += options.empty() ? option : detail::concat(" | ", option);
+    }
+    fail(key, "must be one of " + options);
+  }
+
+  // Per-rung lists: one value for every rung, or exactly one per rung.
+  template <class T, class Parse>
+  std::vector<T> per_rung(const std::string& key, int rungs, Parse parse) const {
+    std::vector<std::string> items = list(key);
+    if (items.size() != 1 && static_cast<int>(items.size()) != rungs)
+      fail(key, detail::concat("needs one value or one per rung (", rungs, " rungs), got ",
+                               items.size()));
+    std::vector<T> values;
+    for (int rung = 0; rung < rungs; ++rung) values.push_back(parse(items[items.size() == 1 ? 0 : rung]));
+    return values;
+  }
+
+ private:
+  std::map<std::string, RawValue> values_;
+};
+
+std::map<std::string, RawValue> read_raw_values(const std::string& config_path,
+                                                const std::vector<std::string>& flags) {
+  po::options_description description = make_description();
+  po::variables_map flag_values, file_values;
+  try {
+    po::store(po::command_line_parser(flags).options(description).run(), flag_values);
+  } catch (const po::error& e) {
+    throw UsageError(detail::concat("config flags: ", e.what()));
+  }
+  if (!config_path.empty()) {
+    std::ifstream file(config_path);
+    LADDER_CHECK_USAGE(file.good(), "config: cannot open '", config_path, "'");
+    try {
+      po::store(po::parse_config_file(file, description, /*allow_unregistered=*/false),
+                file_values);
+    } catch (const po::error& e) {
+      throw UsageError(detail::concat(config_path, ": ", e.what()));
+    }
+  }
+  std::map<std::string, RawValue> values;
+  for (const KeySpec& key : kKeys) {
+    const po::variable_value& flag = flag_values[key.name];
+    const po::variable_value& file = file_values[key.name];
+    if (!flag.empty() && !flag.defaulted())
+      values[key.name] = {flag.as<std::string>(), detail::concat("flag --", key.name)};
+    else if (!file.empty() && !file.defaulted())
+      values[key.name] = {file.as<std::string>(), config_path};
+    else
+      values[key.name] = {key.default_value, "default"};
+  }
+  return values;
+}
+
+void validate(const Config& config, const ValueReader& reader) {
+  const ModelConfig& model = config.model;
+  int levels = static_cast<int>(model.channels.size());
+  for (int channels : model.channels)
+    if (channels % model.norm_groups != 0)
+      reader.fail("model.channels", detail::concat(channels, " channels are not divisible by ",
+                                                   "model.norm_groups = ", model.norm_groups));
+  if (static_cast<int>(model.attention_levels.size()) != levels)
+    reader.fail("model.attention_levels",
+                detail::concat("needs one value per level (", levels, " levels)"));
+  int downsampling = 1 << (levels - 1);
+  for (int resolution : config.stages.resolutions)
+    if (resolution % downsampling != 0)
+      reader.fail("stages.resolutions",
+                  detail::concat(resolution, " is not divisible by the model's downsampling ",
+                                 downsampling));
+  if (config.run.device == "cuda") {
+#ifndef LADDER_WITH_CUDA
+    reader.fail("run.device", "this build has no CUDA backend (configure with LADDER_CUDA=ON)");
+#else
+    reader.fail("run.device", "the CUDA training path is not implemented yet (CUDA issue)");
+#endif
+  }
+  if (config.train.precision != "auto" && config.train.precision != "fp32")
+    reader.fail("train.precision", "the CPU trains in fp32 (bf16/fp16 need the CUDA backend)");
+}
+
+}  // namespace
+
+int64_t DataConfig::synthetic_count() const {
+  return std::strtoll(store.c_str() + std::string("synthetic:").size(), nullptr, 10);
+}
+
+Config load_config(const std::string& config_path, const std::vector<std::string>& flags) {
+  ValueReader r(read_raw_values(config_path, flags));
+  Config c;
+
+  c.run.dir = r.text("run.dir");
+  if (c.run.dir.empty()) r.fail("run.dir", "must not be empty");
+  int64_t seed = r.integer("run.seed");
+  if (seed < 0) r.fail("run.seed", "must be >= 0");
+  c.run.seed = static_cast<uint64_t>(seed);
+  c.run.device = r.choice("run.device", {"auto", "cpu", "cuda"});
+  c.run.log_every = r.positive_int("run.log_every");
+  int64_t sample_every = r.integer("run.sample_every");
+  if (sample_every < 0) r.fail("run.sample_every", "must be >= 0");
+  c.run.sample_every = static_cast<int>(sample_every);
+
+  c.model.kind = r.choice("model.kind", {"autoencoder_kl"});
+  c.model.in_channels = r.positive_int("model.in_channels");
+  for (const std::string& item : r.list("model.channels")) {
+    int64_t channels = r.integer("model.channels", item);
+    if (channels < 1) r.fail("model.channels", "channel counts must be positive");
+    c.model.channels.push_back(static_cast<int>(channels));
+  }
+  c.model.res_blocks = r.positive_int("model.res_blocks");
+  if (r.text("model.attention_levels") == "none")
+    c.model.attention_levels.assign(c.model.channels.size(), false);
+  else
+    for (const std::string& item : r.list("model.attention_levels"))
+      c.model.attention_levels.push_back(r.boolean("model.attention_levels", item));
+  c.model.mid_attention = r.boolean("model.mid_attention");
+  c.model.latent_channels = r.positive_int("model.latent_channels");
+  c.model.norm_groups = r.positive_int("model.norm_groups");
+  c.model.norm_eps = r.number("model.norm_eps");
+  if (c.model.norm_eps <= 0) r.fail("model.norm_eps", "must be > 0");
+
+  c.data.store = r.text("data.store");
+  if (c.data.synthetic()) {
+    int64_t count = r.integer("data.store", c.data.store.substr(10));
+    if (count < 1) r.fail("data.store", "synthetic:N needs N >= 1");
+  } else {
+    r.fail("data.store", "HDF5 stores come with the HDF5 store issue; use synthetic:N for now");
+  }
+  c.data.dataset = r.text("data.dataset");
+  c.data.layout = r.choice("data.layout", {"nhwc"});
+  c.data.flip = r.boolean("data.flip");
+  c.data.prefetch = r.positive_int("data.prefetch");
+  c.data.loader_threads = r.positive_int("data.loader_threads");
+
+  c.stages.resolutions = r.per_rung<int>("stages.resolutions",
+                                         static_cast<int>(r.list("stages.resolutions").size()),
+                                         [&](const std::string& s) {
+                                           int64_t v = r.integer("stages.resolutions", s);
+                                           if (v < 1 || v > 65536)
+                                             r.fail("stages.resolutions", "resolutions must be in 1..65536");
+                                           return static_cast<int>(v);
+                                         });
+  int rungs = c.stages.rungs();
+  c.stages.images = r.per_rung<int64_t>("stages.images", rungs, [&](const std::string& s) {
+    int64_t v = r.integer("stages.images", s);
+    if (v < 1) r.fail("stages.images", "image counts must be >= 1");
+    return v;
+  });
+  c.stages.lr_scale = r.per_rung<double>("stages.lr_scale", rungs, [&](const std::string& s) {
+    double v = r.number("stages.lr_scale", s);
+    if (v < 0) r.fail("stages.lr_scale", "must be >= 0");
+    return v;
+  });
+  c.stages.reset_optimizer = r.per_rung<bool>(
+      "stages.reset_optimizer", rungs,
+      [&](const std::string& s) { return r.boolean("stages.reset_optimizer", s); });
+
+  c.train.batch = r.positive_int("train.batch");
+  c.train.micro_batch = r.per_rung<int>("train.micro_batch", rungs, [&](const std::string& s) {
+    if (s == "auto") return 0;
+    int64_t v = r.integer("train.micro_batch", s);
+    if (v < 1) r.fail("train.micro_batch", "must be auto or a positive integer");
+    return static_cast<int>(v);
+  });
+  c.train.lr = r.number("train.lr");
+  if (c.train.lr <= 0) r.fail("train.lr", "must be > 0");
+  c.train.warmup_images = r.number("train.warmup_images");
+  if (c.train.warmup_images < 0) r.fail("train.warmup_images", "must be >= 0");
+  std::vector<std::string> betas = r.list("train.betas");
+  if (betas.size() != 2) r.fail("train.betas", "needs two values: beta1,beta2");
+  c.train.beta1 = r.number("train.betas", betas[0]);
+  c.train.beta2 = r.number("train.betas", betas[1]);
+  if (c.train.beta1 < 0 || c.train.beta1 >= 1 || c.train.beta2 < 0 || c.train.beta2 >= 1)
+    r.fail("train.betas", "each beta must be in [0, 1)");
+  c.train.weight_decay = r.number("train.weight_decay");
+  if (c.train.weight_decay < 0) r.fail("train.weight_decay", "must be >= 0");
+  c.train.grad_clip = r.number("train.grad_clip");
+  if (c.train.grad_clip < 0) r.fail("train.grad_clip", "must be >= 0 (0 disables)");
+  c.train.kl_weight = r.number("train.kl_weight");
+  if (c.train.kl_weight < 0) r.fail("train.kl_weight", "must be >= 0");
+  c.train.precision = r.choice("train.precision", {"auto", "fp32", "bf16", "fp16"});
+  int64_t zero_stage = r.integer("train.zero_stage");
+  if (zero_stage < 0 || zero_stage > 2) r.fail("train.zero_stage", "must be 0, 1 or 2");
+  c.train.zero_stage = static_cast<int>(zero_stage);
+  c.train.bucket_mb = r.number("train.bucket_mb");
+  if (c.train.bucket_mb <= 0) r.fail("train.bucket_mb", "must be > 0");
+  c.train.recompute = r.per_rung<std::string>("train.recompute", rungs, [&](const std::string& s) {
+    if (s != "none" && s != "blocks" && s != "auto")
+      r.fail("train.recompute", "each value must be none, blocks or auto");
+    return s;
+  });
+
+  int64_t every = r.integer("checkpoint.every");
+  if (every < 0) r.fail("checkpoint.every", "must be >= 0");
+  c.checkpoint.every = static_cast<int>(every);
+  c.checkpoint.keep = r.positive_int("checkpoint.keep");
+  c.comm.backend = r.choice("comm.backend", {"auto", "nccl", "mpi"});
+  c.comm.timeout_s = r.number("comm.timeout_s");
+  if (c.comm.timeout_s <= 0) r.fail("comm.timeout_s", "must be > 0");
+
+  validate(c, r);
+  return c;
+}
+
+int micro_batch_for_rung(const Config& config, int rung, int world) {
+  int configured = config.train.micro_batch.at(rung);
+  int64_t per_rank = config.train.batch / world;
+  LADDER_CHECK_USAGE(config.train.batch % world == 0, "config: train.batch = ",
+                     config.train.batch, " is not divisible by the world size ", world);
+  int micro = configured == 0 ? static_cast<int>(per_rank) : configured;
+  LADDER_CHECK_USAGE(per_rank % micro == 0, "config: train.micro_batch = ", micro, " (rung ",
+                     rung, "): batch ", config.train.batch, " is not a multiple of micro_batch ",
+                     micro, " x world ", world);
+  return micro;
+}
+
+int accumulation_for_rung(const Config& config, int rung, int world) {
+  return static_cast<int>(config.train.batch / world / micro_batch_for_rung(config, rung, world));
+}
+
+std::string config_help() {
+  std::ostringstream os;
+  std::string section;
+  for (const KeySpec& key : kKeys) {
+    std::string name = key.name;
+    std::string key_section = name.substr(0, name.find('.'));
+    if (key_section != section) {
+      section = key_section;
+      os << "  [" << section << "]\n";
+    }
+    std::string flag = "    --" + name + " " + (key.default_value[0] ? key.default_value : "''");
+    if (flag.size() < 44) flag.resize(44, ' ');
+    os << flag << "  " << key.help << "\n";
+  }
+  return os.str();
+}
+
+namespace {
+template <class T>
+std::string join(const std::vector<T>& items) {
+  std::ostringstream os;
+  for (size_t i = 0; i < items.size(); ++i) os << (i ? "," : "") << items[i];
+  return os.str();
+}
+std::string join_bools(const std::vector<bool>& items) {
+  std::ostringstream os;
+  for (size_t i = 0; i < items.size(); ++i) os << (i ? "," : "") << (items[i] ? "true" : "false");
+  return os.str();
+}
+std::string join_micro(const std::vector<int>& items) {
+  std::ostringstream os;
+  for (size_t i = 0; i < items.size(); ++i)
+    os << (i ? "," : "") << (items[i] == 0 ? std::string("auto") : std::to_string(items[i]));
+  return os.str();
+}
+}  // namespace
+
+std::string Config::to_ini() const {
+  std::ostringstream os;
+  os.precision(17);
+  os << "# resolved by ladder: every key, defaults included\n";
+  os << "[run]\ndir = " << run.dir << "\nseed = " << run.seed << "\ndevice = " << run.device
+     << "\nlog_every = " << run.log_every << "\nsample_every = " << run.sample_every << "\n\n";
+  os << "[model]\nkind = " << model.kind << "\nin_channels = " << model.in_channels
+     << "\nchannels = " << join(model.channels) << "\nres_blocks = " << model.res_blocks
+     << "\nattention_levels = " << join_bools(model.attention_levels)
+     << "\nmid_attention = " << (model.mid_attention ? "true" : "false")
+     << "\nlatent_channels = " << model.latent_channels << "\nnorm_groups = " << model.norm_groups
+     << "\nnorm_eps = " << model.norm_eps << "\n\n";
+  os << "[data]\nstore = " << data.store << "\ndataset = " << data.dataset
+     << "\nlayout = " << data.layout << "\nflip = " << (data.flip ? "true" : "false")
+     << "\nprefetch = " << data.prefetch << "\nloader_threads = " << data.loader_threads << "\n\n";
+  os << "[train]\nbatch = " << train.batch << "\nmicro_batch = " << join_micro(train.micro_batch)
+     << "\nlr = " << train.lr << "\nwarmup_images = " << train.warmup_images
+     << "\nbetas = " << train.beta1 << "," << train.beta2 << "\nweight_decay = " << train.weight_decay
+     << "\ngrad_clip = " << train.grad_clip << "\nkl_weight = " << train.kl_weight
+     << "\nprecision = " << train.precision << "\nzero_stage = " << train.zero_stage
+     << "\nbucket_mb = " << train.bucket_mb << "\nrecompute = " << join(train.recompute) << "\n\n";
+  os << "[stages]\nresolutions = " << join(stages.resolutions) << "\nimages = " << join(stages.images)
+     << "\nlr_scale = " << join(stages.lr_scale)
+     << "\nreset_optimizer = " << join_bools(stages.reset_optimizer) << "\n\n";
+  os << "[checkpoint]\nevery = " << checkpoint.every << "\nkeep = " << checkpoint.keep << "\n\n";
+  os << "[comm]\nbackend = " << comm.backend << "\ntimeout_s = " << comm.timeout_s << "\n";
+  return os.str();
+}
+
+}  // namespace ladder

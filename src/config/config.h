@@ -1,0 +1,103 @@
+// Why this file exists: the resolved, validated training configuration (BRIEF §5 keys).
+// Every key is read from the INI file and may be overridden by a `--section.key` flag;
+// values are checked here so that the rest of the engine can trust them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ladder {
+
+struct RunConfig {
+  std::string dir;
+  uint64_t seed = 0;
+  std::string device;  // auto | cpu | cuda
+  int log_every = 10;
+  int sample_every = 100;  // 0: only at the start and the end
+};
+
+struct ModelConfig {
+  std::string kind;  // autoencoder_kl
+  int in_channels = 3;
+  std::vector<int> channels;
+  int res_blocks = 2;
+  std::vector<bool> attention_levels;  // one per level
+  bool mid_attention = false;          // mid block: ResBlock, attention, ResBlock
+  int latent_channels = 4;
+  int norm_groups = 32;
+  double norm_eps = 1e-6;
+};
+
+struct DataConfig {
+  std::string store;  // "synthetic:N" (in-memory deterministic images) or an HDF5 path
+  std::string dataset;
+  std::string layout;
+  bool flip = true;
+  int prefetch = 4;
+  int loader_threads = 1;
+
+  bool synthetic() const { return store.rfind("synthetic:", 0) == 0; }
+  int64_t synthetic_count() const;
+};
+
+struct TrainConfig {
+  int64_t batch = 32;                  // effective (global) batch per optimizer step
+  std::vector<int> micro_batch;        // per rung; 0 means auto
+  double lr = 1e-4;
+  double warmup_images = 0;
+  double beta1 = 0.9, beta2 = 0.999;
+  double weight_decay = 0.01;
+  double grad_clip = 1.0;              // global norm; 0 disables
+  double kl_weight = 1e-6;
+  std::string precision;               // auto | fp32 | bf16 | fp16
+  int zero_stage = 2;
+  double bucket_mb = 25;
+  std::vector<std::string> recompute;  // per rung: none | blocks | auto
+};
+
+struct StagesConfig {
+  std::vector<int> resolutions;
+  std::vector<int64_t> images;  // per rung: images trained at that rung
+  std::vector<double> lr_scale;
+  std::vector<bool> reset_optimizer;
+
+  int rungs() const { return static_cast<int>(resolutions.size()); }
+};
+
+struct CheckpointConfig {
+  int every = 0;
+  int keep = 3;
+};
+
+struct CommConfig {
+  std::string backend;  // auto | nccl | mpi
+  double timeout_s = 300;
+};
+
+struct Config {
+  RunConfig run;
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  StagesConfig stages;
+  CheckpointConfig checkpoint;
+  CommConfig comm;
+
+  // The resolved config as INI text, every key, in the canonical order (config.ini).
+  std::string to_ini() const;
+};
+
+// Parses `config_path` (may be empty: defaults only) with `flags` (the "--section.key value"
+// arguments after the command) winning over the file. Throws UsageError naming the key and
+// its source for an unknown key, a malformed value, or an inconsistent combination.
+Config load_config(const std::string& config_path, const std::vector<std::string>& flags);
+
+// The `--help` text listing every key with its default and meaning.
+std::string config_help();
+
+// Per-rung accessors: the resolved micro-batch (auto → per-rank batch) and accumulation.
+int micro_batch_for_rung(const Config& config, int rung, int world);
+int accumulation_for_rung(const Config& config, int rung, int world);
+
+}  // namespace ladder

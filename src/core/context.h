@@ -1,0 +1,43 @@
+// Why this file exists: the one place for process-wide state (BRIEF: no global mutable state
+// beyond the process context): this process's rank and world size, and the host-memory
+// counters that feed `mem_peak_bytes`.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace ladder {
+
+// Current and peak bytes of a memory pool; updated by the RAII buffers that allocate from it.
+class MemoryCounter {
+ public:
+  void add(int64_t bytes);
+  void sub(int64_t bytes) { current_.fetch_sub(bytes, std::memory_order_relaxed); }
+  int64_t current() const { return current_.load(std::memory_order_relaxed); }
+  int64_t peak() const { return peak_.load(std::memory_order_relaxed); }
+  // Starts a new peak window at the current level (e.g. per logged step).
+  void reset_peak() { peak_.store(current(), std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> current_{0};
+  std::atomic<int64_t> peak_{0};
+};
+
+class ProcessContext {
+ public:
+  static ProcessContext& get();
+
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  void set_topology(int rank, int world) { rank_ = rank; world_ = world; }
+
+  MemoryCounter& host_memory() { return host_memory_; }
+
+ private:
+  ProcessContext() = default;
+  int rank_ = 0;
+  int world_ = 1;
+  MemoryCounter host_memory_;
+};
+
+}  // namespace ladder

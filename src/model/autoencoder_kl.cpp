@@ -1,0 +1,142 @@
+// Why this file exists: builds AutoencoderKL from the config, in MONAI's block order (so the
+// parameter table lines up with MONAI's state dict), and runs its training micro-step.
+#include "model/autoencoder_kl.h"
+
+#include <string>
+
+#include "kernels/cpu/ops.h"
+
+namespace ladder {
+namespace {
+
+// Names blocks "<prefix>.blocks.<i>" in the order they are added, as MONAI's ModuleList does.
+class BlockNamer {
+ public:
+  explicit BlockNamer(std::string prefix) : prefix_(std::move(prefix)) {}
+  std::string next() { return prefix_ + ".blocks." + std::to_string(index_++); }
+
+ private:
+  std::string prefix_;
+  int index_ = 0;
+};
+
+void add_mid_block(Sequential& blocks, BlockNamer& namer, ParamStore& store, int channels,
+                   NormSettings norm) {
+  blocks.add(std::make_unique<ResBlock>(store, namer.next(), channels, channels, norm));
+  blocks.add(std::make_unique<AttentionBlock>(store, namer.next(), channels, norm));
+  blocks.add(std::make_unique<ResBlock>(store, namer.next(), channels, channels, norm));
+}
+
+}  // namespace
+
+AutoencoderKL::AutoencoderKL(const ModelConfig& config, ParamStore& store) {
+  downsampling_ = 1 << (config.channels.size() - 1);
+  latent_channels_ = config.latent_channels;
+  build_encoder(config, store);
+  const int latent = config.latent_channels;
+  quant_mu_ = std::make_unique<Conv2d>(store, "quant_conv_mu.conv", latent, latent, 1, 1, Padding{0, 0, 0, 0});
+  quant_logvar_ = std::make_unique<Conv2d>(store, "quant_conv_log_sigma.conv", latent, latent, 1, 1,
+                                           Padding{0, 0, 0, 0});
+  post_quant_ = std::make_unique<Conv2d>(store, "post_quant_conv.conv", latent, latent, 1, 1,
+                                         Padding{0, 0, 0, 0});
+  build_decoder(config, store);
+}
+
+void AutoencoderKL::build_encoder(const ModelConfig& config, ParamStore& store) {
+  NormSettings norm{config.norm_groups, config.norm_eps};
+  BlockNamer namer("encoder");
+  const int levels = static_cast<int>(config.channels.size());
+  auto conv_in = std::make_unique<Conv2d>(store, namer.next() + ".conv", config.in_channels,
+                                          config.channels[0], 3, 1, Padding::same(3));
+  conv_in->skip_input_gradient();
+  encoder_.add(std::move(conv_in));
+  int channels = config.channels[0];
+  for (int level = 0; level < levels; ++level) {
+    for (int block = 0; block < config.res_blocks; ++block) {
+      encoder_.add(std::make_unique<ResBlock>(store, namer.next(), channels, config.channels[level], norm));
+      channels = config.channels[level];
+      if (config.attention_levels[level])
+        encoder_.add(std::make_unique<AttentionBlock>(store, namer.next(), channels, norm));
+    }
+    if (level != levels - 1)
+      encoder_.add(std::make_unique<Conv2d>(store, namer.next() + ".conv.conv", channels, channels,
+                                            3, 2, Padding::bottom_right()));
+  }
+  if (config.mid_attention) add_mid_block(encoder_, namer, store, channels, norm);
+  encoder_.add(std::make_unique<GroupNorm>(store, namer.next(), channels, norm.groups, norm.eps,
+                                           /*silu=*/false));
+  encoder_.add(std::make_unique<Conv2d>(store, namer.next() + ".conv", channels,
+                                        config.latent_channels, 3, 1, Padding::same(3)));
+}
+
+void AutoencoderKL::build_decoder(const ModelConfig& config, ParamStore& store) {
+  NormSettings norm{config.norm_groups, config.norm_eps};
+  BlockNamer namer("decoder");
+  const int levels = static_cast<int>(config.channels.size());
+  int channels = config.channels[levels - 1];
+  decoder_.add(std::make_unique<Conv2d>(store, namer.next() + ".conv", config.latent_channels,
+                                        channels, 3, 1, Padding::same(3)));
+  if (config.mid_attention) add_mid_block(decoder_, namer, store, channels, norm);
+  for (int level = levels - 1; level >= 0; --level) {
+    for (int block = 0; block < config.res_blocks; ++block) {
+      decoder_.add(std::make_unique<ResBlock>(store, namer.next(), channels, config.channels[level], norm));
+      channels = config.channels[level];
+      if (config.attention_levels[level])
+        decoder_.add(std::make_unique<AttentionBlock>(store, namer.next(), channels, norm));
+    }
+    if (level != 0) decoder_.add(std::make_unique<Upsample>(store, namer.next(), channels));
+  }
+  decoder_.add(std::make_unique<GroupNorm>(store, namer.next(), channels, norm.groups, norm.eps,
+                                           /*silu=*/false));
+  decoder_.add(std::make_unique<Conv2d>(store, namer.next() + ".conv", channels, config.in_channels,
+                                        3, 1, Padding::same(3)));
+}
+
+AutoencoderLossSums AutoencoderKL::forward_backward(const TensorF& images, const TensorF& noise,
+                                                    double grad_scale, double kl_weight) {
+  // Forward.
+  const TensorF& encoded = encoder_.forward(images);
+  const TensorF& mu = quant_mu_->forward(encoded);
+  const TensorF& logvar = quant_logvar_->forward(encoded);
+  LADDER_CHECK(noise.shape() == mu.shape(), "noise ", noise.shape().str(), " for latent ",
+               mu.shape().str());
+  z_.reshape_or_allocate(mu.shape());
+  cpu::reparameterize_forward(mu.numel(), mu.data(), logvar.data(), noise.data(), z_.data());
+  const TensorF& reconstruction = decoder_.forward(post_quant_->forward(z_));
+  LADDER_CHECK(reconstruction.shape() == images.shape(), "reconstruction ",
+               reconstruction.shape().str(), " for images ", images.shape().str());
+
+  const int64_t per_image = images.shape().h * images.shape().w * images.shape().c;
+  AutoencoderLossSums sums;
+  sums.reconstruction = cpu::l1_forward(images.numel(), reconstruction.data(), images.data()) /
+                        static_cast<double>(per_image);
+  sums.kl = cpu::kl_forward(mu.numel(), mu.data(), logvar.data());
+
+  // Backward: L1 → decoder → z → (μ, log σ²) ← KL; both 1×1 convs feed the encoder's output.
+  grad_reconstruction_.reshape_or_allocate(images.shape());
+  cpu::l1_backward(images.numel(), reconstruction.data(), images.data(),
+                   static_cast<float>(grad_scale / static_cast<double>(per_image)),
+                   grad_reconstruction_.data());
+  const TensorF& grad_z = post_quant_->backward(decoder_.backward(grad_reconstruction_));
+  grad_mu_.reshape_or_allocate(mu.shape());
+  grad_logvar_.reshape_or_allocate(mu.shape());
+  cpu::reparameterize_backward(mu.numel(), logvar.data(), noise.data(), grad_z.data(),
+                               grad_mu_.data(), grad_logvar_.data());
+  cpu::kl_backward_accumulate(mu.numel(), mu.data(), logvar.data(),
+                              static_cast<float>(kl_weight * grad_scale), grad_mu_.data(),
+                              grad_logvar_.data());
+  const TensorF& grad_from_mu = quant_mu_->backward(grad_mu_);
+  const TensorF& grad_from_logvar = quant_logvar_->backward(grad_logvar_);
+  grad_encoded_.reshape_or_allocate(encoded.shape());
+  cpu::add_forward(encoded.numel(), grad_from_mu.data(), grad_from_logvar.data(),
+                   grad_encoded_.data());
+  encoder_.backward(grad_encoded_);
+  return sums;
+}
+
+const TensorF& AutoencoderKL::reconstruct(const TensorF& images) {
+  const TensorF& mu = quant_mu_->forward(encoder_.forward(images));
+  return decoder_.forward(post_quant_->forward(mu));
+}
+
+}  // namespace ladder

@@ -1,0 +1,55 @@
+// Why this file exists: the stage-1 model, AutoencoderKL with MONAI semantics (BRIEF §4):
+// encoder → 1×1 convs to μ and log σ² → z = μ + ε·σ → post-quant 1×1 conv → decoder, trained
+// with mean L1 reconstruction + kl_weight × KL. Parameter names and counts match MONAI.
+#pragma once
+
+#include <memory>
+
+#include "config/config.h"
+#include "core/params.h"
+#include "model/blocks.h"
+
+namespace ladder {
+
+// Sums over the images of one micro-batch: divide by the images of the optimizer step.
+struct AutoencoderLossSums {
+  double reconstruction = 0;  // Σ_images mean_pixels |x − x̂|
+  double kl = 0;              // Σ_images Σ_latent ½(μ² + σ² − log σ² − 1)
+};
+
+class AutoencoderKL {
+ public:
+  // Registers every parameter in `store` (which the caller then allocates and initialises).
+  AutoencoderKL(const ModelConfig& config, ParamStore& store);
+
+  // images (N, R, R, C) in [−1, 1]; noise ε (latent_shape) for z = μ + ε·σ. Forward, the
+  // loss, and the backward: parameter gradients accumulate, scaled by `grad_scale`
+  // (1 / images in the optimizer step).
+  AutoencoderLossSums forward_backward(const TensorF& images, const TensorF& noise,
+                                       double grad_scale, double kl_weight);
+
+  // Evaluation: z = μ. Returns the reconstruction (N, R, R, C).
+  const TensorF& reconstruct(const TensorF& images);
+
+  // Spatial downsampling factor of the latent (2^(levels−1)).
+  int downsampling() const { return downsampling_; }
+  // (N, R/d, R/d, latent) for images (N, R, R, C).
+  Shape latent_shape(const Shape& images) const {
+    return {images.n, images.h / downsampling_, images.w / downsampling_, latent_channels_};
+  }
+
+ private:
+  void build_encoder(const ModelConfig& config, ParamStore& store);
+  void build_decoder(const ModelConfig& config, ParamStore& store);
+
+  int downsampling_ = 1;
+  int latent_channels_ = 1;
+  Sequential encoder_, decoder_;
+  std::unique_ptr<Conv2d> quant_mu_, quant_logvar_, post_quant_;
+  TensorF z_;                      // (N, h, w, latent)
+  TensorF grad_mu_, grad_logvar_;  // (N, h, w, latent)
+  TensorF grad_encoded_;           // (N, h, w, latent)
+  TensorF grad_reconstruction_;    // (N, R, R, C)
+};
+
+}  // namespace ladder

@@ -1,0 +1,42 @@
+// Why this file exists: the convolution layer (MONAI `Convolution(conv_only=True)`): weight
+// (Cout, K, K, Cin) and bias (Cout) in the flat buffer, NHWC activations.
+#pragma once
+
+#include <string>
+
+#include "core/params.h"
+#include "kernels/cpu/ops.h"
+#include "model/layer.h"
+
+namespace ladder {
+
+struct Padding {
+  int top, left, bottom, right;
+  static Padding same(int kernel) { return {kernel / 2, kernel / 2, kernel / 2, kernel / 2}; }
+  static Padding bottom_right() { return {0, 0, 1, 1}; }  // the Downsample's asymmetric pad
+};
+
+class Conv2d : public Layer {
+ public:
+  // Registers "<name>.weight" and "<name>.bias".
+  Conv2d(ParamStore& store, const std::string& name, int cin, int cout, int kernel, int stride,
+         Padding padding);
+
+  // The first layer of a model never needs the gradient of the images.
+  void skip_input_gradient() { compute_input_grad_ = false; }
+
+  const TensorF& forward(const TensorF& x) override;  // (N, H, W, Cin) → (N, Ho, Wo, Cout)
+  const TensorF& backward(const TensorF& dy) override;
+
+ private:
+  cpu::Conv2dDims dims_for(const Shape& input) const;
+
+  int cin_, cout_, kernel_, stride_;
+  Padding padding_;
+  bool compute_input_grad_ = true;
+  ParamView weight_, bias_;
+  const TensorF* input_ = nullptr;
+  TensorF output_, grad_input_;
+};
+
+}  // namespace ladder

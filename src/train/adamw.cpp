@@ -1,0 +1,77 @@
+// Why this file exists: the AdamW update and the gradient-norm helpers used for clipping.
+#include "train/adamw.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/check.h"
+
+namespace ladder {
+
+AdamW::AdamW(const ParamStore& store, int64_t begin, int64_t end, AdamWSettings settings)
+    : settings_(settings), exp_avg_(end - begin), exp_avg_sq_(end - begin) {
+  LADDER_CHECK(0 <= begin && begin <= end && end <= store.padded_count(), "AdamW range [", begin,
+               ", ", end, ")");
+  for (const ParamEntry& entry : store.entries()) {
+    int64_t lo = std::max(begin, entry.offset);
+    int64_t hi = std::min(end, entry.offset + entry.numel);
+    if (lo < hi) segments_.push_back({lo - begin, hi - begin, entry.decay});
+  }
+}
+
+void AdamW::reset() {
+  if (exp_avg_.size() > 0) {
+    std::memset(exp_avg_.data(), 0, exp_avg_.bytes());
+    std::memset(exp_avg_sq_.data(), 0, exp_avg_sq_.bytes());
+  }
+  steps_ = 0;
+}
+
+void AdamW::step(float* params, const float* grads, double lr) {
+  ++steps_;
+  const float beta1 = static_cast<float>(settings_.beta1);
+  const float beta2 = static_cast<float>(settings_.beta2);
+  const double correction1 = 1.0 - std::pow(settings_.beta1, static_cast<double>(steps_));
+  const double correction2 = 1.0 - std::pow(settings_.beta2, static_cast<double>(steps_));
+  const float step_size = static_cast<float>(lr / correction1);
+  const float inv_sqrt_correction2 = static_cast<float>(1.0 / std::sqrt(correction2));
+  const float eps = static_cast<float>(settings_.eps);
+  float* m = exp_avg_.data();
+  float* v = exp_avg_sq_.data();
+  for (const Segment& segment : segments_) {
+    const float decay_factor =
+        segment.decay ? static_cast<float>(1.0 - lr * settings_.weight_decay) : 1.0f;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = segment.begin; i < segment.end; ++i) {
+      const float g = grads[i];
+      m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+      v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
+      const float denom = std::sqrt(v[i]) * inv_sqrt_correction2 + eps;
+      params[i] = params[i] * decay_factor - step_size * m[i] / denom;
+    }
+  }
+}
+
+double squared_norm(const float* values, int64_t count) {
+  constexpr int64_t kBlock = 1 << 16;
+  const int64_t blocks = (count + kBlock - 1) / kBlock;
+  std::vector<double> partial(blocks, 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    double sum = 0;
+    for (int64_t i = b * kBlock; i < std::min(count, (b + 1) * kBlock); ++i)
+      sum += static_cast<double>(values[i]) * values[i];
+    partial[b] = sum;
+  }
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+void scale_values(float* values, int64_t count, float factor) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; ++i) values[i] *= factor;
+}
+
+}  // namespace ladder

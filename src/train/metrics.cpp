@@ -1,0 +1,42 @@
+// Why this file exists: formatting and appending metrics lines.
+#include "train/metrics.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/check.h"
+
+namespace ladder {
+
+std::string to_json(const StepMetrics& m) {
+  char line[1024];
+  std::snprintf(line, sizeof line,
+                "{\"step\": %lld, \"stage\": %d, \"resolution\": %d, \"images_seen\": %lld, "
+                "\"loss\": %.9g, \"rec_loss\": %.9g, \"kl_loss\": %.9g, \"lr\": %.9g, "
+                "\"grad_norm\": %.9g, \"img_per_s\": %.4f, \"data_wait_frac\": %.5f, "
+                "\"mem_peak_bytes\": %lld, \"skipped_steps\": %lld, \"time_s\": %.3f, "
+                "\"world\": %d, \"zero_stage\": %d, \"micro_batch\": %d, \"accumulation\": %d}",
+                static_cast<long long>(m.step), m.stage, m.resolution,
+                static_cast<long long>(m.images_seen), m.loss, m.rec_loss, m.kl_loss, m.lr,
+                m.grad_norm, m.img_per_s, m.data_wait_frac,
+                static_cast<long long>(m.mem_peak_bytes), static_cast<long long>(m.skipped_steps),
+                m.time_s, m.world, m.zero_stage, m.micro_batch, m.accumulation);
+  return line;
+}
+
+MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
+  file_ = std::fopen(path.c_str(), "a");
+  LADDER_CHECK(file_ != nullptr, "cannot open ", path, ": ", std::strerror(errno));
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+void MetricsWriter::write(const StepMetrics& metrics) {
+  std::string line = to_json(metrics) + "\n";
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
+    LADDER_FAIL("cannot write ", path_, ": ", std::strerror(errno));
+}
+
+}  // namespace ladder

@@ -1,0 +1,45 @@
+// Why this file exists: metrics.jsonl, one JSON object per logged step (BRIEF §5). Numbers
+// are printed with enough digits to round-trip, so equal runs give equal bytes.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace ladder {
+
+struct StepMetrics {
+  int64_t step = 0;
+  int stage = 0;
+  int resolution = 0;
+  int64_t images_seen = 0;
+  double loss = 0, rec_loss = 0, kl_loss = 0;
+  double lr = 0, grad_norm = 0;
+  double img_per_s = 0, data_wait_frac = 0;
+  int64_t mem_peak_bytes = 0;
+  int64_t skipped_steps = 0;
+  double time_s = 0;
+  int world = 1;
+  int zero_stage = 0;
+  int micro_batch = 0;
+  int accumulation = 0;
+};
+
+class MetricsWriter {
+ public:
+  // Appends to `path` (a resumed run continues the same file).
+  explicit MetricsWriter(const std::string& path);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
+
+  void write(const StepMetrics& metrics);
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
+std::string to_json(const StepMetrics& metrics);
+
+}  // namespace ladder

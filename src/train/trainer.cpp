@@ -1,0 +1,229 @@
+// Why this file exists: the implementation of the rank's training loop.
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/context.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "io/image_grid.h"
+#include "train/lr_schedule.h"
+
+namespace fs = std::filesystem;
+
+namespace ladder {
+namespace {
+
+double now_seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text;
+    LADDER_CHECK(out.good(), "cannot write ", temporary);
+  }
+  fs::rename(temporary, path);
+}
+
+std::string step_tag(int64_t step, int resolution) {
+  char tag[64];
+  std::snprintf(tag, sizeof tag, "step-%08lld-r%d", static_cast<long long>(step), resolution);
+  return tag;
+}
+
+}  // namespace
+
+Trainer::Trainer(Config config) : config_(std::move(config)) {
+  rank_ = ProcessContext::get().rank();
+  world_ = ProcessContext::get().world();
+  for (int rung = 0; rung < config_.stages.rungs(); ++rung)
+    micro_batch_for_rung(config_, rung, world_);  // validates batch / (micro × world)
+
+  const fs::path dir = config_.run.dir;
+  LADDER_CHECK_USAGE(!fs::exists(dir / "metrics.jsonl"), "run.dir '", config_.run.dir,
+                     "' already holds a run (metrics.jsonl); choose a new run.dir");
+  fs::create_directories(dir / "samples");
+  if (rank_ == 0) write_text_atomically((dir / "config.ini").string(), config_.to_ini());
+
+  model_ = std::make_unique<AutoencoderKL>(config_.model, params_);
+  params_.allocate();
+  params_.initialize(config_.run.seed);
+  AdamWSettings settings;
+  settings.beta1 = config_.train.beta1;
+  settings.beta2 = config_.train.beta2;
+  settings.weight_decay = config_.train.weight_decay;
+  optimizer_ = std::make_unique<AdamW>(params_, 0, params_.padded_count(), settings);
+  source_ = std::make_unique<data::SyntheticImageSource>(
+      config_.run.seed, config_.data.synthetic_count(), config_.model.in_channels);
+  if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(metrics_path());
+
+  log_info("model: AutoencoderKL, ", params_.count(), " parameters (",
+           params_.count() * 4 / (1 << 20), " MiB fp32); optimizer state ",
+           optimizer_->state_bytes() / (1 << 20), " MiB");
+  log_info("device: cpu (", config_.run.device == "auto" ? "auto" : "requested", "), world ",
+           world_, ", precision fp32");
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::metrics_path() const {
+  return (fs::path(config_.run.dir) / "metrics.jsonl").string();
+}
+
+TrainSummary Trainer::run() {
+  start_time_ = now_seconds();
+  TrainSummary summary;
+  for (int rung = 0; rung < config_.stages.rungs(); ++rung) train_rung(rung, summary);
+  summary.steps = step_;
+  summary.images_seen = images_seen_;
+  return summary;
+}
+
+void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag,
+                           TrainSummary& summary) {
+  TensorF originals;
+  data::images_to_tensor(shard, 0, std::min<int64_t>(8, shard.count()), originals);
+  const TensorF& reconstruction = model_->reconstruct(originals);
+  const double psnr = io::psnr(originals, reconstruction);
+  const std::string path = (fs::path(config_.run.dir) / "samples" / (tag + ".png")).string();
+  if (rank_ == 0) io::write_image_grid(path, {&originals, &reconstruction});
+  if (summary.first_sample.empty()) {
+    summary.first_sample = path;
+    summary.first_psnr = psnr;
+  }
+  summary.last_sample = path;
+  summary.last_psnr = psnr;
+  log_info("sample ", path, ": reconstruction PSNR ", psnr, " dB");
+}
+
+void Trainer::fill_latent_noise(const std::vector<int64_t>& indices, const Shape& latent,
+                                TensorF& noise) const {
+  // ε of image i at step s comes from stream (s, i): the same whatever the micro-batch split,
+  // rank or world size.
+  noise.reshape_or_allocate(latent);
+  const int64_t per_image = latent.h * latent.w * latent.c;
+  for (int64_t b = 0; b < latent.n; ++b) {
+    Rng rng(config_.run.seed ^ 0x6e6f697365ull,
+            splitmix64(static_cast<uint64_t>(step_)) ^ static_cast<uint64_t>(indices[b]));
+    for (int64_t i = 0; i < per_image; ++i)
+      noise[b * per_image + i] = static_cast<float>(rng.normal());
+  }
+}
+
+bool Trainer::optimizer_step(double lr, double& grad_norm) {
+  float* grads = params_.grads();
+  grad_norm = std::sqrt(squared_norm(grads, params_.padded_count()));
+  if (!std::isfinite(grad_norm)) return false;
+  const double clip = config_.train.grad_clip;
+  if (clip > 0 && grad_norm > clip)
+    scale_values(grads, params_.padded_count(), static_cast<float>(clip / (grad_norm + 1e-6)));
+  optimizer_->step(params_.values(), grads, lr);
+  return true;
+}
+
+void Trainer::train_rung(int rung, TrainSummary& summary) {
+  const int resolution = config_.stages.resolutions[rung];
+  const int micro = micro_batch_for_rung(config_, rung, world_);
+  const int accumulation = accumulation_for_rung(config_, rung, world_);
+  const int64_t batch = config_.train.batch;
+  const int64_t steps = (config_.stages.images[rung] + batch - 1) / batch;
+  double total_images = 0;
+  for (int64_t images : config_.stages.images) total_images += static_cast<double>(images);
+  const LrSchedule schedule(config_.train.lr, config_.train.warmup_images, total_images);
+
+  const double load_start = now_seconds();
+  data::ImageShard shard = data::shard_synthetic(*source_, resolution, rank_, world_);
+  log_info("rung ", rung, ": ", resolution, "x", resolution, ", ", shard.count(),
+           " images held (", shard.pixels.bytes(), " bytes) in ", now_seconds() - load_start,
+           " s; micro-batch ", micro, " x ", accumulation, " accumulation x ", world_,
+           " ranks = batch ", batch, ", ", steps, " steps");
+  data::BatchSampler sampler(shard, config_.run.seed, rank_, config_.data.flip);
+  if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
+  write_sample(shard, step_tag(step_, resolution), summary);
+
+  TensorF batch_images, noise;  // (micro, R, R, C), (micro, R/d, R/d, latent)
+  std::vector<int64_t> batch_indices;
+  double interval_start = now_seconds(), interval_wait = 0;
+  int64_t interval_images = 0;
+  for (int64_t rung_step = 0; rung_step < steps; ++rung_step) {
+    params_.zero_grads();
+    AutoencoderLossSums sums;
+    for (int micro_step = 0; micro_step < accumulation; ++micro_step) {
+      const double wait_start = now_seconds();
+      sampler.next(micro, batch_images, batch_indices);
+      interval_wait += now_seconds() - wait_start;
+      fill_latent_noise(batch_indices, model_->latent_shape(batch_images.shape()), noise);
+      AutoencoderLossSums part = model_->forward_backward(
+          batch_images, noise, 1.0 / static_cast<double>(batch), config_.train.kl_weight);
+      sums.reconstruction += part.reconstruction;
+      sums.kl += part.kl;
+    }
+    const double lr = schedule.at(static_cast<double>(images_seen_), static_cast<double>(batch)) *
+                      config_.stages.lr_scale[rung];
+    double grad_norm = 0;
+    if (!optimizer_step(lr, grad_norm)) {
+      ++skipped_steps_;
+      log_warning("step ", step_ + 1, ": non-finite gradient norm, update skipped");
+    }
+    ++step_;
+    images_seen_ += batch;
+    interval_images += batch;
+
+    const double rec_loss = sums.reconstruction / static_cast<double>(batch);
+    const double kl_loss = sums.kl / static_cast<double>(batch);
+    const double loss = rec_loss + config_.train.kl_weight * kl_loss;
+    if (step_ == 1) {
+      summary.first_loss = loss;
+      summary.first_rec_loss = rec_loss;
+    }
+    summary.last_loss = loss;
+    summary.last_rec_loss = rec_loss;
+
+    const bool last_step = rung_step + 1 == steps;
+    if (step_ % config_.run.log_every == 0 || last_step) {
+      const double elapsed = now_seconds() - interval_start;
+      StepMetrics m;
+      m.step = step_;
+      m.stage = rung;
+      m.resolution = resolution;
+      m.images_seen = images_seen_;
+      m.loss = loss;
+      m.rec_loss = rec_loss;
+      m.kl_loss = kl_loss;
+      m.lr = lr;
+      m.grad_norm = grad_norm;
+      m.img_per_s = elapsed > 0 ? static_cast<double>(interval_images) / elapsed : 0;
+      m.data_wait_frac = elapsed > 0 ? interval_wait / elapsed : 0;
+      m.mem_peak_bytes = ProcessContext::get().host_memory().peak();
+      m.skipped_steps = skipped_steps_;
+      m.time_s = now_seconds() - start_time_;
+      m.world = world_;
+      m.zero_stage = config_.train.zero_stage;
+      m.micro_batch = micro;
+      m.accumulation = accumulation;
+      if (metrics_) metrics_->write(m);
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "step %lld | %dx%d | loss %.5f (rec %.5f, kl %.1f) | lr %.3g | grad %.3g | "
+                    "%.1f img/s | data wait %.2f%%",
+                    static_cast<long long>(step_), resolution, resolution, loss, rec_loss, kl_loss,
+                    lr, grad_norm, m.img_per_s, 100.0 * m.data_wait_frac);
+      log_info(line);
+      interval_start = now_seconds();
+      interval_wait = 0;
+      interval_images = 0;
+    }
+    const bool sample_due = config_.run.sample_every > 0 && step_ % config_.run.sample_every == 0;
+    if (sample_due || last_step) write_sample(shard, step_tag(step_, resolution), summary);
+  }
+}
+
+}  // namespace ladder

@@ -1,0 +1,58 @@
+// Why this file exists: the training loop of one rank. It climbs the resolution ladder
+// (BRIEF §1): per rung it loads the rank's share of the images, then runs optimizer steps of
+// `accumulation` micro-batches each, AdamW with warmup+cosine learning rate and global-norm
+// clipping, and writes the run directory (config.ini, metrics.jsonl, samples/).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "core/params.h"
+#include "data/image_shard.h"
+#include "model/autoencoder_kl.h"
+#include "train/adamw.h"
+#include "train/metrics.h"
+
+namespace ladder {
+
+struct TrainSummary {
+  int64_t steps = 0;
+  int64_t images_seen = 0;
+  double first_loss = 0, last_loss = 0;
+  double first_rec_loss = 0, last_rec_loss = 0;
+  double first_psnr = 0, last_psnr = 0;  // of the reconstruction grids, dB
+  std::string first_sample, last_sample;  // PNG paths
+};
+
+class Trainer {
+ public:
+  explicit Trainer(Config config);
+  ~Trainer();
+
+  TrainSummary run();
+
+  const ParamStore& params() const { return params_; }
+  std::string metrics_path() const;
+
+ private:
+  void train_rung(int rung, TrainSummary& summary);
+  void fill_latent_noise(const std::vector<int64_t>& indices, const Shape& latent,
+                         TensorF& noise) const;
+  bool optimizer_step(double lr, double& grad_norm);  // false when skipped (non-finite grads)
+  void write_sample(const data::ImageShard& shard, const std::string& tag, TrainSummary& summary);
+
+  Config config_;
+  int rank_ = 0, world_ = 1;
+  ParamStore params_;
+  std::unique_ptr<AutoencoderKL> model_;
+  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<data::SyntheticImageSource> source_;
+  std::unique_ptr<MetricsWriter> metrics_;
+  int64_t step_ = 0;
+  int64_t images_seen_ = 0;
+  int64_t skipped_steps_ = 0;
+  double start_time_ = 0;
+};
+
+}  // namespace ladder

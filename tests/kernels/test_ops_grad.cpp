@@ -1,0 +1,579 @@
+// Why this file exists: proves every CPU op's backward against its forward. One harness
+// (check_gradients) takes an op as a forward and a backward over named double operands and
+// checks, on tiny shapes:
+//   - finite differences: for L = Σ r·y (r fixed random), the analytic gradient of every
+//     differentiable operand matches the central difference;
+//   - conventions: activation gradients are written (the buffer is prefilled with NaN and the
+//     result is the same), parameter gradients accumulate (a second backward doubles them).
+// Forward values of conv2d (every code path, several chunks), group_norm and attention are
+// checked against naive loops, and the OpenMP ops against themselves at other thread counts.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "kernels/cpu/ops.h"
+
+namespace ladder::cpu {
+namespace {
+
+using Vec = std::vector<double>;
+
+// How the backward produces an operand's gradient.
+enum class Grad { kWritten, kAccumulated, kNone };
+
+struct Operand {
+  std::string name;
+  Vec value;
+  Grad grad;
+};
+
+struct GradCase {
+  std::vector<Operand> inputs;
+  std::vector<size_t> output_sizes;
+  // outputs[i] (sized output_sizes[i]) from the input values.
+  std::function<void(const std::vector<Vec>& in, std::vector<Vec>& out)> forward;
+  // Gradients of the inputs (grads[i] sized like in[i]; kNone operands untouched) from the
+  // output gradients, following each operand's Grad convention.
+  std::function<void(const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                     std::vector<Vec>& grads)>
+      backward;
+};
+
+Vec random_vec(size_t n, Rng& rng, double lo = -1.0, double hi = 1.0) {
+  Vec v(n);
+  for (double& x : v) x = rng.uniform(lo, hi);
+  return v;
+}
+
+std::vector<Vec> run_forward(const GradCase& c, const std::vector<Vec>& in) {
+  std::vector<Vec> out(c.output_sizes.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i].assign(c.output_sizes[i], 0.0);
+  c.forward(in, out);
+  return out;
+}
+
+// Σ r·(plus − minus), output by output: outputs an input does not reach cancel exactly, so
+// the rounding noise of the difference stays at the scale of the outputs that move.
+double weighted_difference(const std::vector<Vec>& plus, const std::vector<Vec>& minus,
+                           const std::vector<Vec>& r) {
+  double sum = 0;
+  for (size_t i = 0; i < r.size(); ++i)
+    for (size_t j = 0; j < r[i].size(); ++j) sum += r[i][j] * (plus[i][j] - minus[i][j]);
+  return sum;
+}
+
+// The finite-difference and convention checks described at the top of the file.
+void check_gradients(const GradCase& c, double tolerance = 1e-6) {
+  Rng rng(7, 1);
+  std::vector<Vec> r;
+  for (size_t size : c.output_sizes) r.push_back(random_vec(size, rng));
+  std::vector<Vec> in;
+  for (const Operand& op : c.inputs) in.push_back(op.value);
+
+  // Analytic gradients, twice on the same buffers.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<Vec> grads;
+  for (const Operand& op : c.inputs)
+    grads.emplace_back(op.value.size(), op.grad == Grad::kWritten ? nan : 0.0);
+  c.backward(in, r, grads);
+  const std::vector<Vec> first = grads;
+  c.backward(in, r, grads);
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const Operand& op = c.inputs[i];
+    if (op.grad == Grad::kNone) continue;
+    for (size_t j = 0; j < grads[i].size(); ++j) {
+      const double expected = op.grad == Grad::kWritten ? first[i][j] : 2.0 * first[i][j];
+      ASSERT_FALSE(std::isnan(first[i][j])) << "d" << op.name << "[" << j << "] not written";
+      ASSERT_NEAR(grads[i][j], expected, 1e-12 * std::max(1.0, std::abs(expected)))
+          << "d" << op.name << "[" << j << "]: "
+          << (op.grad == Grad::kWritten ? "a second backward must overwrite"
+                                        : "a second backward must accumulate");
+    }
+  }
+
+  // Central differences. Error relative to max(|analytic|, |numeric|, 1e-2).
+  const double h = 1e-6;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const Operand& op = c.inputs[i];
+    if (op.grad == Grad::kNone) continue;
+    double worst = 0;
+    size_t worst_at = 0;
+    for (size_t j = 0; j < in[i].size(); ++j) {
+      const double saved = in[i][j];
+      in[i][j] = saved + h;
+      const std::vector<Vec> plus = run_forward(c, in);
+      in[i][j] = saved - h;
+      const std::vector<Vec> minus = run_forward(c, in);
+      in[i][j] = saved;
+      const double numeric = weighted_difference(plus, minus, r) / (2 * h);
+      const double analytic = first[i][j];
+      const double err = std::abs(analytic - numeric) /
+                         std::max({std::abs(analytic), std::abs(numeric), 1e-2});
+      if (err > worst) worst = err, worst_at = j;
+    }
+    EXPECT_LT(worst, tolerance) << "d" << op.name << ": worst relative error at [" << worst_at
+                                << "], analytic " << first[i][worst_at];
+  }
+}
+
+// ---- conv2d -----------------------------------------------------------------------------------
+
+Conv2dDims conv_dims(int n, int h, int w, int cin, int cout, int kernel, int stride, int top,
+                     int left, int bottom, int right) {
+  Conv2dDims d;
+  d.n = n, d.h = h, d.w = w, d.cin = cin, d.cout = cout, d.kernel = kernel, d.stride = stride;
+  d.pad_top = top, d.pad_left = left, d.pad_bottom = bottom, d.pad_right = right;
+  return d;
+}
+
+size_t x_size(const Conv2dDims& d) { return size_t(d.n) * d.h * d.w * d.cin; }
+size_t y_size(const Conv2dDims& d) { return size_t(d.n) * d.out_h() * d.out_w() * d.cout; }
+size_t w_size(const Conv2dDims& d) { return size_t(d.cout) * d.kernel * d.kernel * d.cin; }
+
+GradCase conv_case(const Conv2dDims& d) {
+  Rng rng(11, 2);
+  GradCase c;
+  c.inputs = {{"x", random_vec(x_size(d), rng), Grad::kWritten},
+              {"w", random_vec(w_size(d), rng), Grad::kAccumulated},
+              {"b", random_vec(d.cout, rng), Grad::kAccumulated}};
+  c.output_sizes = {y_size(d)};
+  c.forward = [d](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    conv2d_forward(d, in[0].data(), in[1].data(), in[2].data(), out[0].data());
+  };
+  c.backward = [d](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                   std::vector<Vec>& g) {
+    conv2d_backward_data(d, dout[0].data(), in[1].data(), g[0].data());
+    conv2d_backward_filter(d, in[0].data(), dout[0].data(), g[1].data(), g[2].data());
+  };
+  return c;
+}
+
+TEST(ConvGrad, Kernel3Stride1Pad1) { check_gradients(conv_case(conv_dims(2, 5, 6, 3, 4, 3, 1, 1, 1, 1, 1))); }
+TEST(ConvGrad, Kernel3Stride1AsymmetricPad) { check_gradients(conv_case(conv_dims(2, 5, 4, 3, 2, 3, 1, 2, 0, 0, 1))); }
+TEST(ConvGrad, Kernel3Stride1NoPad) { check_gradients(conv_case(conv_dims(1, 5, 6, 2, 3, 3, 1, 0, 0, 0, 0))); }
+TEST(ConvGrad, Kernel1Stride1) { check_gradients(conv_case(conv_dims(2, 3, 4, 5, 3, 1, 1, 0, 0, 0, 0))); }
+TEST(ConvGrad, Kernel1Stride1Padded) { check_gradients(conv_case(conv_dims(1, 3, 2, 2, 3, 1, 1, 1, 1, 1, 1))); }
+TEST(ConvGrad, Kernel1Stride2) { check_gradients(conv_case(conv_dims(2, 5, 4, 3, 2, 1, 2, 0, 0, 0, 0))); }
+TEST(ConvGrad, Kernel3Stride2Pad1) { check_gradients(conv_case(conv_dims(2, 6, 5, 3, 4, 3, 2, 1, 1, 1, 1))); }
+// The Downsample: right/bottom-only padding.
+TEST(ConvGrad, Kernel3Stride2PadBottomRight) { check_gradients(conv_case(conv_dims(2, 6, 7, 3, 4, 3, 2, 0, 0, 1, 1))); }
+
+// Naive 7-loop convolution passes in double: y = conv(x, w) + b, dx, dw (+=), db (+=).
+struct NaiveConv {
+  Vec y, dx, dw, db;
+};
+
+NaiveConv naive_conv(const Conv2dDims& d, const std::vector<float>& x, const std::vector<float>& w,
+                     const std::vector<float>& b, const std::vector<float>& dy) {
+  NaiveConv r;
+  r.y.assign(y_size(d), 0.0), r.dx.assign(x_size(d), 0.0), r.dw.assign(w_size(d), 0.0);
+  r.db.assign(d.cout, 0.0);
+  const int ho = d.out_h(), wo = d.out_w(), k = d.kernel;
+  for (int n = 0; n < d.n; ++n)
+    for (int oh = 0; oh < ho; ++oh)
+      for (int ow = 0; ow < wo; ++ow)
+        for (int co = 0; co < d.cout; ++co) {
+          const size_t yi = ((size_t(n) * ho + oh) * wo + ow) * d.cout + co;
+          double acc = b[co];
+          const double g = dy[yi];
+          r.db[co] += g;
+          for (int kh = 0; kh < k; ++kh)
+            for (int kw = 0; kw < k; ++kw) {
+              const int ih = oh * d.stride - d.pad_top + kh, iw = ow * d.stride - d.pad_left + kw;
+              if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) continue;
+              const size_t xi = ((size_t(n) * d.h + ih) * d.w + iw) * d.cin;
+              const size_t wi = ((size_t(co) * k + kh) * k + kw) * d.cin;
+              for (int ci = 0; ci < d.cin; ++ci) {
+                acc += double(x[xi + ci]) * w[wi + ci];
+                r.dx[xi + ci] += g * w[wi + ci];
+                r.dw[wi + ci] += g * x[xi + ci];
+              }
+            }
+          r.y[yi] = acc;
+        }
+  return r;
+}
+
+// max |got − want| / max |want|.
+template <class A>
+double relative_max_error(const A& got, const Vec& want) {
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err = std::max(err, std::abs(double(got[i]) - want[i]));
+    scale = std::max(scale, std::abs(want[i]));
+  }
+  return err / std::max(scale, 1e-30);
+}
+
+std::vector<float> random_floats(size_t n, Rng& rng) {
+  std::vector<float> v(n);
+  for (float& x : v) x = float(rng.uniform(-1.0, 1.0));
+  return v;
+}
+
+// All three float passes against the naive loops (dw, db start from a nonzero value).
+void check_conv_against_naive(const Conv2dDims& d) {
+  Rng rng(3, 4);
+  const auto x = random_floats(x_size(d), rng), w = random_floats(w_size(d), rng);
+  const auto b = random_floats(d.cout, rng), dy = random_floats(y_size(d), rng);
+  NaiveConv want = naive_conv(d, x, w, b, dy);
+  for (double& v : want.dw) v += 0.5;
+  for (double& v : want.db) v += 0.5;
+  std::vector<float> y(y_size(d)), dx(x_size(d), 9.f), dw(w_size(d), 0.5f), db(d.cout, 0.5f);
+  conv2d_forward(d, x.data(), w.data(), b.data(), y.data());
+  conv2d_backward_data(d, dy.data(), w.data(), dx.data());
+  conv2d_backward_filter(d, x.data(), dy.data(), dw.data(), db.data());
+  EXPECT_LT(relative_max_error(y, want.y), 1e-5) << "forward";
+  EXPECT_LT(relative_max_error(dx, want.dx), 1e-5) << "backward_data";
+  EXPECT_LT(relative_max_error(dw, want.dw), 1e-5) << "backward_filter dw";
+  EXPECT_LT(relative_max_error(db, want.db), 1e-5) << "backward_filter db";
+}
+
+TEST(ConvValue, Kernel3Stride1) { check_conv_against_naive(conv_dims(2, 9, 11, 5, 7, 3, 1, 1, 1, 1, 1)); }
+TEST(ConvValue, Kernel3Stride1AsymmetricPad) { check_conv_against_naive(conv_dims(2, 8, 6, 3, 9, 3, 1, 0, 2, 1, 0)); }
+TEST(ConvValue, Kernel1) { check_conv_against_naive(conv_dims(2, 7, 5, 13, 6, 1, 1, 0, 0, 0, 0)); }
+TEST(ConvValue, Kernel3Stride2PadBottomRight) { check_conv_against_naive(conv_dims(2, 9, 8, 12, 19, 3, 2, 0, 0, 1, 1)); }
+// Large enough that every pass works in several chunks, with chunk boundaries inside images.
+TEST(ConvValue, Kernel3Stride1ManyChunks) { check_conv_against_naive(conv_dims(3, 70, 66, 37, 45, 3, 1, 1, 1, 1, 1)); }
+TEST(ConvValue, Kernel3Stride2ManyChunks) { check_conv_against_naive(conv_dims(3, 70, 66, 37, 45, 3, 2, 0, 0, 1, 1)); }
+
+// ---- group_norm -------------------------------------------------------------------------------
+
+TEST(GroupNormGrad, Matches) {
+  GroupNormDims d;
+  d.n = 2, d.hw = 6, d.c = 6, d.groups = 3, d.eps = 1e-5;
+  Rng rng(5, 1);
+  GradCase c;
+  c.inputs = {{"x", random_vec(size_t(d.n) * d.hw * d.c, rng, -1.0, 2.0), Grad::kWritten},
+              {"gamma", random_vec(d.c, rng, 0.5, 1.5), Grad::kAccumulated},
+              {"beta", random_vec(d.c, rng), Grad::kAccumulated}};
+  c.output_sizes = {size_t(d.n) * d.hw * d.c};
+  c.forward = [d](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    Vec mean(d.n * d.groups), rstd(d.n * d.groups);
+    group_norm_forward(d, in[0].data(), in[1].data(), in[2].data(), out[0].data(), mean.data(),
+                       rstd.data());
+  };
+  c.backward = [d](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                   std::vector<Vec>& g) {
+    Vec y(in[0].size()), mean(d.n * d.groups), rstd(d.n * d.groups);
+    group_norm_forward(d, in[0].data(), in[1].data(), in[2].data(), y.data(), mean.data(),
+                       rstd.data());
+    group_norm_backward(d, in[0].data(), in[1].data(), mean.data(), rstd.data(),
+                        dout[0].data(), g[0].data(), g[1].data(), g[2].data());
+  };
+  check_gradients(c);
+}
+
+TEST(GroupNormValue, MatchesNaive) {
+  GroupNormDims d;
+  d.n = 2, d.hw = 35, d.c = 12, d.groups = 4, d.eps = 1e-6;
+  Rng rng(5, 2);
+  std::vector<float> x(size_t(d.n) * d.hw * d.c), gamma = random_floats(d.c, rng),
+                                                    beta = random_floats(d.c, rng);
+  for (float& v : x) v = float(3.0 + rng.uniform(-1.0, 1.0));  // an offset stresses the variance
+  std::vector<float> y(x.size()), mean(d.n * d.groups), rstd(d.n * d.groups);
+  group_norm_forward(d, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data());
+  const int cg = d.c / d.groups;
+  Vec want_y(x.size()), want_mean(mean.size()), want_rstd(rstd.size());
+  for (int n = 0; n < d.n; ++n)
+    for (int g = 0; g < d.groups; ++g) {
+      double sum = 0, sq = 0;
+      const int count = d.hw * cg;
+      for (int p = 0; p < d.hw; ++p)
+        for (int j = 0; j < cg; ++j) sum += x[(size_t(n) * d.hw + p) * d.c + g * cg + j];
+      const double mu = sum / count;
+      for (int p = 0; p < d.hw; ++p)
+        for (int j = 0; j < cg; ++j) {
+          const double v = x[(size_t(n) * d.hw + p) * d.c + g * cg + j] - mu;
+          sq += v * v;
+        }
+      const double rs = 1.0 / std::sqrt(sq / count + d.eps);
+      want_mean[n * d.groups + g] = mu, want_rstd[n * d.groups + g] = rs;
+      for (int p = 0; p < d.hw; ++p)
+        for (int j = 0; j < cg; ++j) {
+          const size_t i = (size_t(n) * d.hw + p) * d.c + g * cg + j;
+          want_y[i] = (x[i] - mu) * rs * gamma[g * cg + j] + beta[g * cg + j];
+        }
+    }
+  EXPECT_LT(relative_max_error(y, want_y), 1e-6);
+  EXPECT_LT(relative_max_error(mean, want_mean), 1e-6);
+  EXPECT_LT(relative_max_error(rstd, want_rstd), 1e-6);
+}
+
+// ---- elementwise, upsample, linear ------------------------------------------------------------
+
+// An op y = f(x) on n elements with backward dx = g(x, dy).
+GradCase unary_case(Vec x, std::function<void(int64_t, const double*, double*)> fwd,
+                    std::function<void(int64_t, const double*, const double*, double*)> bwd) {
+  GradCase c;
+  c.output_sizes = {x.size()};
+  c.inputs = {{"x", std::move(x), Grad::kWritten}};
+  c.forward = [fwd](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    fwd(int64_t(in[0].size()), in[0].data(), out[0].data());
+  };
+  c.backward = [bwd](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                     std::vector<Vec>& g) {
+    bwd(int64_t(in[0].size()), in[0].data(), dout[0].data(), g[0].data());
+  };
+  return c;
+}
+
+TEST(SiluGrad, Matches) {
+  Rng rng(8, 1);
+  check_gradients(unary_case(random_vec(40, rng, -6.0, 6.0), silu_forward<double>,
+                             silu_backward<double>));
+}
+
+TEST(ScaleGrad, Matches) {
+  Rng rng(8, 2);
+  const double alpha = -1.7;
+  check_gradients(unary_case(
+      random_vec(10, rng),
+      [alpha](int64_t n, const double* x, double* y) {
+        std::copy(x, x + n, y);
+        scale_inplace(n, alpha, y);
+      },
+      [alpha](int64_t n, const double*, const double* dy, double* dx) {
+        std::copy(dy, dy + n, dx);
+        scale_inplace(n, alpha, dx);
+      }));
+}
+
+// y = a + b; both gradients arrive through add_accumulate (two paths meeting).
+TEST(AddGrad, Matches) {
+  Rng rng(8, 3);
+  GradCase c;
+  c.inputs = {{"a", random_vec(12, rng), Grad::kAccumulated},
+              {"b", random_vec(12, rng), Grad::kAccumulated}};
+  c.output_sizes = {12};
+  c.forward = [](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    add_forward(12, in[0].data(), in[1].data(), out[0].data());
+  };
+  c.backward = [](const std::vector<Vec>&, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+    add_accumulate(12, dout[0].data(), g[0].data());
+    add_accumulate(12, dout[0].data(), g[1].data());
+  };
+  check_gradients(c);
+}
+
+TEST(UpsampleGrad, Matches) {
+  const int n = 2, h = 2, w = 3, ch = 2;
+  Rng rng(8, 4);
+  GradCase c;
+  c.inputs = {{"x", random_vec(n * h * w * ch, rng), Grad::kWritten}};
+  c.output_sizes = {size_t(n) * 4 * h * w * ch};
+  c.forward = [=](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    upsample_nearest2x_forward(n, h, w, ch, in[0].data(), out[0].data());
+  };
+  c.backward = [=](const std::vector<Vec>&, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+    upsample_nearest2x_backward(n, h, w, ch, dout[0].data(), g[0].data());
+  };
+  check_gradients(c);
+}
+
+TEST(LinearGrad, Matches) {
+  const int64_t m = 5;
+  const int cin = 4, cout = 3;
+  Rng rng(8, 5);
+  GradCase c;
+  c.inputs = {{"x", random_vec(m * cin, rng), Grad::kWritten},
+              {"w", random_vec(cout * cin, rng), Grad::kAccumulated},
+              {"b", random_vec(cout, rng), Grad::kAccumulated}};
+  c.output_sizes = {size_t(m * cout)};
+  c.forward = [=](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    linear_forward(m, cin, cout, in[0].data(), in[1].data(), in[2].data(), out[0].data());
+  };
+  c.backward = [=](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                   std::vector<Vec>& g) {
+    linear_backward(m, cin, cout, in[0].data(), in[1].data(), dout[0].data(), g[0].data(),
+                    g[1].data(), g[2].data());
+  };
+  check_gradients(c);
+}
+
+// ---- attention --------------------------------------------------------------------------------
+
+TEST(AttentionGrad, TwoHeads) {
+  AttentionDims d;
+  d.n = 2, d.tokens = 4, d.channels = 6, d.heads = 2;
+  const size_t size = size_t(d.n) * d.tokens * d.channels;
+  const size_t probs = size_t(d.n) * d.heads * d.tokens * d.tokens;
+  Rng rng(9, 1);
+  GradCase c;
+  c.inputs = {{"q", random_vec(size, rng, -2.0, 2.0), Grad::kWritten},
+              {"k", random_vec(size, rng, -2.0, 2.0), Grad::kWritten},
+              {"v", random_vec(size, rng), Grad::kWritten}};
+  c.output_sizes = {size};
+  c.forward = [=](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    Vec p(probs);
+    attention_forward(d, in[0].data(), in[1].data(), in[2].data(), p.data(), out[0].data());
+  };
+  c.backward = [=](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                   std::vector<Vec>& g) {
+    Vec p(probs), o(size);
+    attention_forward(d, in[0].data(), in[1].data(), in[2].data(), p.data(), o.data());
+    attention_backward(d, in[0].data(), in[1].data(), in[2].data(), p.data(), dout[0].data(),
+                       g[0].data(), g[1].data(), g[2].data());
+  };
+  check_gradients(c);
+}
+
+TEST(AttentionValue, MatchesNaive) {
+  AttentionDims d;
+  d.n = 2, d.tokens = 7, d.channels = 10, d.heads = 2;
+  const int l = d.tokens, c = d.channels, hd = d.head_dim();
+  Rng rng(9, 2);
+  const size_t size = size_t(d.n) * l * c;
+  const auto q = random_floats(size, rng), k = random_floats(size, rng),
+             v = random_floats(size, rng);
+  std::vector<float> probs(size_t(d.n) * d.heads * l * l), o(size);
+  attention_forward(d, q.data(), k.data(), v.data(), probs.data(), o.data());
+  Vec want_p(probs.size()), want_o(size);
+  for (int n = 0; n < d.n; ++n)
+    for (int h = 0; h < d.heads; ++h)
+      for (int i = 0; i < l; ++i) {
+        Vec s(l);
+        for (int j = 0; j < l; ++j) {
+          for (int e = 0; e < hd; ++e)
+            s[j] += double(q[(size_t(n) * l + i) * c + h * hd + e]) *
+                    k[(size_t(n) * l + j) * c + h * hd + e];
+          s[j] /= std::sqrt(double(hd));
+        }
+        const double top = *std::max_element(s.begin(), s.end());
+        double z = 0;
+        for (double& x : s) z += (x = std::exp(x - top));
+        for (int j = 0; j < l; ++j) {
+          const double p = s[j] / z;
+          want_p[((size_t(n) * d.heads + h) * l + i) * l + j] = p;
+          for (int e = 0; e < hd; ++e)
+            want_o[(size_t(n) * l + i) * c + h * hd + e] +=
+                p * v[(size_t(n) * l + j) * c + h * hd + e];
+        }
+      }
+  EXPECT_LT(relative_max_error(probs, want_p), 1e-5);
+  EXPECT_LT(relative_max_error(o, want_o), 1e-5);
+}
+
+// ---- losses and latent sampling ---------------------------------------------------------------
+
+TEST(L1Grad, Matches) {
+  Rng rng(10, 1);
+  Vec x = random_vec(15, rng), target = random_vec(15, rng);
+  target[3] = x[3];  // sign(0) = 0, and the central difference agrees
+  GradCase c;
+  c.inputs = {{"x", x, Grad::kWritten}, {"target", target, Grad::kNone}};
+  c.output_sizes = {1};
+  c.forward = [](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    out[0][0] = l1_forward(int64_t(in[0].size()), in[0].data(), in[1].data());
+  };
+  c.backward = [](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                  std::vector<Vec>& g) {
+    l1_backward(int64_t(in[0].size()), in[0].data(), in[1].data(), dout[0][0], g[0].data());
+  };
+  check_gradients(c);
+}
+
+// logvar with two values below the clamp [−30, 20], where the gradient is zero. (Values above
+// it put e^20 into the outputs, whose rounding swamps a central difference; the clamp from
+// above is checked directly in LogvarClamp.)
+Vec logvar_values(Rng& rng, size_t n) {
+  Vec lv = random_vec(n, rng, -3.0, 3.0);
+  lv[1] = -35.0, lv[4] = -30.5;
+  return lv;
+}
+
+TEST(ReparameterizeGrad, Matches) {
+  Rng rng(10, 2);
+  const size_t n = 12;
+  GradCase c;
+  c.inputs = {{"mu", random_vec(n, rng), Grad::kWritten},
+              {"logvar", logvar_values(rng, n), Grad::kWritten},
+              {"eps", random_vec(n, rng, -2.0, 2.0), Grad::kNone}};
+  c.output_sizes = {n};
+  c.forward = [n](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    reparameterize_forward(int64_t(n), in[0].data(), in[1].data(), in[2].data(), out[0].data());
+  };
+  c.backward = [n](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                   std::vector<Vec>& g) {
+    reparameterize_backward(int64_t(n), in[1].data(), in[2].data(), dout[0].data(), g[0].data(),
+                            g[1].data());
+  };
+  check_gradients(c);
+}
+
+TEST(KlGrad, Matches) {
+  Rng rng(10, 3);
+  const size_t n = 12;
+  GradCase c;
+  c.inputs = {{"mu", random_vec(n, rng), Grad::kAccumulated},
+              {"logvar", logvar_values(rng, n), Grad::kAccumulated}};
+  c.output_sizes = {1};
+  c.forward = [n](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    out[0][0] = kl_forward(int64_t(n), in[0].data(), in[1].data());
+  };
+  c.backward = [n](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                   std::vector<Vec>& g) {
+    kl_backward_accumulate(int64_t(n), in[0].data(), in[1].data(), dout[0][0], g[0].data(),
+                           g[1].data());
+  };
+  check_gradients(c);
+}
+
+TEST(LogvarClamp, AboveTheClampIsConstant) {
+  const double mu[2] = {0.3, -0.2}, logvar[2] = {25.0, 1.0}, eps[2] = {0.7, 0.4};
+  double z[2], dmu[2], dlogvar[2];
+  const double dz[2] = {1.0, 1.0};
+  reparameterize_forward(2, mu, logvar, eps, z);
+  EXPECT_DOUBLE_EQ(z[0], 0.3 + 0.7 * std::exp(0.5 * kLogvarMax));
+  reparameterize_backward(2, logvar, eps, dz, dmu, dlogvar);
+  EXPECT_EQ(dmu[0], 1.0);
+  EXPECT_EQ(dlogvar[0], 0.0);
+  EXPECT_DOUBLE_EQ(dlogvar[1], 0.4 * 0.5 * std::exp(0.5));
+  EXPECT_DOUBLE_EQ(kl_forward(1, mu, logvar),
+                   0.5 * (0.09 + std::exp(kLogvarMax) - kLogvarMax - 1.0));
+  double kmu[2] = {1.0, 1.0}, klv[2] = {1.0, 1.0};
+  kl_backward_accumulate(2, mu, logvar, 2.0, kmu, klv);
+  EXPECT_DOUBLE_EQ(kmu[0], 1.0 + 2.0 * 0.3);
+  EXPECT_EQ(klv[0], 1.0);
+  EXPECT_DOUBLE_EQ(klv[1], 1.0 + 2.0 * 0.5 * (std::exp(1.0) - 1.0));
+}
+
+// ---- determinism ------------------------------------------------------------------------------
+
+// The OpenMP ops give the same bits with 1 thread and with more.
+TEST(Determinism, ThreadCountIndependent) {
+  GroupNormDims gd;
+  gd.n = 2, gd.hw = 64 * 64, gd.c = 64, gd.groups = 8;
+  const size_t size = size_t(gd.n) * gd.hw * gd.c;
+  Rng rng(12, 1);
+  const auto x = random_floats(size, rng), dy = random_floats(size, rng);
+  const auto gamma = random_floats(gd.c, rng), beta = random_floats(gd.c, rng);
+  auto run = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    std::vector<float> out(size * 3), mean(gd.n * gd.groups), rstd(mean.size());
+    std::vector<float> dgamma(gd.c), dbeta(gd.c);
+    group_norm_forward(gd, x.data(), gamma.data(), beta.data(), out.data(), mean.data(),
+                       rstd.data());
+    group_norm_backward(gd, x.data(), gamma.data(), mean.data(), rstd.data(), dy.data(),
+                        out.data() + size, dgamma.data(), dbeta.data());
+    silu_forward(int64_t(size), x.data(), out.data() + 2 * size);
+    out.insert(out.end(), dgamma.begin(), dgamma.end());
+    out.insert(out.end(), dbeta.begin(), dbeta.end());
+    omp_set_num_threads(saved);
+    return out;
+  };
+  const auto one = run(1), three = run(3);
+  ASSERT_EQ(one.size(), three.size());
+  EXPECT_TRUE(std::equal(one.begin(), one.end(), three.begin()));
+}
+
+}  // namespace
+}  // namespace ladder::cpu

@@ -1,0 +1,107 @@
+// Why this file exists: the config contract (BRIEF §5): defaults, flags winning over the file,
+// per-rung lists, and one clear error line with exit code 2 for bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "config/config.h"
+#include "test_support.h"
+
+namespace ladder {
+namespace {
+
+using testing::TempDir;
+
+TEST(Config, DefaultsAndFlagsWinOverFile) {
+  TempDir dir;
+  testing::write_file(dir / "a.ini", "[train]\nlr = 0.002\nbatch = 16\n[stages]\nresolutions = 32,64\n");
+  Config c = load_config(dir / "a.ini", {"--train.lr", "0.003", "--model.channels=64,64"});
+  EXPECT_DOUBLE_EQ(c.train.lr, 0.003);              // flag wins
+  EXPECT_EQ(c.train.batch, 16);                     // file
+  EXPECT_EQ(c.model.channels, (std::vector<int>{64, 64}));
+  EXPECT_EQ(c.model.latent_channels, 4);            // default
+  EXPECT_EQ(c.stages.resolutions, (std::vector<int>{32, 64}));
+  EXPECT_EQ(c.stages.images.size(), 2u);            // one value broadcast to every rung
+  EXPECT_EQ(c.train.micro_batch, (std::vector<int>{0, 0}));  // auto
+}
+
+TEST(Config, PerRungListsNeedOneOrOnePerRung) {
+  Config c = load_config("", {"--stages.resolutions", "32,64,128", "--train.micro_batch", "8,4,2",
+                              "--model.channels", "32,32"});
+  EXPECT_EQ(c.train.micro_batch, (std::vector<int>{8, 4, 2}));
+  EXPECT_THROW(load_config("", {"--stages.resolutions", "32,64,128", "--train.micro_batch", "8,4",
+                                "--model.channels", "32,32"}),
+               UsageError);
+}
+
+TEST(Config, ResolvedIniLoadsBackToTheSameConfig) {
+  TempDir dir;
+  Config a = load_config("", {"--train.lr", "0.00123", "--stages.resolutions", "32,64",
+                              "--model.attention_levels", "0,0,1,1"});
+  testing::write_file(dir / "resolved.ini", a.to_ini());
+  Config b = load_config(dir / "resolved.ini", {});
+  EXPECT_EQ(a.to_ini(), b.to_ini());
+}
+
+// Each bad input gives a UsageError whose message names the key (and the file or flag).
+void expect_usage_error(const std::string& ini, const std::vector<std::string>& flags,
+                        const std::string& expected_fragment) {
+  TempDir dir;
+  testing::write_file(dir / "bad.ini", ini);
+  try {
+    load_config(dir / "bad.ini", flags);
+    FAIL() << "no error for: " << ini;
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(expected_fragment), std::string::npos)
+        << "message: " << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "one line: " << e.what();
+  }
+}
+
+TEST(Config, BadInputNamesTheKey) {
+  expect_usage_error("[train]\nlearning_rate = 1\n", {}, "train.learning_rate");
+  expect_usage_error("[train]\nlr = fast\n", {}, "train.lr");
+  expect_usage_error("[train]\nlr = fast\n", {}, "bad.ini");
+  expect_usage_error("", {"--train.batch", "-3"}, "flag --train.batch");
+  expect_usage_error("", {"--nope.key", "1"}, "nope.key");
+  expect_usage_error("[model]\nchannels = 48,64\nnorm_groups = 32\n", {}, "norm_groups");
+  expect_usage_error("[model]\nattention_levels = 1\nchannels = 32,32\n", {}, "attention_levels");
+  expect_usage_error("[stages]\nresolutions = 30\n", {"--model.channels", "32,32,32"},
+                     "divisible");
+  expect_usage_error("[run]\ndevice = tpu\n", {}, "run.device");
+  expect_usage_error("[train]\nbetas = 0.9\n", {}, "train.betas");
+}
+
+TEST(Config, MicroBatchMustDivideTheBatch) {
+  Config c = load_config("", {"--train.batch", "12", "--train.micro_batch", "5"});
+  EXPECT_THROW(micro_batch_for_rung(c, 0, 1), UsageError);
+  Config d = load_config("", {"--train.batch", "12", "--train.micro_batch", "3"});
+  EXPECT_EQ(accumulation_for_rung(d, 0, 1), 4);
+  EXPECT_EQ(micro_batch_for_rung(load_config("", {"--train.batch", "12"}), 0, 1), 12);  // auto
+}
+
+TEST(Cli, BadConfigExitsWithCodeTwoAndOneLine) {
+  TempDir dir;
+  testing::write_file(dir / "bad.ini", "[model]\nchannels = 48\n");
+  testing::CommandResult result =
+      testing::run_ladder("train --config " + (dir / "bad.ini") + " --run.dir " + (dir / "run"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("model.channels"), std::string::npos) << result.output;
+  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
+}
+
+TEST(Cli, HelpListsEveryKeyWithDefaults) {
+  for (const std::string command : {"--help", "train --help"}) {
+    testing::CommandResult result = testing::run_ladder(command);
+    EXPECT_EQ(result.exit_code, 0) << command;
+    for (const char* key : {"--run.dir runs/default", "--model.channels 128,256,512,512",
+                            "--train.kl_weight 1e-6", "--comm.timeout_s 300"})
+      EXPECT_NE(result.output.find(key), std::string::npos) << command << " lacks " << key;
+  }
+}
+
+}  // namespace
+}  // namespace ladder
