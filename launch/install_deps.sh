@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost-program-options-dev   # config and flags
-  libopenblas-dev                # CPU GEMM under the convolutions
+  libopenblas-openmp-dev         # CPU GEMM under the convolutions (OpenMP threads)
   libpng-dev                     # reconstruction grids
   libgtest-dev                   # tests
   libopenmpi-dev openmpi-bin     # multi-rank training (mpirun)

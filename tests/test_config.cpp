@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "config/config.h"
+#include "core/check.h"
 #include "test_support.h"
 
 namespace ladder {
@@ -20,6 +21,7 @@ TEST(Config, DefaultsAndFlagsWinOverFile) {
   testing::write_file(dir / "a.ini", "[train]\nlr = 0.002\nbatch = 16\n[stages]\nresolutions = 32,64\n");
   Config c = load_config(dir / "a.ini", {"--train.lr", "0.003", "--model.channels=64,64"});
   EXPECT_DOUBLE_EQ(c.train.lr, 0.003);              // flag wins
+  EXPECT_DOUBLE_EQ(load_config("", {"--train.lr", "1", "--train.lr", "2"}).train.lr, 2.0);  // last flag wins
   EXPECT_EQ(c.train.batch, 16);                     // file
   EXPECT_EQ(c.model.channels, (std::vector<int>{64, 64}));
   EXPECT_EQ(c.model.latent_channels, 4);            // default

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "config/config.h"
+#include "core/check.h"
 #include "core/rng.h"
 #include "model/autoencoder_kl.h"
 #include "test_support.h"

@@ -2,7 +2,7 @@
 // speed is judged against the GEMM it is built on. This program times the 3×3 conv passes at
 // a representative size and, in the same run, an OpenBLAS sgemm of the same FLOP count, and
 // prints each pass's GFLOP/s and its ratio to sgemm.
-//   usage: bench_conv [repeats]   (default 5; the median and the best are reported)
+//   usage: bench_conv [repeats]   (default 7; the median and the best are reported)
 #include <omp.h>
 
 #include <algorithm>
@@ -22,18 +22,25 @@ struct Timing {
   double median_s = 0, best_s = 0;
 };
 
-// One warm-up call, then `repeats` timed calls.
-Timing time_it(int repeats, const std::function<void()>& fn) {
+double seconds_of(const std::function<void()>& fn) {
+  auto start = std::chrono::steady_clock::now();
   fn();
-  std::vector<double> seconds;
-  for (int i = 0; i < repeats; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    fn();
-    auto stop = std::chrono::steady_clock::now();
-    seconds.push_back(std::chrono::duration<double>(stop - start).count());
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// One warm-up round, then `repeats` rounds; each round runs every pass once, interleaved, so
+// that load from other processes hits all passes alike.
+std::vector<Timing> time_rounds(int repeats, const std::vector<std::function<void()>>& passes) {
+  for (const auto& fn : passes) fn();
+  std::vector<std::vector<double>> seconds(passes.size());
+  for (int r = 0; r < repeats; ++r)
+    for (size_t i = 0; i < passes.size(); ++i) seconds[i].push_back(seconds_of(passes[i]));
+  std::vector<Timing> out;
+  for (auto& s : seconds) {
+    std::sort(s.begin(), s.end());
+    out.push_back({s[s.size() / 2], s.front()});
   }
-  std::sort(seconds.begin(), seconds.end());
-  return {seconds[seconds.size() / 2], seconds.front()};
+  return out;
 }
 
 std::vector<float> random_vector(int64_t count, uint64_t stream) {
@@ -47,7 +54,7 @@ std::vector<float> random_vector(int64_t count, uint64_t stream) {
 
 int main(int argc, char** argv) {
   using namespace ladder::cpu;
-  const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 5;
+  const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;
 
   Conv2dDims d;
   d.n = 8, d.h = 64, d.w = 64, d.cin = 128, d.cout = 128, d.kernel = 3, d.stride = 1;
@@ -65,40 +72,31 @@ int main(int argc, char** argv) {
   std::vector<float> ga = random_vector(gm * gk, 5), gc(gm * gn);
   const double flops = 2.0 * double(d.macs());
 
-  struct Row {
-    const char* name;
-    Timing t;
-  };
-  std::vector<Row> rows;
-  rows.push_back({"sgemm (same FLOPs)", time_it(repeats, [&] {
-                    gemm<float>(false, true, gm, gn, gk, 1.0f, ga.data(), gk, w.data(), gk, 0.0f,
-                                gc.data(), gn);
-                  })});
-  rows.push_back({"conv forward", time_it(repeats, [&] {
-                    conv2d_forward(d, x.data(), w.data(), b.data(), y.data());
-                  })});
-  rows.push_back({"conv backward_data", time_it(repeats, [&] {
-                    conv2d_backward_data(d, dy.data(), w.data(), dx.data());
-                  })});
-  rows.push_back({"conv backward_filter", time_it(repeats, [&] {
-                    conv2d_backward_filter(d, x.data(), dy.data(), dw.data(), db.data());
-                  })});
+  const char* names[] = {"sgemm (same FLOPs)", "conv forward", "conv backward_data",
+                         "conv backward_filter"};
+  const std::vector<Timing> t = time_rounds(
+      repeats,
+      {[&] {
+         gemm<float>(false, true, gm, gn, gk, 1.0f, ga.data(), gk, w.data(), gk, 0.0f, gc.data(),
+                     gn);
+       },
+       [&] { conv2d_forward(d, x.data(), w.data(), b.data(), y.data()); },
+       [&] { conv2d_backward_data(d, dy.data(), w.data(), dx.data()); },
+       [&] { conv2d_backward_filter(d, x.data(), dy.data(), dw.data(), db.data()); }});
 
   std::printf("conv2d 3x3 stride 1 pad 1, float, N=%d H=W=%d Cin=%d Cout=%d (%.2f GFLOP/pass)\n",
               d.n, d.h, d.cin, d.cout, flops * 1e-9);
-  std::printf("sgemm M=%lld N=%lld K=%lld; threads: OpenMP %d, OpenBLAS %d; %d repeats after "
-              "1 warm-up\n\n",
+  std::printf("sgemm M=%lld N=%lld K=%lld; threads: OpenMP %d, OpenBLAS %d; %d interleaved "
+              "rounds after 1 warm-up\n\n",
               static_cast<long long>(gm), static_cast<long long>(gn),
               static_cast<long long>(gk), omp_get_max_threads(), openblas_get_num_threads(),
               repeats);
-  std::printf("%-22s %12s %12s %12s %12s\n", "pass", "median ms", "GFLOP/s", "best GFLOP/s",
-              "vs sgemm");
-  const double sgemm_rate = flops / rows[0].t.median_s * 1e-9;
-  for (const Row& row : rows) {
-    const double rate = flops / row.t.median_s * 1e-9;
-    std::printf("%-22s %12.1f %12.1f %12.1f %11.0f%%\n", row.name, row.t.median_s * 1e3, rate,
-                flops / row.t.best_s * 1e-9, 100.0 * rate / sgemm_rate);
+  std::printf("%-22s %10s %10s %9s %13s %9s\n", "pass", "median ms", "GFLOP/s", "vs sgemm",
+              "best GFLOP/s", "vs sgemm");
+  for (size_t i = 0; i < t.size(); ++i) {
+    std::printf("%-22s %10.1f %10.1f %8.0f%% %13.1f %8.0f%%\n", names[i], t[i].median_s * 1e3,
+                flops / t[i].median_s * 1e-9, 100.0 * t[0].median_s / t[i].median_s,
+                flops / t[i].best_s * 1e-9, 100.0 * t[0].best_s / t[i].best_s);
   }
-  std::printf("\n(ratios use medians)\n");
   return 0;
 }

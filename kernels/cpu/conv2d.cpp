@@ -54,8 +54,9 @@ void check_dims(const Conv2dDims& d) {
                d.stride);
   LADDER_CHECK(d.pad_top >= 0 && d.pad_left >= 0 && d.pad_bottom >= 0 && d.pad_right >= 0,
                "conv2d: negative padding");
-  LADDER_CHECK(d.out_h() > 0 && d.out_w() > 0, "conv2d: empty output for input ", d.h, "x", d.w,
-               " kernel ", d.kernel);
+  LADDER_CHECK(d.h + d.pad_top + d.pad_bottom >= d.kernel &&
+                   d.w + d.pad_left + d.pad_right >= d.kernel,
+               "conv2d: kernel ", d.kernel, " larger than the padded input ", d.h, "x", d.w);
 }
 
 bool is_pointwise(const Conv2dDims& d) {
@@ -67,7 +68,7 @@ Pads conv_pads(const Conv2dDims& d) { return {d.pad_top, d.pad_left, d.pad_botto
 
 int64_t column_width(const Conv2dDims& d) { return int64_t(d.kernel) * d.kernel * d.cin; }
 
-// How many units of `unit_bytes` fit the workspace (at least one).
+// Output rows per chunk, from the bytes of work buffer one row needs.
 int64_t units_per_chunk(int64_t unit_bytes) {
   return std::max<int64_t>(kMinChunkRows, kWorkspaceBytes / std::max<int64_t>(1, unit_bytes));
 }

@@ -95,7 +95,7 @@ void group_norm_backward(const GroupNormDims& d, const T* x, const T* gamma, con
       for (int j = 0; j < cg; ++j) {
         const double xhat = (xg[p * d.c + j] - mu) * rs;
         const double g = double(dyg[p * d.c + j]) * gamma[c0 + j];
-        dxg[p * d.c + j] = T(rs * (g - mean_g));
+        dxg[p * d.c + j] = T(rs * (g - mean_g - xhat * mean_gx));
       }
   }
   for (int c = 0; c < d.c; ++c) {

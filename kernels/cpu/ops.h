@@ -7,7 +7,8 @@
 //   - forward writes its outputs (=);
 //   - backward writes activation gradients (=) and accumulates parameter gradients (+=);
 //   - functions whose name ends in `_accumulate` add into their output instead.
-// All ops are deterministic: the same inputs give the same bits, whatever the thread count.
+// All ops are deterministic: the same inputs and thread count give the same bits (our own
+// loops never split a reduction across threads; GEMM blocking may depend on the thread count).
 #pragma once
 
 #include <cstdint>

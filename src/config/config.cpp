@@ -77,6 +77,14 @@ po::options_description make_description() {
   return description;
 }
 
+// Flags may repeat (the last one wins, as with argparse), so each collects a list.
+po::options_description make_flag_description() {
+  po::options_description description("config flags");
+  for (const KeySpec& key : kKeys)
+    description.add_options()(key.name, po::value<std::vector<std::string>>(), key.help);
+  return description;
+}
+
 // One raw value and where it came from, for error messages.
 struct RawValue {
   std::string text;
@@ -170,7 +178,7 @@ std::map<std::string, RawValue> read_raw_values(const std::string& config_path,
   po::options_description description = make_description();
   po::variables_map flag_values, file_values;
   try {
-    po::store(po::command_line_parser(flags).options(description).run(), flag_values);
+    po::store(po::command_line_parser(flags).options(make_flag_description()).run(), flag_values);
   } catch (const po::error& e) {
     throw UsageError(detail::concat("config flags: ", e.what()));
   }
@@ -188,8 +196,9 @@ std::map<std::string, RawValue> read_raw_values(const std::string& config_path,
   for (const KeySpec& key : kKeys) {
     const po::variable_value& flag = flag_values[key.name];
     const po::variable_value& file = file_values[key.name];
-    if (!flag.empty() && !flag.defaulted())
-      values[key.name] = {flag.as<std::string>(), detail::concat("flag --", key.name)};
+    if (!flag.empty())
+      values[key.name] = {flag.as<std::vector<std::string>>().back(),
+                          detail::concat("flag --", key.name)};
     else if (!file.empty() && !file.defaulted())
       values[key.name] = {file.as<std::string>(), config_path};
     else
