@@ -135,9 +135,8 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   const int accumulation = accumulation_for_rung(config_, rung, world_);
   const int64_t batch = config_.train.batch;
   const int64_t steps = (config_.stages.images[rung] + batch - 1) / batch;
-  double total_images = 0;
-  for (int64_t images : config_.stages.images) total_images += static_cast<double>(images);
-  const LrSchedule schedule(config_.train.lr, config_.train.warmup_images, total_images);
+  const LrSchedule schedule(config_.train.lr, config_.train.warmup_images);
+  const double rung_total = static_cast<double>(steps * batch);
 
   const double load_start = now_seconds();
   data::ImageShard shard = data::shard_synthetic(*source_, resolution, rank_, world_);
@@ -166,8 +165,9 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
       sums.reconstruction += part.reconstruction;
       sums.kl += part.kl;
     }
-    const double lr = schedule.at(static_cast<double>(images_seen_), static_cast<double>(batch)) *
-                      config_.stages.lr_scale[rung];
+    const double lr = schedule.at(static_cast<double>(images_seen_),
+                                  static_cast<double>(rung_step * batch), rung_total,
+                                  static_cast<double>(batch), config_.stages.lr_scale[rung]);
     double grad_norm = 0;
     if (!optimizer_step(lr, grad_norm)) {
       ++skipped_steps_;
