@@ -7,7 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libboost-program-options-dev   # config and flags
   libopenblas-openmp-dev         # CPU GEMM under the convolutions (OpenMP threads)
-  libpng-dev                     # reconstruction grids
+  libpng-dev libjpeg-dev         # images: grids, `ladder pack`
+  libhdf5-dev                    # image stores
   libgtest-dev                   # tests
   libopenmpi-dev openmpi-bin     # multi-rank training (mpirun)
 )

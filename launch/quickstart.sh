@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The first command of the README: installs what is missing, builds the `ladder` binary, and
-# trains configs/quickstart.ini on the CPU (a few minutes on 2 cores). Prints where the
-# metrics and the reconstruction grids are.
+# The first command of the README: installs what is missing, builds the `ladder` binary,
+# packs a synthetic image store (once), and trains configs/quickstart.ini on the CPU (a few
+# minutes on 2 cores). Prints where the metrics and the reconstruction grids are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash launch/install_deps.sh
 bash launch/build.sh ladder
+store=data/quickstart-synthetic.h5
+if [ ! -f "$store" ]; then
+  mkdir -p data
+  ./build/ladder pack --synthetic 256 --out "$store" --levels 32,64 --seed 0
+fi
 run_dir="runs/quickstart-$(date +%Y%m%d-%H%M%S)"
 ./build/ladder train --config configs/quickstart.ini --run.dir "$run_dir" "$@"
-echo "quickstart: $(( $(date +%s) - start )) s in all (install, build, train); run in $run_dir"
+echo "quickstart: $(( $(date +%s) - start )) s in all (install, build, pack, train); run in $run_dir"

@@ -10,6 +10,7 @@
 
 #include <cmath>
 
+#include "cli/pack_command.h"
 #include "config/config.h"
 #include "core/check.h"
 #include "core/rng.h"
@@ -22,12 +23,23 @@ namespace {
 
 using testing::TempDir;
 
-// A small autoencoder on 8 synthetic 32×32 images.
+// A store of 8 synthetic 32×32 images, packed once for the whole test program.
+const std::string& small_store() {
+  static TempDir dir;
+  static const std::string path = [] {
+    std::string store = dir / "synthetic-8.h5";
+    pack_command({"--synthetic", "8", "--out", store, "--levels", "32", "--seed", "7"});
+    return store;
+  }();
+  return path;
+}
+
+// A small autoencoder on those images.
 std::vector<std::string> small_run(const std::string& dir, std::vector<std::string> extra) {
   std::vector<std::string> flags = {
       "--run.dir", dir, "--run.seed", "7", "--run.log_every", "1", "--run.sample_every", "0",
       "--model.channels", "16,32", "--model.norm_groups", "8", "--model.res_blocks", "1",
-      "--model.latent_channels", "4", "--data.store", "synthetic:8", "--data.flip", "false",
+      "--model.latent_channels", "4", "--data.store", small_store(), "--data.flip", "false",
       "--stages.resolutions", "32", "--train.batch", "8", "--train.lr", "2e-3",
       "--train.weight_decay", "0"};
   flags.insert(flags.end(), extra.begin(), extra.end());

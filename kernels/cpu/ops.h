@@ -69,6 +69,10 @@ void add_accumulate(int64_t n, const T* x, T* y);  // y += x (where two gradient
 template <class T>
 void scale_inplace(int64_t n, T alpha, T* x);  // x *= alpha
 
+// Batch normalisation of images for the model: uint8 [0, 255] → [−1, 1] (no backward).
+template <class T>
+void normalize_images(int64_t n, const uint8_t* in, T* out);  // out = in · 2/255 − 1
+
 // ---------------------------------------------------------------------------------------
 // Nearest-neighbour ×2 upsampling. x (N, H, W, C) → y (N, 2H, 2W, C).
 template <class T>

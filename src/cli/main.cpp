@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/inspect_command.h"
+#include "cli/pack_command.h"
 #include "cli/train_command.h"
 #include "comm/mpi_session.h"
 #include "core/check.h"
@@ -18,6 +20,9 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  train --config F.ini [--section.key value ...]   train (under mpirun: on every rank)\n"
+    "  pack --images DIR | --synthetic N --out S.h5 --levels 256,512,1024\n"
+    "                                                   build an HDF5 image store\n"
+    "  inspect PATH                                     describe and validate a store\n"
     "\n"
     "options:\n"
     "  --help, -h      this text; `ladder <command> --help` for a command\n"
@@ -41,6 +46,8 @@ int dispatch(const std::vector<std::string>& args) {
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "train") return ladder::train_command(rest);
+  if (args[0] == "pack") return ladder::pack_command(rest);
+  if (args[0] == "inspect") return ladder::inspect_command(rest);
   throw ladder::UsageError("unknown command '" + args[0] + "' (see ladder --help)");
 }
 

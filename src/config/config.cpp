@@ -40,13 +40,12 @@ const KeySpec kKeys[] = {
     {"model.latent_channels", "4", "latent channels"},
     {"model.norm_groups", "32", "GroupNorm groups (must divide every channel count)"},
     {"model.norm_eps", "1e-6", "GroupNorm epsilon"},
-    {"data.store", "synthetic:256",
-     "synthetic:N (N deterministic in-memory images) or an HDF5 store path"},
-    {"data.dataset", "", "dataset name inside a foreign HDF5 file (HDF5 store issue)"},
-    {"data.layout", "nhwc", "layout of a foreign dataset: nhwc (HDF5 store issue)"},
+    {"data.store", "", "HDF5 image store (ladder pack) or a foreign HDF5 file (required)"},
+    {"data.dataset", "", "foreign file: its uint8 (N, H, W, C) dataset; empty: a ladder store"},
+    {"data.layout", "nhwc", "layout of a foreign dataset: nhwc"},
     {"data.flip", "true", "random horizontal flips"},
-    {"data.prefetch", "4", "micro-batches prepared ahead (HDF5 store issue)"},
-    {"data.loader_threads", "1", "loader threads (HDF5 store issue)"},
+    {"data.prefetch", "4", "micro-batches prepared ahead (ring slots)"},
+    {"data.loader_threads", "1", "threads assembling micro-batches"},
     {"train.batch", "32", "effective (global) batch per optimizer step"},
     {"train.micro_batch", "auto", "per rank per micro-step, per rung; auto = batch / world"},
     {"train.lr", "1e-4", "peak learning rate (cosine to 0 within each rung)"},
@@ -236,10 +235,6 @@ void validate(const Config& config, const ValueReader& reader) {
 
 }  // namespace
 
-int64_t DataConfig::synthetic_count() const {
-  return std::strtoll(store.c_str() + std::string("synthetic:").size(), nullptr, 10);
-}
-
 Config load_config(const std::string& config_path, const std::vector<std::string>& flags) {
   ValueReader r(read_raw_values(config_path, flags));
   Config c;
@@ -274,13 +269,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   c.model.norm_eps = r.number("model.norm_eps");
   if (c.model.norm_eps <= 0) r.fail("model.norm_eps", "must be > 0");
 
-  c.data.store = r.text("data.store");
-  if (c.data.synthetic()) {
-    int64_t count = r.integer("data.store", c.data.store.substr(10));
-    if (count < 1) r.fail("data.store", "synthetic:N needs N >= 1");
-  } else {
-    r.fail("data.store", "HDF5 stores come with the HDF5 store issue; use synthetic:N for now");
-  }
+  c.data.store = r.text("data.store");  // required by `train`; checked there
   c.data.dataset = r.text("data.dataset");
   c.data.layout = r.choice("data.layout", {"nhwc"});
   c.data.flip = r.boolean("data.flip");

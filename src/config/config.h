@@ -30,15 +30,12 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::string store;  // "synthetic:N" (in-memory deterministic images) or an HDF5 path
-  std::string dataset;
+  std::string store;    // HDF5 image store (`ladder pack`) or a foreign HDF5 file
+  std::string dataset;  // foreign file: the (N, H, W, C) uint8 dataset; empty: format-1 store
   std::string layout;
   bool flip = true;
   int prefetch = 4;
   int loader_threads = 1;
-
-  bool synthetic() const { return store.rfind("synthetic:", 0) == 0; }
-  int64_t synthetic_count() const;
 };
 
 struct TrainConfig {

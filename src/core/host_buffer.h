@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <sys/mman.h>
 #include <utility>
 
 #include "core/context.h"
@@ -49,13 +50,18 @@ class HostBuffer {
 
  private:
   static constexpr size_t kAlignment = 64;
+  // Large buffers (image shards, activations) go on 2 MiB boundaries with transparent huge
+  // pages requested: first-touch page faults otherwise cost more than reading an HDF5 store.
+  static constexpr size_t kHugePage = size_t(2) << 20;
 
   void allocate(int64_t count) {
     if (count <= 0) return;
     size_t raw = static_cast<size_t>(count) * sizeof(T);
-    size_t rounded = (raw + kAlignment - 1) / kAlignment * kAlignment;
-    void* memory = std::aligned_alloc(kAlignment, rounded);
+    size_t alignment = raw >= kHugePage ? kHugePage : kAlignment;
+    size_t rounded = (raw + alignment - 1) / alignment * alignment;
+    void* memory = std::aligned_alloc(alignment, rounded);
     if (memory == nullptr) throw std::bad_alloc();
+    if (alignment == kHugePage) madvise(memory, rounded, MADV_HUGEPAGE);  // a hint; may be ignored
     std::memset(memory, 0, rounded);
     data_ = static_cast<T*>(memory);
     size_ = count;

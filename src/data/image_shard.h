@@ -1,6 +1,8 @@
 // Why this file exists: the rank's share of one rung's images, held in host RAM as uint8
-// (BRIEF §5: rank r holds images i ≡ r (mod world)), and the sampler that turns it into
-// shuffled, flipped float micro-batches.
+// (BRIEF §5: rank r holds images i ≡ r (mod world)), and the sampling rules over it: the
+// epoch order and the flips. Both are pure functions of (seed, epoch, rank / image), so a
+// micro-batch's content depends only on its position in the run, never on threads, batch
+// split or timing — which is what makes runs reproducible and resumable.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +10,6 @@
 
 #include "core/host_buffer.h"
 #include "core/tensor.h"
-#include "data/synthetic_images.h"
 
 namespace ladder::data {
 
@@ -23,37 +24,16 @@ struct ImageShard {
   const uint8_t* image(int64_t local) const { return pixels.data() + local * image_bytes(); }
 };
 
-// Renders images i ≡ rank (mod world) of `source` at `resolution`.
-ImageShard shard_synthetic(const SyntheticImageSource& source, int resolution, int rank, int world);
+// The local indices of `count` held images in the order of epoch `epoch` on `rank`.
+std::vector<int64_t> epoch_order(int64_t count, uint64_t seed, int64_t epoch, int rank);
 
-// Converts held images [first, first + count) to floats in [−1, 1], no flip: (count, R, R, C).
+// Whether global image `index` is mirrored in epoch `epoch`.
+bool flip_image(uint64_t seed, int64_t epoch, int64_t index);
+
+// Copies image `local` into out (R, R, C), mirrored left-right when `flip`.
+void copy_image(const ImageShard& shard, int64_t local, bool flip, uint8_t* out);
+
+// Held images [first, first + count) as floats in [−1, 1], not flipped: (count, R, R, C).
 void images_to_tensor(const ImageShard& shard, int64_t first, int64_t count, TensorF& out);
-
-// Epoch-shuffled micro-batches. The order of epoch e is a permutation drawn from
-// (seed, e, rank); flips are drawn per (seed, epoch, image): both are independent of the
-// batch size and reproducible from (epoch, cursor) alone.
-class BatchSampler {
- public:
-  BatchSampler(const ImageShard& shard, uint64_t seed, int rank, bool flip);
-
-  // batch ← the next `micro` images (micro, R, R, C) in [−1, 1]; indices ← their global
-  // indices (which seed per-image randomness such as the latent noise).
-  void next(int micro, TensorF& batch, std::vector<int64_t>& indices);
-
-  int64_t epoch() const { return epoch_; }
-  int64_t cursor() const { return cursor_; }
-  const std::vector<int64_t>& order() const { return order_; }  // local indices of this epoch
-
- private:
-  void start_epoch(int64_t epoch);
-
-  const ImageShard& shard_;
-  uint64_t seed_;
-  int rank_;
-  bool flip_;
-  int64_t epoch_ = 0;
-  int64_t cursor_ = 0;
-  std::vector<int64_t> order_;
-};
 
 }  // namespace ladder::data

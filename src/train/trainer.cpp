@@ -10,7 +10,9 @@
 #include "core/context.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "data/prefetcher.h"
 #include "io/image_grid.h"
+#include "kernels/cpu/ops.h"
 #include "train/lr_schedule.h"
 
 namespace fs = std::filesystem;
@@ -61,8 +63,18 @@ Trainer::Trainer(Config config) : config_(std::move(config)) {
   settings.beta2 = config_.train.beta2;
   settings.weight_decay = config_.train.weight_decay;
   optimizer_ = std::make_unique<AdamW>(params_, 0, params_.padded_count(), settings);
-  source_ = std::make_unique<data::SyntheticImageSource>(
-      config_.run.seed, config_.data.synthetic_count(), config_.model.in_channels);
+  LADDER_CHECK_USAGE(!config_.data.store.empty(),
+                     "config: data.store is required (an image store made by ladder pack)");
+  store_ = std::make_unique<io::ImageStoreReader>(config_.data.store, config_.data.dataset);
+  const io::StoreInfo& store = store_->info();
+  LADDER_CHECK_USAGE(store.channels == config_.model.in_channels, config_.data.store, ": ",
+                     store.channels, "-channel images, but model.in_channels = ",
+                     config_.model.in_channels);
+  LADDER_CHECK_USAGE(store.count >= world_, config_.data.store, ": ", store.count,
+                     " images cannot feed ", world_, " ranks");
+  for (int resolution : config_.stages.resolutions)
+    LADDER_CHECK_USAGE(store_->has_resolution(resolution), config_.data.store,
+                       ": no images at resolution ", resolution, " (stages.resolutions)");
   if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(metrics_path());
 
   log_info("model: AutoencoderKL, ", params_.count(), " parameters (",
@@ -139,17 +151,25 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   const double rung_total = static_cast<double>(steps * batch);
 
   const double load_start = now_seconds();
-  data::ImageShard shard = data::shard_synthetic(*source_, resolution, rank_, world_);
+  data::ImageShard shard = store_->load_shard(resolution, rank_, world_);
+  const double load_seconds = now_seconds() - load_start;
   log_info("rung ", rung, ": ", resolution, "x", resolution, ", ", shard.count(),
-           " images held (", shard.pixels.bytes(), " bytes) in ", now_seconds() - load_start,
-           " s; micro-batch ", micro, " x ", accumulation, " accumulation x ", world_,
+           " images held (", shard.pixels.bytes(), " bytes, loaded at ",
+           static_cast<double>(shard.pixels.bytes()) / 1e9 / std::max(load_seconds, 1e-9),
+           " GB/s); micro-batch ", micro, " x ", accumulation, " accumulation x ", world_,
            " ranks = batch ", batch, ", ", steps, " steps");
-  data::BatchSampler sampler(shard, config_.run.seed, rank_, config_.data.flip);
+  data::PrefetchSettings prefetch;
+  prefetch.micro_batch = micro;
+  prefetch.depth = config_.data.prefetch;
+  prefetch.threads = config_.data.loader_threads;
+  prefetch.flip = config_.data.flip;
+  prefetch.seed = config_.run.seed;
+  prefetch.rank = rank_;
+  data::Prefetcher loader(shard, prefetch);
   if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
   write_sample(shard, step_tag(step_, resolution), summary);
 
   TensorF batch_images, noise;  // (micro, R, R, C), (micro, R/d, R/d, latent)
-  std::vector<int64_t> batch_indices;
   double interval_start = now_seconds(), interval_wait = 0;
   int64_t interval_images = 0;
   for (int64_t rung_step = 0; rung_step < steps; ++rung_step) {
@@ -157,9 +177,11 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
     AutoencoderLossSums sums;
     for (int micro_step = 0; micro_step < accumulation; ++micro_step) {
       const double wait_start = now_seconds();
-      sampler.next(micro, batch_images, batch_indices);
+      const data::MicroBatch& batch_data = loader.next();
       interval_wait += now_seconds() - wait_start;
-      fill_latent_noise(batch_indices, model_->latent_shape(batch_images.shape()), noise);
+      batch_images.reshape_or_allocate({micro, resolution, resolution, shard.channels});
+      cpu::normalize_images(batch_images.numel(), batch_data.pixels.data(), batch_images.data());
+      fill_latent_noise(batch_data.indices, model_->latent_shape(batch_images.shape()), noise);
       AutoencoderLossSums part = model_->forward_backward(
           batch_images, noise, 1.0 / static_cast<double>(batch), config_.train.kl_weight);
       sums.reconstruction += part.reconstruction;

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "core/params.h"
 #include "data/image_shard.h"
+#include "io/image_store.h"
 #include "model/autoencoder_kl.h"
 #include "train/adamw.h"
 #include "train/metrics.h"
@@ -47,7 +48,7 @@ class Trainer {
   ParamStore params_;
   std::unique_ptr<AutoencoderKL> model_;
   std::unique_ptr<AdamW> optimizer_;
-  std::unique_ptr<data::SyntheticImageSource> source_;
+  std::unique_ptr<io::ImageStoreReader> store_;
   std::unique_ptr<MetricsWriter> metrics_;
   int64_t step_ = 0;
   int64_t images_seen_ = 0;

@@ -1,0 +1,53 @@
+// Why this file exists: measures the prefetcher — how many micro-batch images per second one
+// loader thread assembles (shuffled, flipped) from a rank's shard at 256² RGB — and the
+// cost of turning them into model input (uint8 → float in [−1, 1]). Target (issue #3):
+// ≥ 2,000 images/s for one loader thread.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "data/prefetcher.h"
+#include "data/synthetic_images.h"
+#include "kernels/cpu/ops.h"
+
+using namespace ladder;
+
+int main(int argc, char** argv) {
+  const int resolution = argc > 1 ? std::atoi(argv[1]) : 256;
+  const int images = 512, micro = 16, batches = 1000;
+  data::ImageShard shard;
+  shard.resolution = resolution;
+  shard.channels = 3;
+  for (int i = 0; i < images; ++i) shard.indices.push_back(i);
+  shard.pixels = HostBuffer<uint8_t>(images * shard.image_bytes());
+  for (int i = 0; i < images; ++i)
+    data::render_synthetic_image(1, i, resolution, 3, shard.pixels.data() + i * shard.image_bytes());
+
+  std::printf("prefetcher: %d images of %dx%dx3 held, micro-batch %d, %d batches, flip on\n\n",
+              images, resolution, resolution, micro, batches);
+  std::printf("%-8s %-6s %-10s %14s %14s\n", "threads", "depth", "consumer", "images/s", "GB/s");
+  TensorF input;
+  for (int threads : {1, 2})
+    for (bool convert : {false, true}) {
+      data::PrefetchSettings settings;
+      settings.micro_batch = micro;
+      settings.threads = threads;
+      settings.depth = 4;
+      settings.flip = true;
+      data::Prefetcher prefetcher(shard, settings);
+      prefetcher.next();  // warm-up
+      auto start = std::chrono::steady_clock::now();
+      for (int k = 0; k < batches; ++k) {
+        const data::MicroBatch& batch = prefetcher.next();
+        if (convert) {
+          input.reshape_or_allocate({micro, resolution, resolution, 3});
+          cpu::normalize_images(input.numel(), batch.pixels.data(), input.data());
+        }
+      }
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      double rate = batches * double(micro) / seconds;
+      std::printf("%-8d %-6d %-10s %14.0f %14.2f\n", threads, 4, convert ? "to float" : "none", rate,
+                  rate * shard.image_bytes() / 1e9);
+    }
+  return 0;
+}

@@ -1,0 +1,13 @@
+// Why this file exists: `ladder inspect PATH`, which describes and validates a store (and,
+// later, a checkpoint); non-zero exit when invalid.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ladder {
+
+int inspect_command(const std::vector<std::string>& args);  // args: everything after "inspect"
+std::string inspect_usage();
+
+}  // namespace ladder

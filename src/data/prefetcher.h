@@ -1,0 +1,71 @@
+// Why this file exists: keeps the trainer from waiting on data. Background threads
+// (`data.loader_threads`) assemble micro-batches — epoch-shuffled, flipped — from the rank's
+// shard into a ring of `data.prefetch` reusable uint8 buffers; the trainer takes them in
+// order. Micro-batch k of a rung is always positions [k·micro, (k+1)·micro) of the rank's
+// endless sequence of epochs, whatever the thread count or timing.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "data/image_shard.h"
+
+namespace ladder::data {
+
+struct MicroBatch {
+  int64_t number = 0;            // k: the micro-batch's position in the rung
+  int64_t epoch = 0;             // epoch of its first image
+  HostBuffer<uint8_t> pixels;    // (micro, R, R, C)
+  std::vector<int64_t> indices;  // global image indices, (micro)
+};
+
+struct PrefetchSettings {
+  int micro_batch = 1;
+  int depth = 4;         // ring slots
+  int threads = 1;       // loader threads
+  bool flip = true;
+  uint64_t seed = 0;
+  int rank = 0;
+  int64_t first_batch = 0;  // where the rung's sequence starts (resume)
+};
+
+class Prefetcher {
+ public:
+  Prefetcher(const ImageShard& shard, PrefetchSettings settings);
+  ~Prefetcher();  // stops and joins the threads
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  // Blocks until the next micro-batch is ready. The batch stays valid until the next call.
+  const MicroBatch& next();
+
+ private:
+  enum class SlotState { kFree, kFilling, kReady };
+  struct Slot {
+    SlotState state = SlotState::kFree;
+    MicroBatch batch;
+  };
+
+  void worker();
+  void fill(MicroBatch& batch, int64_t number);
+  const std::vector<int64_t>& order_for_epoch(int64_t epoch);  // caller holds orders_mutex_
+
+  const ImageShard& shard_;
+  const PrefetchSettings settings_;
+  std::vector<Slot> slots_;
+  std::mutex mutex_;
+  std::condition_variable slot_ready_, slot_free_;
+  int64_t next_to_claim_;    // next micro-batch a worker will build
+  int64_t next_to_consume_;  // next micro-batch next() returns
+  bool stopping_ = false;
+  std::exception_ptr failure_;
+  std::mutex orders_mutex_;
+  std::map<int64_t, std::vector<int64_t>> orders_;  // epoch → order (the last few epochs)
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ladder::data
