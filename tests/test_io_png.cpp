@@ -254,16 +254,6 @@ TEST(SyntheticImages, ChannelsShareTheScene) {
   }
 }
 
-TEST(SyntheticImages, SourceRendersItsImagesAndChecksIndex) {
-  const data::SyntheticImageSource source(9, 5, 3);
-  EXPECT_EQ(source.size(), 5);
-  std::vector<uint8_t> out(16 * 16 * 3);
-  source.render(4, 16, out.data());
-  EXPECT_EQ(out, render(9, 4, 16, 3));
-  EXPECT_THROW(source.render(5, 16, out.data()), Error);
-  EXPECT_THROW(source.render(-1, 16, out.data()), Error);
-}
-
 // ---- image grid and PSNR ----
 
 TensorF ramp_tensor(Shape shape, float offset) {

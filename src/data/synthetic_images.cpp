@@ -443,17 +443,4 @@ void render_synthetic_image(uint64_t seed, int64_t index, int resolution, int ch
   }
 }
 
-SyntheticImageSource::SyntheticImageSource(uint64_t seed, int64_t count, int channels)
-    : seed_(seed), count_(count), channels_(channels) {
-  LADDER_CHECK(count >= 0, "synthetic image source: count must be >= 0, got ", count);
-  LADDER_CHECK(channels > 0, "synthetic image source: channels must be positive, got ", channels);
-}
-
-void SyntheticImageSource::render(int64_t index, int resolution,
-                                  uint8_t* out /* (R, R, C) */) const {
-  LADDER_CHECK(index >= 0 && index < count_, "synthetic image index ", index, " out of range [0, ",
-               count_, ")");
-  render_synthetic_image(seed_, index, resolution, channels_, out);
-}
-
 }  // namespace ladder::data

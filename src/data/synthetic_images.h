@@ -18,22 +18,4 @@ namespace ladder::data {
 void render_synthetic_image(uint64_t seed, int64_t index, int resolution, int channels,
                             uint8_t* out /* (R, R, C) */);
 
-// A fixed-size synthetic data set: images 0 .. count-1 of `seed`, all with `channels`.
-class SyntheticImageSource {
- public:
-  SyntheticImageSource(uint64_t seed, int64_t count, int channels);
-
-  int64_t size() const { return count_; }
-  int channels() const { return channels_; }
-  uint64_t seed() const { return seed_; }
-
-  // Renders image `index` (in [0, size())) at resolution x resolution into out (R, R, C).
-  void render(int64_t index, int resolution, uint8_t* out /* (R, R, C) */) const;
-
- private:
-  uint64_t seed_;
-  int64_t count_;
-  int channels_;
-};
-
 }  // namespace ladder::data
