@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 
 #include "test_support.h"
@@ -66,6 +68,33 @@ TEST(Cli, TrainWithoutAStoreIsAConfigError) {
       "train --config /dev/null --run.dir " + (dir / "run") + " --model.channels 32,32");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_NE(result.output.find("data.store"), std::string::npos) << result.output;
+}
+
+TEST(Cli, AFailingRankEndsEveryRankPromptly) {
+  // Rank 1 throws at step 2 (the test-only trigger); mpirun must end with a non-zero exit
+  // well within 30 s, naming rank 1, while rank 0 waits in a collective.
+  TempDir dir;
+  ASSERT_EQ(testing::run_ladder("pack --synthetic 8 --out " + (dir / "s.h5") + " --levels 16").exit_code, 0);
+  const char* binary = std::getenv("LADDER_BINARY");
+  const std::string command =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
+      "LADDER_TEST_FAIL=1:2 mpirun -np 2 --oversubscribe -x LADDER_TEST_FAIL -x OMP_NUM_THREADS " +
+      std::string(binary ? binary : "ladder") + " train --config /dev/null --data.store " +
+      (dir / "s.h5") + " --run.dir " + (dir / "run") +
+      " --model.channels 8,16 --model.norm_groups 4 --stages.resolutions 16 --train.batch 4"
+      " --stages.images 40 --comm.timeout_s 20 2>&1";
+  const auto start = std::chrono::steady_clock::now();
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[4096];
+  for (size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, got);
+  const int status = pclose(pipe);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << output;
+  EXPECT_LT(seconds, 30.0) << output;
+  EXPECT_NE(output.find("error on rank 1"), std::string::npos) << output;
+  EXPECT_NE(output.find("LADDER_TEST_FAIL"), std::string::npos) << output;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Why this file exists: registration, allocation and initialisation of the flat buffer.
 #include "core/params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -30,9 +31,10 @@ ParamView ParamStore::add(std::string name, std::vector<int64_t> shape, ParamIni
   return ParamView(this, static_cast<int>(entries_.size()) - 1);
 }
 
-void ParamStore::allocate(int64_t pad_multiple) {
-  LADDER_CHECK(pad_multiple >= 1, "pad multiple ", pad_multiple);
-  int64_t padded = (count_ + pad_multiple - 1) / pad_multiple * pad_multiple;
+void ParamStore::allocate(int64_t padded_count) {
+  LADDER_CHECK(padded_count == 0 || padded_count >= count_, "padded count ", padded_count,
+               " below the ", count_, " parameters");
+  int64_t padded = std::max(padded_count, count_);
   values_ = HostBuffer<float>(padded);
   grads_ = HostBuffer<float>(padded);
 }

@@ -48,9 +48,9 @@ class ParamStore {
   // Registration phase: layers add their parameters in model order.
   ParamView add(std::string name, std::vector<int64_t> shape, ParamInit init, int64_t fan_in,
                 bool decay);
-  // Allocates values and gradients (zeroed), padded to a multiple of `pad_multiple` elements
-  // so that shards split evenly. No add() after this.
-  void allocate(int64_t pad_multiple = 1);
+  // Allocates values and gradients (zeroed), `padded_count` ≥ count() elements (the padding
+  // lets ZeRO shards split evenly; 0: no padding). No add() after this.
+  void allocate(int64_t padded_count = 0);
   bool allocated() const { return values_.size() > 0 || count_ == 0; }
 
   // Deterministic initialisation: each parameter draws from its own stream (seed, index),

@@ -9,23 +9,38 @@
 namespace ladder {
 namespace {
 
-// Names blocks "<prefix>.blocks.<i>" in the order they are added, as MONAI's ModuleList does.
-class BlockNamer {
+// Appends blocks to a Sequential: names them "<prefix>.blocks.<i>" in the order they are
+// added, as MONAI's ModuleList does, and records where each block's parameters start.
+class BlockBuilder {
  public:
-  explicit BlockNamer(std::string prefix) : prefix_(std::move(prefix)) {}
-  std::string next() { return prefix_ + ".blocks." + std::to_string(index_++); }
+  BlockBuilder(Sequential& blocks, ParamStore& store, std::string prefix)
+      : blocks_(blocks), store_(store), prefix_(std::move(prefix)) {}
+
+  // Constructs L(store, "<prefix>.blocks.<i><suffix>", args...) and appends it.
+  template <class L, class... Args>
+  L& add(const std::string& suffix, Args&&... args) {
+    const int64_t first_param = store_.count();
+    auto layer = std::make_unique<L>(store_, prefix_ + ".blocks." + std::to_string(index_++) + suffix,
+                                     std::forward<Args>(args)...);
+    L& added = *layer;
+    blocks_.add(std::move(layer), first_param);
+    return added;
+  }
+
+  void add_mid_block(int channels, NormSettings norm) {
+    add<ResBlock>("", channels, channels, norm);
+    add<AttentionBlock>("", channels, norm);
+    add<ResBlock>("", channels, channels, norm);
+  }
 
  private:
+  Sequential& blocks_;
+  ParamStore& store_;
   std::string prefix_;
   int index_ = 0;
 };
 
-void add_mid_block(Sequential& blocks, BlockNamer& namer, ParamStore& store, int channels,
-                   NormSettings norm) {
-  blocks.add(std::make_unique<ResBlock>(store, namer.next(), channels, channels, norm));
-  blocks.add(std::make_unique<AttentionBlock>(store, namer.next(), channels, norm));
-  blocks.add(std::make_unique<ResBlock>(store, namer.next(), channels, channels, norm));
-}
+const Padding kNoPadding{0, 0, 0, 0};
 
 }  // namespace
 
@@ -34,62 +49,59 @@ AutoencoderKL::AutoencoderKL(const ModelConfig& config, ParamStore& store) {
   latent_channels_ = config.latent_channels;
   build_encoder(config, store);
   const int latent = config.latent_channels;
-  quant_mu_ = std::make_unique<Conv2d>(store, "quant_conv_mu.conv", latent, latent, 1, 1, Padding{0, 0, 0, 0});
-  quant_logvar_ = std::make_unique<Conv2d>(store, "quant_conv_log_sigma.conv", latent, latent, 1, 1,
-                                           Padding{0, 0, 0, 0});
-  post_quant_ = std::make_unique<Conv2d>(store, "post_quant_conv.conv", latent, latent, 1, 1,
-                                         Padding{0, 0, 0, 0});
+  first_quant_param_ = store.count();
+  quant_mu_ = std::make_unique<Conv2d>(store, "quant_conv_mu.conv", latent, latent, 1, 1, kNoPadding);
+  quant_logvar_ = std::make_unique<Conv2d>(store, "quant_conv_log_sigma.conv", latent, latent, 1,
+                                           1, kNoPadding);
+  first_post_quant_param_ = store.count();
+  post_quant_ = std::make_unique<Conv2d>(store, "post_quant_conv.conv", latent, latent, 1, 1, kNoPadding);
   build_decoder(config, store);
 }
 
+void AutoencoderKL::set_backward_observer(BackwardObserver* observer) {
+  observer_ = observer;
+  encoder_.set_observer(observer);
+  decoder_.set_observer(observer);
+}
+
 void AutoencoderKL::build_encoder(const ModelConfig& config, ParamStore& store) {
-  NormSettings norm{config.norm_groups, config.norm_eps};
-  BlockNamer namer("encoder");
+  const NormSettings norm{config.norm_groups, config.norm_eps};
   const int levels = static_cast<int>(config.channels.size());
-  auto conv_in = std::make_unique<Conv2d>(store, namer.next() + ".conv", config.in_channels,
-                                          config.channels[0], 3, 1, Padding::same(3));
-  conv_in->skip_input_gradient();
-  encoder_.add(std::move(conv_in));
+  BlockBuilder blocks(encoder_, store, "encoder");
+  blocks.add<Conv2d>(".conv", config.in_channels, config.channels[0], 3, 1, Padding::same(3))
+      .skip_input_gradient();  // nothing needs the gradient of the images
   int channels = config.channels[0];
   for (int level = 0; level < levels; ++level) {
     for (int block = 0; block < config.res_blocks; ++block) {
-      encoder_.add(std::make_unique<ResBlock>(store, namer.next(), channels, config.channels[level], norm));
+      blocks.add<ResBlock>("", channels, config.channels[level], norm);
       channels = config.channels[level];
-      if (config.attention_levels[level])
-        encoder_.add(std::make_unique<AttentionBlock>(store, namer.next(), channels, norm));
+      if (config.attention_levels[level]) blocks.add<AttentionBlock>("", channels, norm);
     }
-    if (level != levels - 1)
-      encoder_.add(std::make_unique<Conv2d>(store, namer.next() + ".conv.conv", channels, channels,
-                                            3, 2, Padding::bottom_right()));
+    if (level != levels - 1)  // Downsample
+      blocks.add<Conv2d>(".conv.conv", channels, channels, 3, 2, Padding::bottom_right());
   }
-  if (config.mid_attention) add_mid_block(encoder_, namer, store, channels, norm);
-  encoder_.add(std::make_unique<GroupNorm>(store, namer.next(), channels, norm.groups, norm.eps,
-                                           /*silu=*/false));
-  encoder_.add(std::make_unique<Conv2d>(store, namer.next() + ".conv", channels,
-                                        config.latent_channels, 3, 1, Padding::same(3)));
+  if (config.mid_attention) blocks.add_mid_block(channels, norm);
+  blocks.add<GroupNorm>("", channels, norm.groups, norm.eps, /*silu=*/false);
+  blocks.add<Conv2d>(".conv", channels, config.latent_channels, 3, 1, Padding::same(3));
 }
 
 void AutoencoderKL::build_decoder(const ModelConfig& config, ParamStore& store) {
-  NormSettings norm{config.norm_groups, config.norm_eps};
-  BlockNamer namer("decoder");
+  const NormSettings norm{config.norm_groups, config.norm_eps};
   const int levels = static_cast<int>(config.channels.size());
+  BlockBuilder blocks(decoder_, store, "decoder");
   int channels = config.channels[levels - 1];
-  decoder_.add(std::make_unique<Conv2d>(store, namer.next() + ".conv", config.latent_channels,
-                                        channels, 3, 1, Padding::same(3)));
-  if (config.mid_attention) add_mid_block(decoder_, namer, store, channels, norm);
+  blocks.add<Conv2d>(".conv", config.latent_channels, channels, 3, 1, Padding::same(3));
+  if (config.mid_attention) blocks.add_mid_block(channels, norm);
   for (int level = levels - 1; level >= 0; --level) {
     for (int block = 0; block < config.res_blocks; ++block) {
-      decoder_.add(std::make_unique<ResBlock>(store, namer.next(), channels, config.channels[level], norm));
+      blocks.add<ResBlock>("", channels, config.channels[level], norm);
       channels = config.channels[level];
-      if (config.attention_levels[level])
-        decoder_.add(std::make_unique<AttentionBlock>(store, namer.next(), channels, norm));
+      if (config.attention_levels[level]) blocks.add<AttentionBlock>("", channels, norm);
     }
-    if (level != 0) decoder_.add(std::make_unique<Upsample>(store, namer.next(), channels));
+    if (level != 0) blocks.add<Upsample>("", channels);
   }
-  decoder_.add(std::make_unique<GroupNorm>(store, namer.next(), channels, norm.groups, norm.eps,
-                                           /*silu=*/false));
-  decoder_.add(std::make_unique<Conv2d>(store, namer.next() + ".conv", channels, config.in_channels,
-                                        3, 1, Padding::same(3)));
+  blocks.add<GroupNorm>("", channels, norm.groups, norm.eps, /*silu=*/false);
+  blocks.add<Conv2d>(".conv", channels, config.in_channels, 3, 1, Padding::same(3));
 }
 
 AutoencoderLossSums AutoencoderKL::forward_backward(const TensorF& images, const TensorF& noise,
@@ -118,6 +130,7 @@ AutoencoderLossSums AutoencoderKL::forward_backward(const TensorF& images, const
                    static_cast<float>(grad_scale / static_cast<double>(per_image)),
                    grad_reconstruction_.data());
   const TensorF& grad_z = post_quant_->backward(decoder_.backward(grad_reconstruction_));
+  if (observer_ != nullptr) observer_->gradients_ready_from(first_post_quant_param_);
   grad_mu_.reshape_or_allocate(mu.shape());
   grad_logvar_.reshape_or_allocate(mu.shape());
   cpu::reparameterize_backward(mu.numel(), logvar.data(), noise.data(), grad_z.data(),
@@ -127,6 +140,7 @@ AutoencoderLossSums AutoencoderKL::forward_backward(const TensorF& images, const
                               grad_logvar_.data());
   const TensorF& grad_from_mu = quant_mu_->backward(grad_mu_);
   const TensorF& grad_from_logvar = quant_logvar_->backward(grad_logvar_);
+  if (observer_ != nullptr) observer_->gradients_ready_from(first_quant_param_);
   grad_encoded_.reshape_or_allocate(encoded.shape());
   cpu::add_forward(encoded.numel(), grad_from_mu.data(), grad_from_logvar.data(),
                    grad_encoded_.data());

@@ -31,6 +31,9 @@ class AutoencoderKL {
   // Evaluation: z = μ. Returns the reconstruction (N, R, R, C).
   const TensorF& reconstruct(const TensorF& images);
 
+  // Told, during forward_backward, which parameter gradients are final (ZeRO-2 buckets).
+  void set_backward_observer(BackwardObserver* observer);
+
   // Spatial downsampling factor of the latent (2^(levels−1)).
   int downsampling() const { return downsampling_; }
   // (N, R/d, R/d, latent) for images (N, R, R, C).
@@ -43,6 +46,8 @@ class AutoencoderKL {
   void build_decoder(const ModelConfig& config, ParamStore& store);
 
   int downsampling_ = 1;
+  int64_t first_quant_param_ = 0, first_post_quant_param_ = 0;  // flat offsets
+  BackwardObserver* observer_ = nullptr;
   int latent_channels_ = 1;
   Sequential encoder_, decoder_;
   std::unique_ptr<Conv2d> quant_mu_, quant_logvar_, post_quant_;

@@ -9,14 +9,33 @@
 
 namespace ladder {
 
-AdamW::AdamW(const ParamStore& store, int64_t begin, int64_t end, AdamWSettings settings)
-    : settings_(settings), exp_avg_(end - begin), exp_avg_sq_(end - begin) {
-  LADDER_CHECK(0 <= begin && begin <= end && end <= store.padded_count(), "AdamW range [", begin,
-               ", ", end, ")");
-  for (const ParamEntry& entry : store.entries()) {
-    int64_t lo = std::max(begin, entry.offset);
-    int64_t hi = std::min(end, entry.offset + entry.numel);
-    if (lo < hi) segments_.push_back({lo - begin, hi - begin, entry.decay});
+namespace {
+int64_t total_size(const std::vector<Range>& ranges) {
+  int64_t total = 0;
+  for (const Range& range : ranges) total += range.size();
+  return total;
+}
+}  // namespace
+
+AdamW::AdamW(const ParamStore& store, std::vector<Range> owned, AdamWSettings settings)
+    : settings_(settings), exp_avg_(total_size(owned)), exp_avg_sq_(total_size(owned)) {
+  int64_t owned_offset = 0;
+  for (const Range& range : owned) {
+    LADDER_CHECK(0 <= range.begin && range.begin <= range.end && range.end <= store.padded_count(),
+                 "AdamW range [", range.begin, ", ", range.end, ")");
+    // Split the range at parameter boundaries (padding counts as not decayed).
+    int64_t cursor = range.begin;
+    for (const ParamEntry& entry : store.entries()) {
+      int64_t lo = std::max(cursor, entry.offset);
+      int64_t hi = std::min(range.end, entry.offset + entry.numel);
+      if (lo >= hi) continue;
+      if (lo > cursor) segments_.push_back({cursor, lo, owned_offset + cursor - range.begin, false});
+      segments_.push_back({lo, hi, owned_offset + lo - range.begin, entry.decay});
+      cursor = hi;
+    }
+    if (cursor < range.end)
+      segments_.push_back({cursor, range.end, owned_offset + cursor - range.begin, false});
+    owned_offset += range.size();
   }
 }
 
@@ -42,13 +61,15 @@ void AdamW::step(float* params, const float* grads, double lr) {
   for (const Segment& segment : segments_) {
     const float decay_factor =
         segment.decay ? static_cast<float>(1.0 - lr * settings_.weight_decay) : 1.0f;
+    const int64_t shift = segment.owned_offset - segment.begin;  // flat offset → owned offset
 #pragma omp parallel for schedule(static)
     for (int64_t i = segment.begin; i < segment.end; ++i) {
-      const float g = grads[i];
-      m[i] = beta1 * m[i] + (1.0f - beta1) * g;
-      v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
-      const float denom = std::sqrt(v[i]) * inv_sqrt_correction2 + eps;
-      params[i] = params[i] * decay_factor - step_size * m[i] / denom;
+      const int64_t o = i + shift;
+      const float g = grads[o];
+      m[o] = beta1 * m[o] + (1.0f - beta1) * g;
+      v[o] = beta2 * v[o] + (1.0f - beta2) * g * g;
+      const float denom = std::sqrt(v[o]) * inv_sqrt_correction2 + eps;
+      params[i] = params[i] * decay_factor - step_size * m[o] / denom;
     }
   }
 }

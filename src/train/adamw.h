@@ -1,7 +1,8 @@
 // Why this file exists: AdamW with decoupled weight decay (PyTorch's torch.optim.AdamW
-// semantics) over a contiguous range of the flat buffer, so that under ZeRO each rank can
-// run it on its own shard. Weight decay applies only where the parameter table says so
-// (conv and linear weights; never norms or biases).
+// semantics) over the ranges of the flat buffer a rank owns (all of it without ZeRO, its
+// shard under ZeRO 1/2). Weight decay applies only where the parameter table says so (conv
+// and linear weights; never norms or biases). The fp32 moments are allocated for the owned
+// elements only: optimizer memory shrinks as 1/world.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "core/host_buffer.h"
 #include "core/params.h"
+#include "train/shard_layout.h"
 
 namespace ladder {
 
@@ -20,24 +22,25 @@ struct AdamWSettings {
 
 class AdamW {
  public:
-  // Owns fp32 moments for elements [begin, end) of `store`'s flat buffer.
-  AdamW(const ParamStore& store, int64_t begin, int64_t end, AdamWSettings settings);
+  AdamW(const ParamStore& store, std::vector<Range> owned, AdamWSettings settings);
 
-  // params and grads point at element `begin` of the flat buffers.
+  // params: the flat buffer (updated at the owned ranges); grads: the owned elements'
+  // gradients, concatenated in range order (owned_count()).
   void step(float* params, const float* grads, double lr);
   void reset();  // zero moments and the step count (a new rung with reset_optimizer)
 
+  int64_t owned_count() const { return exp_avg_.size(); }
   int64_t steps() const { return steps_; }
   int64_t state_bytes() const { return exp_avg_.bytes() + exp_avg_sq_.bytes(); }
 
  private:
-  struct Segment {  // [begin, end) relative to the owned range
-    int64_t begin, end;
+  struct Segment {  // flat-buffer offsets [begin, end) and where they sit in the owned order
+    int64_t begin, end, owned_offset;
     bool decay;
   };
   std::vector<Segment> segments_;
   AdamWSettings settings_;
-  HostBuffer<float> exp_avg_, exp_avg_sq_;  // Adam m and v
+  HostBuffer<float> exp_avg_, exp_avg_sq_;  // Adam m and v, (owned_count)
   int64_t steps_ = 0;
 };
 

@@ -13,12 +13,12 @@ std::string to_json(const StepMetrics& m) {
   std::snprintf(line, sizeof line,
                 "{\"step\": %lld, \"stage\": %d, \"resolution\": %d, \"images_seen\": %lld, "
                 "\"loss\": %.9g, \"rec_loss\": %.9g, \"kl_loss\": %.9g, \"lr\": %.9g, "
-                "\"grad_norm\": %.9g, \"img_per_s\": %.4f, \"data_wait_frac\": %.5f, "
+                "\"grad_norm\": %.9g, \"img_per_s\": %.4f, \"data_wait_frac\": %.5f, \"comm_frac\": %.5f, "
                 "\"mem_peak_bytes\": %lld, \"skipped_steps\": %lld, \"time_s\": %.3f, "
                 "\"world\": %d, \"zero_stage\": %d, \"micro_batch\": %d, \"accumulation\": %d}",
                 static_cast<long long>(m.step), m.stage, m.resolution,
                 static_cast<long long>(m.images_seen), m.loss, m.rec_loss, m.kl_loss, m.lr,
-                m.grad_norm, m.img_per_s, m.data_wait_frac,
+                m.grad_norm, m.img_per_s, m.data_wait_frac, m.comm_frac,
                 static_cast<long long>(m.mem_peak_bytes), static_cast<long long>(m.skipped_steps),
                 m.time_s, m.world, m.zero_stage, m.micro_batch, m.accumulation);
   return line;

@@ -16,6 +16,7 @@ struct StepMetrics {
   double loss = 0, rec_loss = 0, kl_loss = 0;
   double lr = 0, grad_norm = 0;
   double img_per_s = 0, data_wait_frac = 0;
+  double comm_frac = 0;  // share of the interval spent in gradient/parameter collectives
   int64_t mem_peak_bytes = 0;
   int64_t skipped_steps = 0;
   double time_s = 0;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "io/image_grid.h"
 #include "kernels/cpu/ops.h"
 #include "train/lr_schedule.h"
+#include "train/memory_plan.h"
 
 namespace fs = std::filesystem;
 
@@ -43,26 +45,46 @@ std::string step_tag(int64_t step, int resolution) {
 
 }  // namespace
 
-Trainer::Trainer(Config config) : config_(std::move(config)) {
-  rank_ = ProcessContext::get().rank();
-  world_ = ProcessContext::get().world();
+Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
+    : config_(std::move(config)), comm_(std::move(comm)) {
+  if (!comm_) {
+    CommSettings comm_settings;
+    comm_settings.backend = config_.comm.backend;
+    comm_settings.timeout_s = config_.comm.timeout_s;
+    comm_ = make_communicator(comm_settings);
+  }
+  rank_ = comm_->rank();
+  world_ = comm_->world();
   for (int rung = 0; rung < config_.stages.rungs(); ++rung)
     micro_batch_for_rung(config_, rung, world_);  // validates batch / (micro × world)
+  if (const char* trigger = std::getenv("LADDER_TEST_FAIL")) {  // "rank:step", tests only
+    long long rank = -1, step = -1;
+    LADDER_CHECK_USAGE(std::sscanf(trigger, "%lld:%lld", &rank, &step) == 2,
+                       "LADDER_TEST_FAIL must be rank:step, got '", trigger, "'");
+    fail_rank_ = rank;
+    fail_step_ = step;
+  }
 
   const fs::path dir = config_.run.dir;
   LADDER_CHECK_USAGE(!fs::exists(dir / "metrics.jsonl"), "run.dir '", config_.run.dir,
                      "' already holds a run (metrics.jsonl); choose a new run.dir");
+  comm_->barrier();  // every rank has looked before rank 0 writes
   fs::create_directories(dir / "samples");
   if (rank_ == 0) write_text_atomically((dir / "config.ini").string(), config_.to_ini());
 
   model_ = std::make_unique<AutoencoderKL>(config_.model, params_);
-  params_.allocate();
-  params_.initialize(config_.run.seed);
+  const int64_t bucket_elements =
+      std::max<int64_t>(1, static_cast<int64_t>(config_.train.bucket_mb * (1 << 20) / sizeof(float)));
+  layout_ = std::make_unique<ShardLayout>(params_.count(), world_, bucket_elements);
+  params_.allocate(layout_->padded_count());
+  params_.initialize(config_.run.seed);  // the same on every rank: no broadcast needed
+  sync_ = std::make_unique<GradientSync>(params_, *layout_, config_.train.zero_stage, *comm_);
+  model_->set_backward_observer(sync_.get());
   AdamWSettings settings;
   settings.beta1 = config_.train.beta1;
   settings.beta2 = config_.train.beta2;
   settings.weight_decay = config_.train.weight_decay;
-  optimizer_ = std::make_unique<AdamW>(params_, 0, params_.padded_count(), settings);
+  optimizer_ = std::make_unique<AdamW>(params_, sync_->optimizer_ranges(), settings);
   LADDER_CHECK_USAGE(!config_.data.store.empty(),
                      "config: data.store is required (an image store made by ladder pack)");
   store_ = std::make_unique<io::ImageStoreReader>(config_.data.store, config_.data.dataset);
@@ -77,11 +99,26 @@ Trainer::Trainer(Config config) : config_(std::move(config)) {
                        ": no images at resolution ", resolution, " (stages.resolutions)");
   if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(metrics_path());
 
-  log_info("model: AutoencoderKL, ", params_.count(), " parameters (",
-           params_.count() * 4 / (1 << 20), " MiB fp32); optimizer state ",
-           optimizer_->state_bytes() / (1 << 20), " MiB");
+  log_info("model: AutoencoderKL, ", params_.count(), " parameters");
   log_info("device: cpu (", config_.run.device == "auto" ? "auto" : "requested", "), world ",
-           world_, ", precision fp32");
+           world_, " over ", comm_->backend(), ", ZeRO stage ", config_.train.zero_stage,
+           ", precision fp32");
+  log_memory_plan();
+}
+
+void Trainer::log_memory_plan() const {
+  const RankMemory plan = zero_rank_memory(params_.padded_count(), world_,
+                                           config_.train.zero_stage, /*compute_bytes=*/4);
+  auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "bytes per rank: parameters %.2f MiB, gradients %.2f MiB (+ %.2f MiB working), "
+                "master weights %.2f MiB, Adam moments %.2f MiB; allocated: moments %.2f MiB, "
+                "gradient shard %.2f MiB",
+                mib(plan.parameters), mib(plan.gradients), mib(plan.working_gradients),
+                mib(plan.master_weights), mib(plan.moments), mib(optimizer_->state_bytes()),
+                mib(sync_->gradient_shard_bytes()));
+  log_info(line);
 }
 
 Trainer::~Trainer() = default;
@@ -131,13 +168,15 @@ void Trainer::fill_latent_noise(const std::vector<int64_t>& indices, const Shape
 }
 
 bool Trainer::optimizer_step(double lr, double& grad_norm) {
-  float* grads = params_.grads();
-  grad_norm = std::sqrt(squared_norm(grads, params_.padded_count()));
-  if (!std::isfinite(grad_norm)) return false;
+  sync_->end_step();
+  grad_norm = std::sqrt(sync_->global_squared_norm());
+  if (!std::isfinite(grad_norm)) return false;  // the same decision on every rank
+  float* grads = sync_->optimizer_grads();
   const double clip = config_.train.grad_clip;
   if (clip > 0 && grad_norm > clip)
-    scale_values(grads, params_.padded_count(), static_cast<float>(clip / (grad_norm + 1e-6)));
+    scale_values(grads, sync_->optimizer_grad_count(), static_cast<float>(clip / (grad_norm + 1e-6)));
   optimizer_->step(params_.values(), grads, lr);
+  sync_->gather_parameters();
   return true;
 }
 
@@ -171,11 +210,15 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
 
   TensorF batch_images, noise;  // (micro, R, R, C), (micro, R/d, R/d, latent)
   double interval_start = now_seconds(), interval_wait = 0;
+  double interval_comm_start = sync_->comm_seconds();
   int64_t interval_images = 0;
   for (int64_t rung_step = 0; rung_step < steps; ++rung_step) {
-    params_.zero_grads();
+    if (rank_ == fail_rank_ && step_ + 1 == fail_step_)
+      LADDER_FAIL("test-only failure trigger LADDER_TEST_FAIL at step ", step_ + 1);
+    sync_->begin_step();
     AutoencoderLossSums sums;
     for (int micro_step = 0; micro_step < accumulation; ++micro_step) {
+      sync_->begin_micro_step();
       const double wait_start = now_seconds();
       const data::MicroBatch& batch_data = loader.next();
       interval_wait += now_seconds() - wait_start;
@@ -184,9 +227,14 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
       fill_latent_noise(batch_data.indices, model_->latent_shape(batch_images.shape()), noise);
       AutoencoderLossSums part = model_->forward_backward(
           batch_images, noise, 1.0 / static_cast<double>(batch), config_.train.kl_weight);
+      sync_->end_micro_step();
       sums.reconstruction += part.reconstruction;
       sums.kl += part.kl;
     }
+    double loss_sums[2] = {sums.reconstruction, sums.kl};  // over the global batch
+    comm_->all_reduce_sum(loss_sums, 2, DType::kF64);
+    sums.reconstruction = loss_sums[0];
+    sums.kl = loss_sums[1];
     const double lr = schedule.at(static_cast<double>(images_seen_),
                                   static_cast<double>(rung_step * batch), rung_total,
                                   static_cast<double>(batch), config_.stages.lr_scale[rung]);
@@ -197,6 +245,7 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
     }
     ++step_;
     images_seen_ += batch;
+    if (step_callback_) step_callback_(step_);
     interval_images += batch;
 
     const double rec_loss = sums.reconstruction / static_cast<double>(batch);
@@ -224,6 +273,7 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
       m.grad_norm = grad_norm;
       m.img_per_s = elapsed > 0 ? static_cast<double>(interval_images) / elapsed : 0;
       m.data_wait_frac = elapsed > 0 ? interval_wait / elapsed : 0;
+      m.comm_frac = elapsed > 0 ? (sync_->comm_seconds() - interval_comm_start) / elapsed : 0;
       m.mem_peak_bytes = ProcessContext::get().host_memory().peak();
       m.skipped_steps = skipped_steps_;
       m.time_s = now_seconds() - start_time_;
@@ -235,12 +285,13 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
       char line[256];
       std::snprintf(line, sizeof line,
                     "step %lld | %dx%d | loss %.5f (rec %.5f, kl %.1f) | lr %.3g | grad %.3g | "
-                    "%.1f img/s | data wait %.2f%%",
+                    "%.1f img/s | data wait %.2f%% | comm %.1f%%",
                     static_cast<long long>(step_), resolution, resolution, loss, rec_loss, kl_loss,
-                    lr, grad_norm, m.img_per_s, 100.0 * m.data_wait_frac);
+                    lr, grad_norm, m.img_per_s, 100.0 * m.data_wait_frac, 100.0 * m.comm_frac);
       log_info(line);
       interval_start = now_seconds();
       interval_wait = 0;
+      interval_comm_start = sync_->comm_seconds();
       interval_images = 0;
     }
     const bool sample_due = config_.run.sample_every > 0 && step_ % config_.run.sample_every == 0;

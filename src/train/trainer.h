@@ -4,15 +4,19 @@
 // clipping, and writes the run directory (config.ini, metrics.jsonl, samples/).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "comm/communicator.h"
 #include "config/config.h"
 #include "core/params.h"
 #include "data/image_shard.h"
 #include "io/image_store.h"
 #include "model/autoencoder_kl.h"
 #include "train/adamw.h"
+#include "train/gradient_sync.h"
+#include "train/shard_layout.h"
 #include "train/metrics.h"
 
 namespace ladder {
@@ -28,12 +32,18 @@ struct TrainSummary {
 
 class Trainer {
  public:
-  explicit Trainer(Config config);
+  // comm: the ranks to train over; null: all ranks of the job (comm.backend decides how).
+  explicit Trainer(Config config, std::unique_ptr<Communicator> comm = nullptr);
   ~Trainer();
 
   TrainSummary run();
 
   const ParamStore& params() const { return params_; }
+  Communicator& communicator() { return *comm_; }
+  const GradientSync& gradient_sync() const { return *sync_; }
+  const AdamW& optimizer() const { return *optimizer_; }
+  // Called after every optimizer step with the step number (tests check replicas with it).
+  void set_step_callback(std::function<void(int64_t)> callback) { step_callback_ = std::move(callback); }
   std::string metrics_path() const;
 
  private:
@@ -41,13 +51,19 @@ class Trainer {
   void fill_latent_noise(const std::vector<int64_t>& indices, const Shape& latent,
                          TensorF& noise) const;
   bool optimizer_step(double lr, double& grad_norm);  // false when skipped (non-finite grads)
+  void log_memory_plan() const;
   void write_sample(const data::ImageShard& shard, const std::string& tag, TrainSummary& summary);
 
   Config config_;
   int rank_ = 0, world_ = 1;
+  std::unique_ptr<Communicator> comm_;
   ParamStore params_;
   std::unique_ptr<AutoencoderKL> model_;
+  std::unique_ptr<ShardLayout> layout_;
+  std::unique_ptr<GradientSync> sync_;
   std::unique_ptr<AdamW> optimizer_;
+  std::function<void(int64_t)> step_callback_;
+  int64_t fail_rank_ = -1, fail_step_ = -1;  // LADDER_TEST_FAIL=rank:step (tests only)
   std::unique_ptr<io::ImageStoreReader> store_;
   std::unique_ptr<MetricsWriter> metrics_;
   int64_t step_ = 0;

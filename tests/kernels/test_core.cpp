@@ -52,7 +52,7 @@ TEST(ParamStore, TablePaddingAndDeterministicInit) {
   };
   ParamStore store;
   build(store);
-  store.allocate(/*pad_multiple=*/8);
+  store.allocate(/*padded_count=*/88);
   EXPECT_EQ(store.count(), 72 + 4 + 5);
   EXPECT_EQ(store.padded_count(), 88);
   EXPECT_EQ(store.entries()[1].offset, 72);

@@ -1,0 +1,56 @@
+// Why this file exists: ZeRO gradient and parameter traffic (BRIEF §3), one class for the
+// three stages over a ShardLayout:
+//   stage 0  gradients accumulate in the full buffer; all-reduced once per optimizer step;
+//            AdamW runs on the whole buffer on every rank.
+//   stage 1  gradients accumulate in the full buffer; reduce-scattered once per step into
+//            the rank's fp32 shard; AdamW on the shard; parameters all-gathered.
+//   stage 2  each micro-step's gradients are reduce-scattered bucket by bucket as the
+//            backward completes them, and accumulated into the rank's fp32 shard (the only
+//            gradient state that lives across micro-steps); AdamW on the shard; all-gather.
+#pragma once
+
+#include <vector>
+
+#include "comm/communicator.h"
+#include "core/params.h"
+#include "model/layer.h"
+#include "train/shard_layout.h"
+
+namespace ladder {
+
+class GradientSync : public BackwardObserver {
+ public:
+  GradientSync(ParamStore& store, const ShardLayout& layout, int stage, Communicator& comm);
+
+  void begin_step();        // before an optimizer step's first micro-step
+  void begin_micro_step();  // before each micro-step's backward
+  void gradients_ready_from(int64_t offset) override;  // during the backward (stage 2)
+  void end_micro_step();    // after each micro-step's backward
+  void end_step();          // after the last micro-step, before the optimizer
+
+  // What AdamW consumes: the ranges the rank updates and their gradients, concatenated.
+  std::vector<Range> optimizer_ranges() const;
+  float* optimizer_grads();
+  int64_t optimizer_grad_count() const;
+
+  double global_squared_norm();  // Σ g² over all ranks' optimizer gradients
+  void gather_parameters();      // after the optimizer: every rank gets every update
+
+  // Bytes of gradient state that persists across micro-steps (the fp32 shard under ZeRO-2).
+  int64_t gradient_shard_bytes() const { return shard_.bytes(); }
+  double comm_seconds() const { return comm_seconds_; }
+
+ private:
+  void reduce_bucket(int bucket);  // stage 2: reduce-scatter and accumulate into the shard
+
+  ParamStore& store_;
+  const ShardLayout& layout_;
+  const int stage_;
+  Communicator& comm_;
+  HostBuffer<float> shard_;    // (owned_count) fp32 gradients of the owned slices (stage 1, 2)
+  HostBuffer<float> scratch_;  // (largest slice) reduce-scatter landing area (stage 2)
+  int next_bucket_ = 0;        // stage 2: buckets at or above are reduced, descending
+  double comm_seconds_ = 0;
+};
+
+}  // namespace ladder
