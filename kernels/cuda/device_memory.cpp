@@ -33,6 +33,16 @@ bool cuda_device_available() {
   return count > 0;
 }
 
+std::string cuda_device_problem() {
+  int count = 0;
+  cudaError_t code = cudaGetDeviceCount(&count);
+  if (code != cudaSuccess) {
+    (void)cudaGetLastError();
+    return detail::concat(cudaGetErrorName(code), ": ", cudaGetErrorString(code));
+  }
+  return count > 0 ? std::string() : std::string("no CUDA device visible");
+}
+
 void* DeviceAllocator::allocate(int64_t bytes) {
   LADDER_CHECK(bytes > 0, "DeviceAllocator: allocation of ", bytes, " bytes");
   void* pointer = nullptr;

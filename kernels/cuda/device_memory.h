@@ -26,8 +26,11 @@
 namespace ladder::cuda {
 
 // Whether at least one CUDA device is usable. Never throws: false on any runtime error (no
-// driver, no device, CUDA_VISIBLE_DEVICES empty).
+// driver, a driver too old for this runtime, no device, CUDA_VISIBLE_DEVICES empty).
 bool cuda_device_available();
+// Why not: "" when a device is available, else the runtime's error (for skip messages, so
+// that a GPU machine whose driver is too old does not pass for a machine without a GPU).
+std::string cuda_device_problem();
 
 // Thrown when cudaMalloc runs out of memory. what() reads like
 //   "CUDA out of memory: asked for 2.00 GiB (2147483648 bytes); ladder holds 75.1 GiB
@@ -135,11 +138,17 @@ class DeviceBuffer {
   void zero_async(cudaStream_t stream) {
     if (size_ > 0) LADDER_CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes(), stream));
   }
-  // Synchronous versions (legacy default stream semantics: they wait for prior work).
+  // Synchronous versions, on the default stream: when they return, the data is at its
+  // destination. They do NOT wait for work queued on other streams (CudaStream is
+  // non-blocking): synchronise that stream first when it writes or reads this buffer.
   void copy_from_host(const T* host, int64_t count) {
     check_count(count);
-    if (count > 0)
+    if (count > 0) {
       LADDER_CUDA_CHECK(cudaMemcpy(data_, host, count * sizeof(T), cudaMemcpyHostToDevice));
+      // From pageable memory cudaMemcpy may return before the DMA lands: wait for it, so that
+      // kernels on other streams see the data.
+      LADDER_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+    }
   }
   void copy_to_host(T* host, int64_t count) const {
     check_count(count);

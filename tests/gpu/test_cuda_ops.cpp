@@ -1,0 +1,603 @@
+// Why this file exists: every op of kernels/cuda/ops.h against the CPU reference
+// (kernels/cpu/ops.h), in the style of ggml's test-backend-ops: random inputs from a fixed
+// seed, rounded to the device type first so that the CPU (in fp32) sees exactly the values
+// the GPU sees, then one comparison for every output:
+//   max |gpu − cpu| / max |cpu| < 1e-4 (fp32) or 1e-2 (bf16), and no NaN/Inf from the GPU.
+// Conventions are checked too: outputs and activation gradients are written (their buffers
+// start as NaN), parameter gradients and `_accumulate` outputs add (a second call adds again),
+// reductions are deterministic (a second call gives the same bits).
+// Every test skips itself when no CUDA device is visible (CTest label `gpu`).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/bf16.h"
+#include "core/cuda_check.h"
+#include "core/params.h"
+#include "core/rng.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/ops.h"
+#include "train/adamw.h"
+#include "train/shard_layout.h"
+
+namespace ladder::cuda {
+namespace {
+
+using Floats = std::vector<float>;
+
+// ---- Device types on the host ------------------------------------------------------------
+template <class T>
+struct Dtype;
+template <>
+struct Dtype<float> {
+  static constexpr double kBound = 1e-4;
+};
+template <>
+struct Dtype<bf16_t> {
+  static constexpr double kBound = 1e-2;
+};
+
+template <class T>
+T to_device_type(float v);
+template <>
+float to_device_type<float>(float v) {
+  return v;
+}
+template <>
+bf16_t to_device_type<bf16_t>(float v) {
+  __nv_bfloat16_raw raw;
+  raw.x = bf16::round_to_bits(v);  // the engine's own rounding (nearest even)
+  return bf16_t(raw);
+}
+
+float to_host_float(float v) { return v; }
+float to_host_float(bf16_t v) {
+  bf16 b;
+  b.bits = static_cast<__nv_bfloat16_raw>(v).x;
+  return static_cast<float>(b);
+}
+
+// The values as T stores them: what the CPU reference must be given.
+template <class T>
+Floats representable(Floats values) {
+  for (float& v : values) v = to_host_float(to_device_type<T>(v));
+  return values;
+}
+
+Floats random_floats(size_t n, Rng& rng, double lo = -1.0, double hi = 1.0) {
+  Floats v(n);
+  for (float& x : v) x = static_cast<float>(rng.uniform(lo, hi));
+  return v;
+}
+
+Floats plus(const Floats& a, const Floats& b, float times = 1.0f) {
+  Floats out(a.size());
+  for (size_t i = 0; i < a.size(); ++i) out[i] = a[i] + times * b[i];
+  return out;
+}
+
+// ---- The device side of a test: allocator, stream, transfers -----------------------------
+struct Gpu {
+  DeviceAllocator allocator;
+  CudaStream stream;
+
+  // `values` converted to T, in a buffer with `offset` spare elements in front (offset 1
+  // makes the pointer unaligned and exercises the scalar paths). Returns the buffer; the data
+  // starts at buffer.data() + offset.
+  template <class T>
+  DeviceBuffer<T> upload(const Floats& values, int offset = 0) {
+    std::vector<T> host(values.size() + offset, to_device_type<T>(0.0f));
+    for (size_t i = 0; i < values.size(); ++i) host[i + offset] = to_device_type<T>(values[i]);
+    DeviceBuffer<T> buffer(allocator, int64_t(host.size()));
+    buffer.copy_from_host_async(host.data(), int64_t(host.size()), stream);
+    stream.synchronize();  // `host` goes out of scope
+    return buffer;
+  }
+  // Every byte 0xFF: NaN in fp32 and bf16, so an output that is not written shows.
+  template <class T>
+  DeviceBuffer<T> garbage(size_t count, int offset = 0) {
+    DeviceBuffer<T> buffer(allocator, int64_t(count) + offset);
+    LADDER_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0xFF, buffer.bytes(), stream));
+    return buffer;
+  }
+  // The elements [offset, offset + count) (all after offset when count < 0), as floats.
+  template <class T>
+  Floats download(const DeviceBuffer<T>& buffer, int offset = 0, int64_t count = -1) {
+    stream.synchronize();
+    std::vector<T> host(size_t(buffer.size()));
+    buffer.copy_to_host(host.data(), buffer.size());
+    if (count < 0) count = buffer.size() - offset;
+    Floats out(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) out[size_t(i)] = to_host_float(host[size_t(offset + i)]);
+    return out;
+  }
+  DeviceBuffer<double> reduction_scratch(int64_t n) {
+    return DeviceBuffer<double>(allocator, reduction_scratch_doubles(n));
+  }
+};
+
+// ---- The one comparison ------------------------------------------------------------------
+// max |got − want| / max |want| < bound; every got finite. `what` names the op and case.
+template <class A, class B>
+void expect_close(const std::string& what, const std::vector<A>& got, const std::vector<B>& want,
+                  double bound) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double max_diff = 0, max_want = 0;
+  size_t worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = static_cast<double>(got[i]), w = static_cast<double>(want[i]);
+    ASSERT_TRUE(std::isfinite(g)) << what << ": element " << i << " is " << g
+                                  << " (reference " << w << ")";
+    max_want = std::max(max_want, std::abs(w));
+    const double diff = std::abs(g - w);
+    if (diff > max_diff) {
+      max_diff = diff;
+      worst = i;
+    }
+  }
+  const double error = max_want > 0 ? max_diff / max_want : max_diff;
+  EXPECT_LT(error, bound) << what << ": relative error " << error << " (max |diff| " << max_diff
+                          << " at element " << worst << ": got "
+                          << (got.empty() ? 0.0 : double(got[worst])) << ", want "
+                          << (want.empty() ? 0.0 : double(want[worst])) << "; max |want| "
+                          << max_want << ")";
+}
+
+void expect_close(const std::string& what, double got, double want, double bound) {
+  expect_close(what, std::vector<double>{got}, std::vector<double>{want}, bound);
+}
+
+template <class T>
+std::string case_name(const std::string& op, int64_t n, int offset) {
+  return op + (std::is_same<T, float>::value ? " fp32" : " bf16") + " n=" + std::to_string(n) +
+         " offset=" + std::to_string(offset);
+}
+
+template <class T>
+class CudaOps : public ::testing::Test {};
+using DeviceTypes = ::testing::Types<float, bf16_t>;
+TYPED_TEST_SUITE(CudaOps, DeviceTypes);
+
+// Sizes for the elementwise ops: odd counts, and offset 1 for unaligned (scalar) paths.
+struct ElementwiseCase {
+  int64_t n;
+  int offset;
+};
+const ElementwiseCase kElementwiseCases[] = {{1, 0}, {975, 0}, {975, 1}, {4099, 0}, {70001, 1}};
+
+// ---- Elementwise -------------------------------------------------------------------------
+TYPED_TEST(CudaOps, Elementwise) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  const double bound = Dtype<T>::kBound;
+  Gpu gpu;
+  Rng rng(11, 0);
+  for (const ElementwiseCase& c : kElementwiseCases) {
+    const size_t n = size_t(c.n);
+    const int o = c.offset;
+    const Floats a = representable<T>(random_floats(n, rng, -6, 6));
+    const Floats b = representable<T>(random_floats(n, rng, -2, 2));
+    auto a_dev = gpu.upload<T>(a, o), b_dev = gpu.upload<T>(b, o);
+
+    {  // silu forward and backward
+      Floats y(n), dx(n);
+      cpu::silu_forward<float>(c.n, a.data(), y.data());
+      cpu::silu_backward<float>(c.n, a.data(), b.data(), dx.data());
+      auto y_dev = gpu.garbage<T>(n, o), dx_dev = gpu.garbage<T>(n, o);
+      silu_forward<T>(c.n, a_dev.data() + o, y_dev.data() + o, gpu.stream);
+      silu_backward<T>(c.n, a_dev.data() + o, b_dev.data() + o, dx_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("silu_forward", c.n, o), gpu.download(y_dev, o), y, bound);
+      expect_close(case_name<T>("silu_backward", c.n, o), gpu.download(dx_dev, o), dx, bound);
+    }
+    {  // add, add_accumulate (twice), scale_inplace
+      Floats y(n);
+      cpu::add_forward<float>(c.n, a.data(), b.data(), y.data());
+      auto y_dev = gpu.garbage<T>(n, o);
+      add_forward<T>(c.n, a_dev.data() + o, b_dev.data() + o, y_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("add_forward", c.n, o), gpu.download(y_dev, o), y, bound);
+
+      auto acc_dev = gpu.upload<T>(b, o);
+      add_accumulate<T>(c.n, a_dev.data() + o, acc_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("add_accumulate once", c.n, o), gpu.download(acc_dev, o),
+                   plus(b, a), bound);
+      add_accumulate<T>(c.n, a_dev.data() + o, acc_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("add_accumulate twice", c.n, o), gpu.download(acc_dev, o),
+                   plus(b, a, 2.0f), bound);
+
+      Floats scaled = a;
+      cpu::scale_inplace<float>(c.n, -0.37f, scaled.data());
+      auto s_dev = gpu.upload<T>(a, o);
+      scale_inplace<T>(c.n, -0.37f, s_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("scale_inplace", c.n, o), gpu.download(s_dev, o), scaled, bound);
+    }
+    {  // normalize_images: every byte value occurs
+      std::vector<uint8_t> bytes(n + o);
+      for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t((i * 37 + rng.below(7)) % 256);
+      Floats y(n);
+      cpu::normalize_images<float>(c.n, bytes.data() + o, y.data());
+      DeviceBuffer<uint8_t> in_dev(gpu.allocator, int64_t(bytes.size()));
+      in_dev.copy_from_host(bytes.data(), int64_t(bytes.size()));
+      auto y_dev = gpu.garbage<T>(n, o);
+      normalize_images<T>(c.n, in_dev.data() + o, y_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("normalize_images", c.n, o), gpu.download(y_dev, o), y, bound);
+    }
+    {  // convert: T → float is exact; float → T rounds like ladder::bf16
+      auto f_dev = gpu.garbage<float>(n, o);
+      convert<T, float>(c.n, a_dev.data() + o, f_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("convert to fp32", c.n, o), gpu.download(f_dev, o), a, 1e-30);
+      const Floats wide = random_floats(n, rng, -3, 3);
+      auto w_dev = gpu.upload<float>(wide, o);
+      auto t_dev = gpu.garbage<T>(n, o);
+      convert<float, T>(c.n, w_dev.data() + o, t_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("convert from fp32", c.n, o), gpu.download(t_dev, o),
+                   representable<T>(wide), 1e-30);
+    }
+  }
+}
+
+// ---- GroupNorm (+ SiLU) ------------------------------------------------------------------
+struct GroupNormCase {
+  int n, hw, c, groups;
+};
+// Odd shapes: 25 pixels, N = 3, channels not multiples of 8, groups of 3..520 channels
+// (520 > the 512 threads of a block: two column passes), and a larger image.
+const GroupNormCase kGroupNormCases[] = {
+    {3, 25, 36, 4}, {3, 25, 96, 32}, {3, 25, 28, 4}, {3, 25, 6, 2},
+    {2, 1089, 64, 32}, {1, 7, 2080, 4}, {2, 300, 128, 32}};
+
+TYPED_TEST(CudaOps, GroupNorm) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  const double bound = Dtype<T>::kBound;
+  Gpu gpu;
+  Rng rng(12, 0);
+  for (const GroupNormCase& c : kGroupNormCases) {
+    for (bool silu : {false, true}) {
+      cpu::GroupNormDims d;
+      d.n = c.n, d.hw = c.hw, d.c = c.c, d.groups = c.groups, d.eps = 1e-6;
+      const std::string name = std::string(std::is_same<T, float>::value ? "fp32" : "bf16") +
+                               " N=" + std::to_string(c.n) + " HW=" + std::to_string(c.hw) +
+                               " C=" + std::to_string(c.c) + " G=" + std::to_string(c.groups) +
+                               (silu ? " +silu" : "");
+      const size_t size = size_t(c.n) * c.hw * c.c, stats = size_t(c.n) * c.groups;
+      // An offset mean (+3) checks that the statistics do not lose the variance.
+      const Floats x = representable<T>(random_floats(size, rng, 1.0, 5.0));
+      const Floats dy = representable<T>(random_floats(size, rng));
+      const Floats gamma = random_floats(size_t(c.c), rng, 0.5, 1.5);
+      const Floats beta = random_floats(size_t(c.c), rng, -0.5, 0.5);
+      const Floats dgamma0 = random_floats(size_t(c.c), rng), dbeta0 = random_floats(size_t(c.c), rng);
+
+      // CPU reference: group norm, then SiLU as a separate op.
+      Floats u(size), y(size), mean(stats), rstd(stats), du(size), dx(size);
+      Floats dgamma(size_t(c.c), 0.0f), dbeta(size_t(c.c), 0.0f);
+      cpu::group_norm_forward<float>(d, x.data(), gamma.data(), beta.data(), u.data(),
+                                     mean.data(), rstd.data());
+      if (silu) {
+        cpu::silu_forward<float>(int64_t(size), u.data(), y.data());
+        cpu::silu_backward<float>(int64_t(size), u.data(), dy.data(), du.data());
+      } else {
+        y = u;
+        du = dy;
+      }
+      cpu::group_norm_backward<float>(d, x.data(), gamma.data(), mean.data(), rstd.data(),
+                                      du.data(), dx.data(), dgamma.data(), dbeta.data());
+
+      auto x_dev = gpu.upload<T>(x), dy_dev = gpu.upload<T>(dy);
+      auto gamma_dev = gpu.upload<float>(gamma), beta_dev = gpu.upload<float>(beta);
+      auto y_dev = gpu.garbage<T>(size), dx_dev = gpu.garbage<T>(size);
+      auto mean_dev = gpu.garbage<float>(stats), rstd_dev = gpu.garbage<float>(stats);
+      auto dgamma_dev = gpu.upload<float>(dgamma0), dbeta_dev = gpu.upload<float>(dbeta0);
+      auto scratch = gpu.garbage<float>(size_t(group_norm_backward_scratch_floats(d)));
+
+      group_norm_forward<T>(d, silu, x_dev.data(), gamma_dev.data(), beta_dev.data(),
+                            y_dev.data(), mean_dev.data(), rstd_dev.data(), gpu.stream);
+      expect_close(name + " forward y", gpu.download(y_dev), y, bound);
+      // The statistics are fp32 from the same inputs whatever T is.
+      expect_close(name + " forward mean", gpu.download(mean_dev), mean, Dtype<float>::kBound);
+      expect_close(name + " forward rstd", gpu.download(rstd_dev), rstd, Dtype<float>::kBound);
+
+      group_norm_backward<T>(d, silu, x_dev.data(), gamma_dev.data(), beta_dev.data(),
+                             mean_dev.data(), rstd_dev.data(), dy_dev.data(), dx_dev.data(),
+                             dgamma_dev.data(), dbeta_dev.data(), scratch.data(), gpu.stream);
+      const Floats dx_first = gpu.download(dx_dev);
+      expect_close(name + " backward dx", dx_first, dx, bound);
+      expect_close(name + " backward dgamma (once)", gpu.download(dgamma_dev),
+                   plus(dgamma0, dgamma), bound);
+      expect_close(name + " backward dbeta (once)", gpu.download(dbeta_dev), plus(dbeta0, dbeta),
+                   bound);
+
+      // Second call: dx written again (same bits: deterministic), parameter grads add again.
+      group_norm_backward<T>(d, silu, x_dev.data(), gamma_dev.data(), beta_dev.data(),
+                             mean_dev.data(), rstd_dev.data(), dy_dev.data(), dx_dev.data(),
+                             dgamma_dev.data(), dbeta_dev.data(), scratch.data(), gpu.stream);
+      const Floats dx_second = gpu.download(dx_dev);
+      EXPECT_EQ(0, std::memcmp(dx_first.data(), dx_second.data(), dx_first.size() * sizeof(float)))
+          << name << ": backward dx differs between two identical calls";
+      expect_close(name + " backward dgamma (twice)", gpu.download(dgamma_dev),
+                   plus(dgamma0, dgamma, 2.0f), bound);
+      expect_close(name + " backward dbeta (twice)", gpu.download(dbeta_dev),
+                   plus(dbeta0, dbeta, 2.0f), bound);
+    }
+  }
+}
+
+// ---- Nearest ×2 upsampling ---------------------------------------------------------------
+TYPED_TEST(CudaOps, Upsample) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  const double bound = Dtype<T>::kBound;
+  Gpu gpu;
+  Rng rng(13, 0);
+  struct Shape {
+    int n, h, w, c;
+  };
+  for (const Shape s : {Shape{3, 5, 5, 13}, Shape{2, 4, 3, 16}, Shape{1, 1, 1, 1},
+                        Shape{3, 8, 6, 24}}) {
+    const std::string name = std::string(std::is_same<T, float>::value ? "fp32" : "bf16") +
+                             " " + std::to_string(s.n) + "x" + std::to_string(s.h) + "x" +
+                             std::to_string(s.w) + "x" + std::to_string(s.c);
+    const size_t small = size_t(s.n) * s.h * s.w * s.c, big = 4 * small;
+    const Floats x = representable<T>(random_floats(small, rng));
+    const Floats dy = representable<T>(random_floats(big, rng));
+    Floats y(big), dx(small);
+    cpu::upsample_nearest2x_forward<float>(s.n, s.h, s.w, s.c, x.data(), y.data());
+    cpu::upsample_nearest2x_backward<float>(s.n, s.h, s.w, s.c, dy.data(), dx.data());
+
+    auto x_dev = gpu.upload<T>(x), dy_dev = gpu.upload<T>(dy);
+    auto y_dev = gpu.garbage<T>(big), dx_dev = gpu.garbage<T>(small);
+    upsample_nearest2x_forward<T>(s.n, s.h, s.w, s.c, x_dev.data(), y_dev.data(), gpu.stream);
+    upsample_nearest2x_backward<T>(s.n, s.h, s.w, s.c, dy_dev.data(), dx_dev.data(), gpu.stream);
+    expect_close(name + " upsample forward", gpu.download(y_dev), y, bound);
+    expect_close(name + " upsample backward", gpu.download(dx_dev), dx, bound);
+  }
+}
+
+// ---- Losses and latent sampling ----------------------------------------------------------
+TYPED_TEST(CudaOps, L1) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  const double bound = Dtype<T>::kBound;
+  Gpu gpu;
+  Rng rng(14, 0);
+  for (const ElementwiseCase& c : kElementwiseCases) {
+    const size_t n = size_t(c.n);
+    const int o = c.offset;
+    const Floats x = representable<T>(random_floats(n, rng));
+    Floats t = representable<T>(random_floats(n, rng));
+    for (size_t i = 0; i < n; i += 5) t[i] = x[i];  // sign(0) = 0
+    auto x_dev = gpu.upload<T>(x, o), t_dev = gpu.upload<T>(t, o);
+
+    auto scratch = gpu.reduction_scratch(c.n);
+    const double sum = l1_forward<T>(c.n, x_dev.data() + o, t_dev.data() + o, scratch.data(),
+                                     gpu.stream);
+    const double again = l1_forward<T>(c.n, x_dev.data() + o, t_dev.data() + o, scratch.data(),
+                                       gpu.stream);
+    // The CPU sums the same rounded values in double: both bounds are fp32's.
+    expect_close(case_name<T>("l1_forward", c.n, o), sum,
+                 cpu::l1_forward<float>(c.n, x.data(), t.data()), Dtype<float>::kBound);
+    EXPECT_EQ(sum, again) << case_name<T>("l1_forward", c.n, o) << " is not deterministic";
+
+    Floats dx(n);
+    cpu::l1_backward<float>(c.n, x.data(), t.data(), 0.37f, dx.data());
+    auto dx_dev = gpu.garbage<T>(n, o);
+    l1_backward<T>(c.n, x_dev.data() + o, t_dev.data() + o, 0.37f, dx_dev.data() + o, gpu.stream);
+    expect_close(case_name<T>("l1_backward", c.n, o), gpu.download(dx_dev, o), dx, bound);
+  }
+}
+
+// logvar inside the clamp, or with values at and beyond its ends.
+Floats random_logvar(size_t n, Rng& rng, bool extremes) {
+  Floats lv = random_floats(n, rng, -3, 3);
+  if (extremes) {
+    const float ends[] = {-40.0f, -30.0f, -29.5f, 19.5f, 20.0f, 25.0f};
+    for (size_t i = 0; i < n; i += 3) lv[i] = ends[rng.below(6)];
+  }
+  return lv;
+}
+
+TYPED_TEST(CudaOps, ReparameterizeAndKl) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  const double bound = Dtype<T>::kBound;
+  Gpu gpu;
+  Rng rng(15, 0);
+  for (const ElementwiseCase& c : kElementwiseCases) {
+    for (bool extremes : {false, true}) {
+      const size_t n = size_t(c.n);
+      const int o = c.offset;
+      const std::string suffix = extremes ? " (clamp ends)" : "";
+      const Floats mu = representable<T>(random_floats(n, rng, -2, 2));
+      const Floats lv = representable<T>(random_logvar(n, rng, extremes));
+      const Floats eps = representable<T>(random_floats(n, rng, -2, 2));
+      const Floats dz = representable<T>(random_floats(n, rng));
+      auto mu_dev = gpu.upload<T>(mu, o), lv_dev = gpu.upload<T>(lv, o);
+      auto eps_dev = gpu.upload<T>(eps, o), dz_dev = gpu.upload<T>(dz, o);
+
+      Floats z(n), dmu(n), dlv(n);
+      cpu::reparameterize_forward<float>(c.n, mu.data(), lv.data(), eps.data(), z.data());
+      cpu::reparameterize_backward<float>(c.n, lv.data(), eps.data(), dz.data(), dmu.data(),
+                                          dlv.data());
+      auto z_dev = gpu.garbage<T>(n, o), dmu_dev = gpu.garbage<T>(n, o);
+      auto dlv_dev = gpu.garbage<T>(n, o);
+      reparameterize_forward<T>(c.n, mu_dev.data() + o, lv_dev.data() + o, eps_dev.data() + o,
+                                z_dev.data() + o, gpu.stream);
+      reparameterize_backward<T>(c.n, lv_dev.data() + o, eps_dev.data() + o, dz_dev.data() + o,
+                                 dmu_dev.data() + o, dlv_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("reparameterize_forward", c.n, o) + suffix,
+                   gpu.download(z_dev, o), z, bound);
+      expect_close(case_name<T>("reparameterize_backward dmu", c.n, o) + suffix,
+                   gpu.download(dmu_dev, o), dmu, bound);
+      expect_close(case_name<T>("reparameterize_backward dlogvar", c.n, o) + suffix,
+                   gpu.download(dlv_dev, o), dlv, bound);
+
+      auto scratch = gpu.reduction_scratch(c.n);
+      const double kl = kl_forward<T>(c.n, mu_dev.data() + o, lv_dev.data() + o, scratch.data(),
+                                      gpu.stream);
+      expect_close(case_name<T>("kl_forward", c.n, o) + suffix, kl,
+                   cpu::kl_forward<float>(c.n, mu.data(), lv.data()), Dtype<float>::kBound);
+
+      // Accumulates onto existing gradients, twice.
+      const Floats dmu0 = representable<T>(random_floats(n, rng));
+      const Floats dlv0 = representable<T>(random_floats(n, rng));
+      Floats dmu_once = dmu0, dlv_once = dlv0, dmu_twice, dlv_twice;
+      cpu::kl_backward_accumulate<float>(c.n, mu.data(), lv.data(), 0.25f, dmu_once.data(),
+                                         dlv_once.data());
+      dmu_twice = dmu_once, dlv_twice = dlv_once;
+      cpu::kl_backward_accumulate<float>(c.n, mu.data(), lv.data(), 0.25f, dmu_twice.data(),
+                                         dlv_twice.data());
+      auto gmu_dev = gpu.upload<T>(dmu0, o), glv_dev = gpu.upload<T>(dlv0, o);
+      kl_backward_accumulate<T>(c.n, mu_dev.data() + o, lv_dev.data() + o, 0.25f,
+                                gmu_dev.data() + o, glv_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("kl_backward dmu (once)", c.n, o) + suffix,
+                   gpu.download(gmu_dev, o), dmu_once, bound);
+      expect_close(case_name<T>("kl_backward dlogvar (once)", c.n, o) + suffix,
+                   gpu.download(glv_dev, o), dlv_once, bound);
+      kl_backward_accumulate<T>(c.n, mu_dev.data() + o, lv_dev.data() + o, 0.25f,
+                                gmu_dev.data() + o, glv_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("kl_backward dmu (twice)", c.n, o) + suffix,
+                   gpu.download(gmu_dev, o), dmu_twice, bound);
+      expect_close(case_name<T>("kl_backward dlogvar (twice)", c.n, o) + suffix,
+                   gpu.download(glv_dev, o), dlv_twice, bound);
+    }
+  }
+}
+
+// ---- Optimizer ---------------------------------------------------------------------------
+// The GPU AdamW over the whole flat buffer against ladder::AdamW for several steps, with a
+// decay mask built from the parameter table (padding not decayed), the bf16 working copy
+// checked bit for bit against the rounding of the updated fp32 weights.
+TEST(CudaOptimizer, AdamWMatchesCpu) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  Gpu gpu;
+  Rng rng(16, 0);
+  ParamStore store;
+  store.add("conv.weight", {5, 3, 3, 7}, ParamInit::kFanInUniform, 63, true);
+  store.add("norm.weight", {5}, ParamInit::kOnes, 1, false);
+  store.add("linear.weight", {11, 13}, ParamInit::kFanInUniform, 13, true);
+  store.add("linear.bias", {11}, ParamInit::kZeros, 1, false);
+  store.allocate(512);  // 315 + 5 + 143 + 11 = 474 real elements, then padding
+  store.initialize(3);
+  const int64_t n = store.padded_count();
+  ASSERT_GE(n, store.count());
+  std::vector<uint8_t> mask(size_t(n), 0);
+  for (const ParamEntry& e : store.entries())
+    if (e.decay) std::fill(mask.begin() + e.offset, mask.begin() + e.offset + e.numel, 1);
+
+  AdamWSettings settings;
+  settings.beta1 = 0.9, settings.beta2 = 0.95, settings.eps = 1e-8, settings.weight_decay = 0.1;
+  for (bool with_mask : {true, false}) {
+    // Without a mask nothing decays: the same as the CPU with weight_decay 0.
+    AdamWSettings cpu_settings = settings;
+    if (!with_mask) cpu_settings.weight_decay = 0;
+    Floats params(store.values(), store.values() + n);
+    AdamW cpu_adamw(store, {Range{0, n}}, cpu_settings);
+
+    auto p_dev = gpu.upload<float>(params);
+    auto m_dev = gpu.upload<float>(Floats(size_t(n), 0.0f));
+    auto v_dev = gpu.upload<float>(Floats(size_t(n), 0.0f));
+    auto w_dev = gpu.garbage<bf16_t>(size_t(n));
+    DeviceBuffer<uint8_t> mask_dev(gpu.allocator, n);
+    mask_dev.copy_from_host(mask.data(), n);
+
+    for (int step = 1; step <= 6; ++step) {
+      Floats grads = random_floats(size_t(n), rng, -0.1 * step, 0.1 * step);
+      for (size_t i = 0; i < grads.size(); i += 17) grads[i] = 0;  // untouched moments
+      const double lr = 1e-2 * step / 6.0;
+      cpu_adamw.step(params.data(), grads.data(), lr);
+
+      auto g_dev = gpu.upload<float>(grads);
+      const AdamWScalars s = adamw_scalars(settings.beta1, settings.beta2, settings.eps,
+                                           settings.weight_decay, lr, step);
+      // Step 4 skips the working copy (null): the next step writes it again.
+      adamw_step(n, s, p_dev.data(), g_dev.data(), m_dev.data(), v_dev.data(),
+                 with_mask ? mask_dev.data() : nullptr, step == 4 ? nullptr : w_dev.data(),
+                 gpu.stream);
+      const Floats got = gpu.download(p_dev);
+      const std::string name = std::string("adamw step ") + std::to_string(step) +
+                               (with_mask ? " (mask)" : " (no mask)");
+      expect_close(name, got, params, 1e-5);
+      if (step != 4) {
+        const Floats working = gpu.download(w_dev);
+        ASSERT_EQ(representable<bf16_t>(got), working) << name << ": bf16 working copy";
+      }
+    }
+  }
+}
+
+TEST(CudaOptimizer, SquaredNormIsDeterministic) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  Gpu gpu;
+  Rng rng(17, 0);
+  for (int64_t n : {int64_t(0), int64_t(1), int64_t(4096), int64_t(100003), int64_t(1) << 20}) {
+    const Floats values = random_floats(size_t(n), rng, -3, 3);
+    auto values_dev = gpu.upload<float>(values);
+    auto scratch = gpu.reduction_scratch(n);
+    const double got = squared_norm(n, values_dev.data(), scratch.data(), gpu.stream);
+    const double want = ladder::squared_norm(values.data(), n);
+    expect_close("squared_norm n=" + std::to_string(n), got, want, 1e-9);
+
+    DeviceBuffer<double> result(gpu.allocator, 1);
+    squared_norm_async(n, values_dev.data(), result.data(), scratch.data(), gpu.stream);
+    gpu.stream.synchronize();
+    double again = -1;
+    result.copy_to_host(&again, 1);
+    EXPECT_EQ(got, again) << "squared_norm n=" << n << " is not deterministic";
+  }
+}
+
+// ---- Device memory -----------------------------------------------------------------------
+TEST(CudaMemory, AllocatorCountsAndReportsOutOfMemory) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  DeviceAllocator allocator;
+  {
+    DeviceBuffer<float> a(allocator, 1000);
+    EXPECT_EQ(allocator.current_bytes(), 4000);
+    DeviceBuffer<bf16_t> b(allocator, 10);
+    EXPECT_EQ(allocator.current_bytes(), 4020);
+    DeviceBuffer<float> moved(std::move(a));
+    EXPECT_TRUE(a.empty());
+    EXPECT_EQ(moved.size(), 1000);
+    EXPECT_EQ(allocator.live_allocations(), 2);
+    moved = DeviceBuffer<float>(allocator, 10);  // frees the 4000 bytes
+    EXPECT_EQ(allocator.current_bytes(), 60);
+  }
+  EXPECT_EQ(allocator.current_bytes(), 0);
+  EXPECT_EQ(allocator.live_allocations(), 0);
+  EXPECT_EQ(allocator.peak_bytes(), 4060);
+  allocator.reset_peak();
+  EXPECT_EQ(allocator.peak_bytes(), 0);
+
+  const int64_t huge = int64_t(1) << 50;  // 1 PiB
+  try {
+    DeviceBuffer<uint8_t> too_big(allocator, huge);
+    FAIL() << "a 1 PiB allocation succeeded";
+  } catch (const DeviceOutOfMemory& e) {
+    EXPECT_EQ(e.requested_bytes(), huge);
+    EXPECT_GT(e.device_total_bytes(), 0);
+    EXPECT_NE(std::string(e.what()).find("asked for"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("free of"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(allocator.current_bytes(), 0);
+  // The error was cleared: allocation and kernels still work.
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  CudaStream stream;
+  CudaEvent start(true), end(true);
+  DeviceBuffer<float> x(allocator, 1024);
+  x.zero_async(stream);
+  start.record(stream);
+  scale_inplace<float>(x.size(), 2.0f, x.data(), stream);
+  end.record(stream);
+  end.synchronize();
+  EXPECT_TRUE(end.done());
+  EXPECT_GE(CudaEvent::elapsed_ms(start, end), 0.0f);
+}
+
+}  // namespace
+}  // namespace ladder::cuda
