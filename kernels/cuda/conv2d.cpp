@@ -1,4 +1,4 @@
-// cuDNN convolutions; see conv2d.h for the contract and docs/CUDA_CONV.md for the design.
+// cuDNN convolutions; see conv2d.h for the contract and docs/CUDA.md (Convolutions) for the design.
 //
 // How a call runs:
 //   1. The batch is split into chunks whose activations stay under cuDNN's 2^31-element limit

@@ -18,7 +18,7 @@
 //
 // Padding is per side. The legacy cuDNN convolution only pads symmetrically, so an asymmetric
 // padding (the Downsample's top 0, left 0, bottom 1, right 1) is run as the equivalent
-// symmetric convolution with a zero-embedded kernel: see docs/CUDA_CONV.md and conv2d.cpp. No copy
+// symmetric convolution with a zero-embedded kernel: see docs/CUDA.md (Convolutions) and conv2d.cpp. No copy
 // of any activation is made; the only extra memory is one filter-sized scratch.
 #pragma once
 #ifdef LADDER_WITH_CUDA
