@@ -5,23 +5,9 @@
 #include <cstdio>
 #include <string>
 
+#include "core/format.h"
+
 namespace ladder::cuda {
-namespace {
-
-std::string human_bytes(int64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024.0 && unit < 4) {
-    value /= 1024.0;
-    ++unit;
-  }
-  char text[48];
-  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.2f %s", value, units[unit]);
-  return text;
-}
-
-}  // namespace
 
 bool cuda_device_available() {
   int count = 0;

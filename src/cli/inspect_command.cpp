@@ -10,26 +10,11 @@
 #include <iostream>
 
 #include "core/check.h"
+#include "core/format.h"
 #include "io/image_store.h"
 
 namespace ladder {
 namespace {
-
-std::string human_bytes(int64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024.0 && unit < 4) {
-    value /= 1024.0;
-    ++unit;
-  }
-  char text[32];
-  if (unit == 0)
-    std::snprintf(text, sizeof text, "%" PRId64 " B", bytes);
-  else
-    std::snprintf(text, sizeof text, "%.1f %s", value, units[unit]);
-  return text;
-}
 
 std::string hex64(uint64_t value) {
   char text[17];
