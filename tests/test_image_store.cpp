@@ -420,7 +420,7 @@ TEST(Inspect, GoodStoreIsValid) {
   const std::string output = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(code, 0);
   for (const char* fragment : {"ladder-image-store", "count:     10", "channels:  3", "valid",
-                               "1920", "7680", "7.5 KiB"})
+                               "1920", "7680", "7.50 KiB"})
     EXPECT_NE(output.find(fragment), std::string::npos) << "missing '" << fragment << "' in:\n"
                                                         << output;
 }
