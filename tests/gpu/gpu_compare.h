@@ -22,6 +22,7 @@
 #include "core/cuda_check.h"
 #include "core/rng.h"
 #include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/ops.h"
 
 namespace ladder::cuda::gpu_test {
 
@@ -80,11 +81,13 @@ struct Gpu {
   DeviceAllocator allocator;
   CudaStream stream;
 
-  // `values` converted to T.
+  // `values` converted to T, in a buffer with `offset` spare elements in front (offset 1
+  // makes the pointer unaligned and exercises the scalar paths). Returns the buffer; the data
+  // starts at buffer.data() + offset.
   template <class T>
-  DeviceBuffer<T> upload(const Floats& values) {
-    std::vector<T> host(values.size());
-    for (size_t i = 0; i < values.size(); ++i) host[i] = to_device_type<T>(values[i]);
+  DeviceBuffer<T> upload(const Floats& values, int offset = 0) {
+    std::vector<T> host(values.size() + offset, to_device_type<T>(0.0f));
+    for (size_t i = 0; i < values.size(); ++i) host[i + offset] = to_device_type<T>(values[i]);
     DeviceBuffer<T> buffer(allocator, int64_t(host.size()));
     buffer.copy_from_host_async(host.data(), int64_t(host.size()), stream);
     stream.synchronize();  // `host` goes out of scope
@@ -92,20 +95,24 @@ struct Gpu {
   }
   // Every byte 0xFF: NaN in fp32 and bf16, so an output that is not written shows.
   template <class T>
-  DeviceBuffer<T> garbage(size_t count) {
-    DeviceBuffer<T> buffer(allocator, int64_t(count));
+  DeviceBuffer<T> garbage(size_t count, int offset = 0) {
+    DeviceBuffer<T> buffer(allocator, int64_t(count) + offset);
     LADDER_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0xFF, buffer.bytes(), stream));
     return buffer;
   }
-  // The whole buffer as floats (waits for the stream).
+  // The elements [offset, offset + count) (all after offset when count < 0), as floats.
   template <class T>
-  Floats download(const DeviceBuffer<T>& buffer) {
+  Floats download(const DeviceBuffer<T>& buffer, int offset = 0, int64_t count = -1) {
     stream.synchronize();
     std::vector<T> host(size_t(buffer.size()));
     buffer.copy_to_host(host.data(), buffer.size());
-    Floats out(host.size());
-    for (size_t i = 0; i < host.size(); ++i) out[i] = to_host_float(host[i]);
+    if (count < 0) count = buffer.size() - offset;
+    Floats out(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) out[size_t(i)] = to_host_float(host[size_t(offset + i)]);
     return out;
+  }
+  DeviceBuffer<double> reduction_scratch(int64_t n) {
+    return DeviceBuffer<double>(allocator, reduction_scratch_doubles(n));
   }
 };
 
