@@ -3,6 +3,7 @@
 #include "model/autoencoder_kl.h"
 
 #include <string>
+#include <type_traits>
 
 #include "kernels/cpu/ops.h"
 
@@ -13,8 +14,9 @@ namespace {
 // added, as MONAI's ModuleList does, and records where each block's parameters start.
 class BlockBuilder {
  public:
-  BlockBuilder(Sequential& blocks, ParamStore& store, std::string prefix)
-      : blocks_(blocks), store_(store), prefix_(std::move(prefix)) {}
+  BlockBuilder(Sequential& blocks, ParamStore& store, std::string prefix,
+               std::vector<ResBlock*>& res_blocks)
+      : blocks_(blocks), store_(store), prefix_(std::move(prefix)), res_blocks_(res_blocks) {}
 
   // Constructs L(store, "<prefix>.blocks.<i><suffix>", args...) and appends it.
   template <class L, class... Args>
@@ -23,6 +25,7 @@ class BlockBuilder {
     auto layer = std::make_unique<L>(store_, prefix_ + ".blocks." + std::to_string(index_++) + suffix,
                                      std::forward<Args>(args)...);
     L& added = *layer;
+    if constexpr (std::is_same_v<L, ResBlock>) res_blocks_.push_back(&added);
     blocks_.add(std::move(layer), first_param);
     return added;
   }
@@ -37,6 +40,7 @@ class BlockBuilder {
   Sequential& blocks_;
   ParamStore& store_;
   std::string prefix_;
+  std::vector<ResBlock*>& res_blocks_;
   int index_ = 0;
 };
 
@@ -58,6 +62,13 @@ AutoencoderKL::AutoencoderKL(const ModelConfig& config, ParamStore& store) {
   build_decoder(config, store);
 }
 
+void AutoencoderKL::set_recompute(bool recompute) {
+  for (ResBlock* block : res_blocks_) {
+    block->set_recompute(recompute);
+    block->release_activations();  // a rung change: the next forward allocates what it keeps
+  }
+}
+
 void AutoencoderKL::set_backward_observer(BackwardObserver* observer) {
   observer_ = observer;
   encoder_.set_observer(observer);
@@ -67,7 +78,7 @@ void AutoencoderKL::set_backward_observer(BackwardObserver* observer) {
 void AutoencoderKL::build_encoder(const ModelConfig& config, ParamStore& store) {
   const NormSettings norm{config.norm_groups, config.norm_eps};
   const int levels = static_cast<int>(config.channels.size());
-  BlockBuilder blocks(encoder_, store, "encoder");
+  BlockBuilder blocks(encoder_, store, "encoder", res_blocks_);
   blocks.add<Conv2d>(".conv", config.in_channels, config.channels[0], 3, 1, Padding::same(3))
       .skip_input_gradient();  // nothing needs the gradient of the images
   int channels = config.channels[0];
@@ -88,7 +99,7 @@ void AutoencoderKL::build_encoder(const ModelConfig& config, ParamStore& store) 
 void AutoencoderKL::build_decoder(const ModelConfig& config, ParamStore& store) {
   const NormSettings norm{config.norm_groups, config.norm_eps};
   const int levels = static_cast<int>(config.channels.size());
-  BlockBuilder blocks(decoder_, store, "decoder");
+  BlockBuilder blocks(decoder_, store, "decoder", res_blocks_);
   int channels = config.channels[levels - 1];
   blocks.add<Conv2d>(".conv", config.latent_channels, channels, 3, 1, Padding::same(3));
   if (config.mid_attention) blocks.add_mid_block(channels, norm);

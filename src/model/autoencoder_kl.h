@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "config/config.h"
 #include "core/params.h"
@@ -31,6 +32,10 @@ class AutoencoderKL {
   // Evaluation: z = μ. Returns the reconstruction (N, R, R, C).
   const TensorF& reconstruct(const TensorF& images);
 
+  // Activation recompute for every ResBlock (train.recompute = blocks): the forward keeps
+  // block inputs and outputs only; each block's backward recomputes its inside first.
+  void set_recompute(bool recompute);
+
   // Told, during forward_backward, which parameter gradients are final (ZeRO-2 buckets).
   void set_backward_observer(BackwardObserver* observer);
 
@@ -48,6 +53,7 @@ class AutoencoderKL {
   int downsampling_ = 1;
   int64_t first_quant_param_ = 0, first_post_quant_param_ = 0;  // flat offsets
   BackwardObserver* observer_ = nullptr;
+  std::vector<ResBlock*> res_blocks_;  // owned by encoder_ and decoder_
   int latent_channels_ = 1;
   Sequential encoder_, decoder_;
   std::unique_ptr<Conv2d> quant_mu_, quant_logvar_, post_quant_;

@@ -19,21 +19,44 @@ ResBlock::ResBlock(ParamStore& store, const std::string& name, int cin, int cout
                                          Padding{0, 0, 0, 0});
 }
 
+const TensorF& ResBlock::forward_main(const TensorF& x) {
+  return conv2_.forward(norm2_.forward(conv1_.forward(norm1_.forward(x))));
+}
+
 const TensorF& ResBlock::forward(const TensorF& x) {
   input_ = &x;
-  const TensorF& h = conv2_.forward(norm2_.forward(conv1_.forward(norm1_.forward(x))));
+  const TensorF& h = forward_main(x);
   const TensorF& skip = shortcut_ ? shortcut_->forward(x) : x;
   output_.reshape_or_allocate(h.shape());
   cpu::add_forward(h.numel(), h.data(), skip.data(), output_.data());
+  if (recompute_) release_inner_activations();
   return output_;
 }
 
 const TensorF& ResBlock::backward(const TensorF& dy) {
+  if (recompute_) {  // the same ops on the same input: the same bits as the first forward
+    forward_main(*input_);
+    if (shortcut_) shortcut_->forward(*input_);
+  }
   const TensorF& dx_main = norm1_.backward(conv1_.backward(norm2_.backward(conv2_.backward(dy))));
   const TensorF& dx_skip = shortcut_ ? shortcut_->backward(dy) : dy;
   grad_input_.reshape_or_allocate(input_->shape());
   cpu::add_forward(dx_main.numel(), dx_main.data(), dx_skip.data(), grad_input_.data());
+  if (recompute_) release_inner_activations();
   return grad_input_;
+}
+
+void ResBlock::release_inner_activations() {
+  for (Layer* layer : {static_cast<Layer*>(&norm1_), static_cast<Layer*>(&conv1_),
+                       static_cast<Layer*>(&norm2_), static_cast<Layer*>(&conv2_)})
+    layer->release_activations();
+  if (shortcut_) shortcut_->release_activations();
+}
+
+void ResBlock::release_activations() {
+  release_inner_activations();
+  output_.release();
+  grad_input_.release();
 }
 
 // ---- AttentionBlock ---------------------------------------------------------------------

@@ -23,8 +23,17 @@ class ResBlock : public Layer {
   ResBlock(ParamStore& store, const std::string& name, int cin, int cout, NormSettings norm);
   const TensorF& forward(const TensorF& x) override;  // (N, H, W, Cin) → (N, H, W, Cout)
   const TensorF& backward(const TensorF& dy) override;
+  void release_activations() override;
+
+  // Activation recompute (train.recompute = blocks): the forward keeps only the block's
+  // input and output; the backward runs the block's forward again before going back.
+  void set_recompute(bool recompute) { recompute_ = recompute; }
 
  private:
+  void release_inner_activations();
+  const TensorF& forward_main(const TensorF& x);  // norm1 → conv1 → norm2 → conv2
+
+  bool recompute_ = false;
   GroupNorm norm1_;
   Conv2d conv1_;
   GroupNorm norm2_;

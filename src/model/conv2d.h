@@ -27,6 +27,10 @@ class Conv2d : public Layer {
 
   const TensorF& forward(const TensorF& x) override;  // (N, H, W, Cin) → (N, Ho, Wo, Cout)
   const TensorF& backward(const TensorF& dy) override;
+  void release_activations() override {
+    output_.release();
+    grad_input_.release();
+  }
 
  private:
   cpu::Conv2dDims dims_for(const Shape& input) const;

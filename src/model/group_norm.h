@@ -16,6 +16,10 @@ class GroupNorm : public Layer {
 
   const TensorF& forward(const TensorF& x) override;  // (N, H, W, C) → (N, H, W, C)
   const TensorF& backward(const TensorF& dy) override;
+  void release_activations() override {
+    for (TensorF* t : {&normalized_, &output_, &mean_, &rstd_, &grad_normalized_, &grad_input_})
+      t->release();
+  }
 
  private:
   int channels_, groups_;

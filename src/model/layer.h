@@ -28,6 +28,9 @@ class Layer {
   // dy: gradient of the last forward's output. Returns the input gradient (written);
   // parameter gradients are accumulated (+=).
   virtual const TensorF& backward(const TensorF& dy) = 0;
+  // Frees the tensors the layer keeps between calls (outputs, saved statistics, gradients);
+  // the next forward allocates them again. Activation recompute uses it.
+  virtual void release_activations() {}
 };
 
 // Layers applied one after the other. Layers register their parameters in order, so each

@@ -129,6 +129,7 @@ std::string Trainer::metrics_path() const {
 
 TrainSummary Trainer::run() {
   start_time_ = now_seconds();
+  ProcessContext::get().host_memory().reset_peak();  // mem_peak_bytes: this run's peak
   TrainSummary summary;
   for (int rung = 0; rung < config_.stages.rungs(); ++rung) train_rung(rung, summary);
   summary.steps = step_;
@@ -206,6 +207,8 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   prefetch.rank = rank_;
   data::Prefetcher loader(shard, prefetch);
   if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
+  // auto: no memory planner on the CPU yet (the GPU plan comes with the CUDA trainer), so none.
+  model_->set_recompute(config_.train.recompute[rung] == "blocks");
   write_sample(shard, step_tag(step_, resolution), summary);
 
   TensorF batch_images, noise;  // (micro, R, R, C), (micro, R/d, R/d, latent)
