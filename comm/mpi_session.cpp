@@ -1,7 +1,10 @@
 // Why this file exists: MPI start-up and shutdown behind one small class.
 #include "comm/mpi_session.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "core/context.h"
 
@@ -40,7 +43,13 @@ void MpiSession::abort_all(int exit_code) {
 #ifdef LADDER_WITH_MPI
   int initialized = 0;
   MPI_Initialized(&initialized);
-  if (initialized && ProcessContext::get().world() > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  if (initialized && ProcessContext::get().world() > 1) {
+    // mpirun forwards our stderr asynchronously and may drop what is still in flight when it
+    // tears the job down: give the error line a moment to arrive before aborting.
+    std::fflush(stderr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+  }
 #endif
   std::exit(exit_code);
 }
