@@ -20,19 +20,9 @@
 namespace ladder {
 namespace {
 
-using testing::TempDir;
+using testing::error_message;
 
-// Runs fn, expects a ladder::Error and returns its message.
-template <class Fn>
-std::string error_message(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected ladder::Error";
-  return "";
-}
+using testing::TempDir;
 
 // EXPECT that `message` is one line containing every fragment.
 void expect_error(const std::string& message, const std::vector<std::string>& fragments) {

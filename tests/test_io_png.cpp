@@ -17,9 +17,12 @@
 #include "data/synthetic_images.h"
 #include "io/image_grid.h"
 #include "io/png.h"
+#include "test_support.h"
 
 namespace ladder {
 namespace {
+
+using testing::error_message;
 
 // A file path unique to this process and test, removed (with its ".tmp") when done.
 class TempFile {
@@ -43,18 +46,6 @@ std::vector<uint8_t> random_bytes(size_t count, uint64_t stream) {
   std::vector<uint8_t> bytes(count);
   for (auto& b : bytes) b = static_cast<uint8_t>(rng.below(256));
   return bytes;
-}
-
-// Runs fn, expects a ladder::Error and returns its message.
-template <class Fn>
-std::string error_message(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected ladder::Error";
-  return "";
 }
 
 // ---- PNG ----

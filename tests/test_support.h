@@ -11,6 +11,10 @@
 #include <sstream>
 #include <string>
 
+#include <gtest/gtest.h>
+
+#include "core/check.h"
+
 namespace ladder::testing {
 
 class TempDir {
@@ -44,6 +48,19 @@ inline std::string read_file(const std::string& path) {
 
 inline void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
+}
+
+// Runs fn, expects a ladder::Error and returns its message (empty, and a test failure, if
+// nothing was thrown).
+template <class Fn>
+std::string error_message(Fn fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected ladder::Error";
+  return "";
 }
 
 struct CommandResult {
