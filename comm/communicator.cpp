@@ -53,8 +53,7 @@ class SoloCommunicator final : public Communicator {
   bool device_buffers() const override { return device_; }
 
   void all_reduce_sum(void* data, int64_t count, DType /*dtype*/) override {
-    LADDER_CHECK(count >= 0 && (count == 0 || data != nullptr), "all_reduce_sum of ", count,
-                 " elements at ", data);
+    detail::check_collective_buffers(0, "all_reduce_sum", count, data, data);
   }
   void reduce_scatter_sum(const void* send, void* recv, int64_t count, DType dtype) override {
     copy(recv, send, count, dtype, "reduce_scatter_sum");
@@ -63,16 +62,14 @@ class SoloCommunicator final : public Communicator {
     copy(recv, send, count, dtype, "all_gather");
   }
   void broadcast(void* data, int64_t count, DType /*dtype*/, int root) override {
-    LADDER_CHECK(count >= 0 && (count == 0 || data != nullptr), "broadcast of ", count,
-                 " elements at ", data);
-    LADDER_CHECK(root == 0, "broadcast from root ", root, " in a world of 1");
+    detail::check_collective_buffers(0, "broadcast", count, data, data);
+    detail::check_broadcast_root(0, root, 1);
   }
   void barrier() override {}
 
  private:
   void copy(void* to, const void* from, int64_t count, DType dtype, const char* op) const {
-    LADDER_CHECK(count >= 0 && (count == 0 || (to != nullptr && from != nullptr)), op, " of ",
-                 count, " elements");
+    detail::check_collective_buffers(0, op, count, from, to);
     if (count == 0 || to == from) return;
     auto bytes = static_cast<size_t>(count * dtype_bytes(dtype));
 #ifdef LADDER_WITH_CUDA
@@ -88,6 +85,21 @@ class SoloCommunicator final : public Communicator {
 };
 
 }  // namespace
+
+namespace detail {
+
+void check_collective_buffers(int rank, const char* op, int64_t count, const void* first,
+                              const void* second) {
+  LADDER_CHECK(count >= 0 && (count == 0 || (first != nullptr && second != nullptr)), "rank ",
+               rank, ": ", op, " of ", count, " elements with a null buffer");
+}
+
+void check_broadcast_root(int rank, int root, int world) {
+  LADDER_CHECK(root >= 0 && root < world, "rank ", rank, ": broadcast from root ", root,
+               " in a world of ", world);
+}
+
+}  // namespace detail
 
 std::unique_ptr<Communicator> make_communicator(const CommSettings& settings) {
   const std::string& backend = settings.backend;

@@ -44,6 +44,14 @@ struct CommSettings {
   bool cuda_ranks = false;       // ranks compute on GPUs
 };
 
+namespace detail {
+// Argument checks every implementation makes before a collective (throw naming the rank, the
+// operation and the count): buffers present unless count is 0; root inside the world.
+void check_collective_buffers(int rank, const char* op, int64_t count, const void* first,
+                              const void* second);
+void check_broadcast_root(int rank, int root, int world);
+}  // namespace detail
+
 // The communicator over all ranks of MPI_COMM_WORLD (a world of one without MPI, or when
 // MPI was not initialised, as in single-process tests).
 // auto: NCCL for CUDA ranks with one GPU each, else MPI.

@@ -162,8 +162,7 @@ std::chrono::steady_clock::time_point deadline_after(double seconds) {
 void MpiCommunicator::all_reduce_sum(void* data, int64_t count, DType dtype) {
   static constexpr const char* kOp = "all_reduce_sum";
   check_usable(kOp);
-  LADDER_CHECK(count >= 0 && (count == 0 || data != nullptr), "rank ", rank_, ": ", kOp, " of ",
-               count, " elements at ", data);
+  detail::check_collective_buffers(rank_, kOp, count, data, data);
   auto deadline = deadline_after(timeout_s_);
   std::vector<MPI_Request> requests(1);
   for (int64_t offset = 0; offset < count; offset += chunk(dtype)) {
@@ -177,8 +176,7 @@ void MpiCommunicator::all_reduce_sum(void* data, int64_t count, DType dtype) {
 void MpiCommunicator::reduce_scatter_sum(const void* send, void* recv, int64_t count, DType dtype) {
   static constexpr const char* kOp = "reduce_scatter_sum";
   check_usable(kOp);
-  LADDER_CHECK(count >= 0 && (count == 0 || (send != nullptr && recv != nullptr)), "rank ", rank_,
-               ": ", kOp, " of ", count, " elements");
+  detail::check_collective_buffers(rank_, kOp, count, send, recv);
   if (count == 0) return;
   auto deadline = deadline_after(timeout_s_);
   if (count <= chunk(dtype) / world_) {
@@ -206,8 +204,7 @@ void MpiCommunicator::reduce_scatter_sum(const void* send, void* recv, int64_t c
 void MpiCommunicator::all_gather(const void* send, void* recv, int64_t count, DType dtype) {
   static constexpr const char* kOp = "all_gather";
   check_usable(kOp);
-  LADDER_CHECK(count >= 0 && (count == 0 || (send != nullptr && recv != nullptr)), "rank ", rank_,
-               ": ", kOp, " of ", count, " elements");
+  detail::check_collective_buffers(rank_, kOp, count, send, recv);
   if (count == 0) return;
   auto deadline = deadline_after(timeout_s_);
   char* mine = at(recv, int64_t{rank_} * count, dtype);
@@ -235,10 +232,8 @@ void MpiCommunicator::all_gather(const void* send, void* recv, int64_t count, DT
 void MpiCommunicator::broadcast(void* data, int64_t count, DType dtype, int root) {
   static constexpr const char* kOp = "broadcast";
   check_usable(kOp);
-  LADDER_CHECK(count >= 0 && (count == 0 || data != nullptr), "rank ", rank_, ": ", kOp, " of ",
-               count, " elements at ", data);
-  LADDER_CHECK(root >= 0 && root < world_, "rank ", rank_, ": broadcast from root ", root,
-               " in a world of ", world_);
+  detail::check_collective_buffers(rank_, kOp, count, data, data);
+  detail::check_broadcast_root(rank_, root, world_);
   auto deadline = deadline_after(timeout_s_);
   std::vector<MPI_Request> requests(1);
   for (int64_t offset = 0; offset < count; offset += chunk(dtype)) {

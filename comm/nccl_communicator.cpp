@@ -252,8 +252,7 @@ void NcclCommunicator::complete(ncclResult_t issued, const char* op, int64_t cou
 void NcclCommunicator::all_reduce_sum(void* data, int64_t count, DType dtype) {
   static constexpr const char* kOp = "all_reduce_sum";
   check_usable(kOp);
-  LADDER_CHECK(count >= 0 && (count == 0 || data != nullptr), "rank ", rank_, ": ", kOp, " of ",
-               count, " elements at ", data);
+  detail::check_collective_buffers(rank_, kOp, count, data, data);
   if (count == 0) return;
   complete(ncclAllReduce(data, data, static_cast<size_t>(count), nccl_type(dtype), ncclSum, comm_,
                          stream_.get()),
@@ -263,8 +262,7 @@ void NcclCommunicator::all_reduce_sum(void* data, int64_t count, DType dtype) {
 void NcclCommunicator::reduce_scatter_sum(const void* send, void* recv, int64_t count, DType dtype) {
   static constexpr const char* kOp = "reduce_scatter_sum";
   check_usable(kOp);
-  LADDER_CHECK(count >= 0 && (count == 0 || (send != nullptr && recv != nullptr)), "rank ", rank_,
-               ": ", kOp, " of ", count, " elements");
+  detail::check_collective_buffers(rank_, kOp, count, send, recv);
   if (count == 0) return;
   complete(ncclReduceScatter(send, recv, static_cast<size_t>(count), nccl_type(dtype), ncclSum,
                              comm_, stream_.get()),
@@ -274,8 +272,7 @@ void NcclCommunicator::reduce_scatter_sum(const void* send, void* recv, int64_t 
 void NcclCommunicator::all_gather(const void* send, void* recv, int64_t count, DType dtype) {
   static constexpr const char* kOp = "all_gather";
   check_usable(kOp);
-  LADDER_CHECK(count >= 0 && (count == 0 || (send != nullptr && recv != nullptr)), "rank ", rank_,
-               ": ", kOp, " of ", count, " elements");
+  detail::check_collective_buffers(rank_, kOp, count, send, recv);
   if (count == 0) return;
   // In place when send == recv + rank·count: NCCL recognises it.
   complete(ncclAllGather(send, recv, static_cast<size_t>(count), nccl_type(dtype), comm_,
@@ -286,10 +283,8 @@ void NcclCommunicator::all_gather(const void* send, void* recv, int64_t count, D
 void NcclCommunicator::broadcast(void* data, int64_t count, DType dtype, int root) {
   static constexpr const char* kOp = "broadcast";
   check_usable(kOp);
-  LADDER_CHECK(count >= 0 && (count == 0 || data != nullptr), "rank ", rank_, ": ", kOp, " of ",
-               count, " elements at ", data);
-  LADDER_CHECK(root >= 0 && root < world_, "rank ", rank_, ": broadcast from root ", root,
-               " in a world of ", world_);
+  detail::check_collective_buffers(rank_, kOp, count, data, data);
+  detail::check_broadcast_root(rank_, root, world_);
   if (count == 0) return;
   complete(ncclBroadcast(data, data, static_cast<size_t>(count), nccl_type(dtype), root, comm_,
                          stream_.get()),

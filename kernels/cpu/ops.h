@@ -23,8 +23,19 @@ struct Conv2dDims {
   int kernel = 3, stride = 1;
   int pad_top = 1, pad_left = 1, pad_bottom = 1, pad_right = 1;
 
+  static Conv2dDims make(int n, int h, int w, int cin, int cout, int kernel, int stride, int top,
+                         int left, int bottom, int right) {
+    Conv2dDims d;
+    d.n = n, d.h = h, d.w = w, d.cin = cin, d.cout = cout, d.kernel = kernel, d.stride = stride;
+    d.pad_top = top, d.pad_left = left, d.pad_bottom = bottom, d.pad_right = right;
+    return d;
+  }
+
   int out_h() const { return (h + pad_top + pad_bottom - kernel) / stride + 1; }
   int out_w() const { return (w + pad_left + pad_right - kernel) / stride + 1; }
+  int64_t x_size() const { return int64_t(n) * h * w * cin; }                  // elements of x
+  int64_t y_size() const { return int64_t(n) * out_h() * out_w() * cout; }      // elements of y
+  int64_t w_size() const { return int64_t(cout) * kernel * kernel * cin; }      // elements of w
   // Multiply-accumulates of one forward pass (FLOPs = 2 × this).
   int64_t macs() const {
     return int64_t(n) * out_h() * out_w() * cout * int64_t(kernel) * kernel * cin;

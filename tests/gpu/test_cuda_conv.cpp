@@ -41,17 +41,6 @@ namespace {
 
 using bf16_t = __nv_bfloat16;
 
-Conv2dDims conv_dims(int n, int h, int w, int cin, int cout, int kernel, int stride, int top,
-                     int left, int bottom, int right) {
-  Conv2dDims d;
-  d.n = n, d.h = h, d.w = w, d.cin = cin, d.cout = cout, d.kernel = kernel, d.stride = stride;
-  d.pad_top = top, d.pad_left = left, d.pad_bottom = bottom, d.pad_right = right;
-  return d;
-}
-
-size_t x_size(const Conv2dDims& d) { return size_t(d.n) * d.h * d.w * d.cin; }
-size_t y_size(const Conv2dDims& d) { return size_t(d.n) * d.out_h() * d.out_w() * d.cout; }
-size_t w_size(const Conv2dDims& d) { return size_t(d.cout) * d.kernel * d.kernel * d.cin; }
 
 // ---- Host values of T: kept as floats that T represents exactly.
 template <class T>
@@ -158,13 +147,13 @@ std::vector<double> plus(const std::vector<double>& a, const std::vector<double>
 template <class T>
 void check_against_cpu(const Conv2dDims& d, double bound) {
   Rng rng(17, uint64_t(d.h) * 1000 + d.cin * 10 + d.stride);
-  const auto x = random_values<T>(x_size(d), rng), w = random_values<T>(w_size(d), rng);
-  const auto b = random_values<T>(d.cout, rng), dy = random_values<T>(y_size(d), rng);
-  const auto dw0 = random_values<T>(w_size(d), rng), db0 = random_values<T>(d.cout, rng);
+  const auto x = random_values<T>(size_t(d.x_size()), rng), w = random_values<T>(size_t(d.w_size()), rng);
+  const auto b = random_values<T>(d.cout, rng), dy = random_values<T>(size_t(d.y_size()), rng);
+  const auto dw0 = random_values<T>(size_t(d.w_size()), rng), db0 = random_values<T>(d.cout, rng);
 
   // Reference, in double, on exactly the values the GPU gets.
   const auto xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
-  std::vector<double> y_ref(y_size(d)), dx_ref(x_size(d)), gw(w_size(d), 0.0), gb(d.cout, 0.0);
+  std::vector<double> y_ref(size_t(d.y_size())), dx_ref(size_t(d.x_size())), gw(size_t(d.w_size()), 0.0), gb(d.cout, 0.0);
   cpu::conv2d_forward(d, xd.data(), wd.data(), bd.data(), y_ref.data());
   cpu::conv2d_backward_data(d, dyd.data(), wd.data(), dx_ref.data());
   cpu::conv2d_backward_filter(d, xd.data(), dyd.data(), gw.data(), gb.data());
@@ -176,11 +165,11 @@ void check_against_cpu(const Conv2dDims& d, double bound) {
   auto x_dev = upload<T>(allocator, x), w_dev = upload<T>(allocator, w);
   auto b_dev = upload<T>(allocator, b), dy_dev = upload<T>(allocator, dy);
 
-  auto y_dev = garbage<T>(allocator, y_size(d));
+  auto y_dev = garbage<T>(allocator, size_t(d.y_size()));
   conv.forward<T>(d, x_dev.data(), w_dev.data(), b_dev.data(), y_dev.data(), stream);
   expect_close("forward", download(y_dev), y_ref, bound);
 
-  auto dx_dev = garbage<T>(allocator, x_size(d));
+  auto dx_dev = garbage<T>(allocator, size_t(d.x_size()));
   conv.backward_data<T>(d, dy_dev.data(), w_dev.data(), dx_dev.data(), stream);
   expect_close("backward_data", download(dx_dev), dx_ref, bound);
 
@@ -196,10 +185,10 @@ void check_against_cpu(const Conv2dDims& d, double bound) {
                bound);
 
   // From zero, two calls double the gradient; db may be null.
-  auto dw_zero = upload<T>(allocator, std::vector<float>(w_size(d), 0.f));
+  auto dw_zero = upload<T>(allocator, std::vector<float>(size_t(d.w_size()), 0.f));
   conv.backward_filter<T>(d, x_dev.data(), dy_dev.data(), dw_zero.data(), nullptr, stream);
   conv.backward_filter<T>(d, x_dev.data(), dy_dev.data(), dw_zero.data(), nullptr, stream);
-  const std::vector<double> zero(w_size(d), 0.0);
+  const std::vector<double> zero(size_t(d.w_size()), 0.0);
   expect_close("backward_filter dw (2 calls from zero)", download(dw_zero), plus(zero, gw, 2),
                bound);
 
@@ -214,15 +203,15 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {"k3s1p1_h16_20to12", conv_dims(3, 16, 16, 20, 12, 3, 1, 1, 1, 1, 1)},
-    {"k3s1p1_h9_3to16", conv_dims(3, 9, 9, 3, 16, 3, 1, 1, 1, 1, 1)},
-    {"k1s1p0_h16_3to16", conv_dims(3, 16, 16, 3, 16, 1, 1, 0, 0, 0, 0)},
-    {"k1s1p0_h9_20to12", conv_dims(3, 9, 9, 20, 12, 1, 1, 0, 0, 0, 0)},
-    {"downsample_h16_20to12", conv_dims(3, 16, 16, 20, 12, 3, 2, 0, 0, 1, 1)},
-    {"downsample_h9_3to16", conv_dims(3, 9, 9, 3, 16, 3, 2, 0, 0, 1, 1)},
-    {"downsample_h16_16to16", conv_dims(3, 16, 16, 16, 16, 3, 2, 0, 0, 1, 1)},
+    {"k3s1p1_h16_20to12", Conv2dDims::make(3, 16, 16, 20, 12, 3, 1, 1, 1, 1, 1)},
+    {"k3s1p1_h9_3to16", Conv2dDims::make(3, 9, 9, 3, 16, 3, 1, 1, 1, 1, 1)},
+    {"k1s1p0_h16_3to16", Conv2dDims::make(3, 16, 16, 3, 16, 1, 1, 0, 0, 0, 0)},
+    {"k1s1p0_h9_20to12", Conv2dDims::make(3, 9, 9, 20, 12, 1, 1, 0, 0, 0, 0)},
+    {"downsample_h16_20to12", Conv2dDims::make(3, 16, 16, 20, 12, 3, 2, 0, 0, 1, 1)},
+    {"downsample_h9_3to16", Conv2dDims::make(3, 9, 9, 3, 16, 3, 2, 0, 0, 1, 1)},
+    {"downsample_h16_16to16", Conv2dDims::make(3, 16, 16, 16, 16, 3, 2, 0, 0, 1, 1)},
     // Not rectangular, a padding only on top/left: the embedding the other way round.
-    {"asym_top_left_h9w16_3to16", conv_dims(3, 9, 16, 3, 16, 3, 1, 2, 1, 0, 1)},
+    {"asym_top_left_h9w16_3to16", Conv2dDims::make(3, 9, 16, 3, 16, 3, 1, 2, 1, 0, 1)},
 };
 
 // Names the case in test listings (instead of its bytes).
@@ -251,15 +240,15 @@ TEST(CudaConvPlans, CachedPerShapeAndDtype) {
   CudnnHandle handle;
   CudaStream stream;
   CudnnConv2d conv(handle, allocator);
-  const Conv2dDims a = conv_dims(2, 8, 8, 4, 8, 3, 1, 1, 1, 1, 1);
-  const Conv2dDims b = conv_dims(2, 8, 8, 4, 8, 3, 2, 0, 0, 1, 1);
-  auto x = garbage<float>(allocator, x_size(a));
+  const Conv2dDims a = Conv2dDims::make(2, 8, 8, 4, 8, 3, 1, 1, 1, 1, 1);
+  const Conv2dDims b = Conv2dDims::make(2, 8, 8, 4, 8, 3, 2, 0, 0, 1, 1);
+  auto x = garbage<float>(allocator, size_t(a.x_size()));
   LADDER_CUDA_CHECK(cudaMemset(x.data(), 0, x.bytes()));
-  auto w = upload<float>(allocator, std::vector<float>(w_size(a), 0.5f));
-  auto y = garbage<float>(allocator, y_size(a));
-  auto xb = upload<bf16_t>(allocator, std::vector<float>(x_size(a), 0.f));
-  auto wb = upload<bf16_t>(allocator, std::vector<float>(w_size(a), 0.5f));
-  auto yb = garbage<bf16_t>(allocator, y_size(a));
+  auto w = upload<float>(allocator, std::vector<float>(size_t(a.w_size()), 0.5f));
+  auto y = garbage<float>(allocator, size_t(a.y_size()));
+  auto xb = upload<bf16_t>(allocator, std::vector<float>(size_t(a.x_size()), 0.f));
+  auto wb = upload<bf16_t>(allocator, std::vector<float>(size_t(a.w_size()), 0.5f));
+  auto yb = garbage<bf16_t>(allocator, size_t(a.y_size()));
   conv.forward<float>(a, x.data(), w.data(), nullptr, y.data(), stream);
   conv.forward<float>(a, x.data(), w.data(), nullptr, y.data(), stream);
   EXPECT_EQ(conv.cached_plans(), 1);
@@ -279,10 +268,10 @@ TEST(CudaConvPlans, LargeBatchIsSplitAtTheDescriptorLimit) {
   size_t free_bytes = 0, total_bytes = 0;
   LADDER_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   if (free_bytes < (size_t(36) << 30)) GTEST_SKIP() << "needs 36 GB of free device memory";
-  const Conv2dDims d = conv_dims(3, 10000, 10000, 8, 8, 1, 1, 0, 0, 0, 0);
+  const Conv2dDims d = Conv2dDims::make(3, 10000, 10000, 8, 8, 1, 1, 0, 0, 0, 0);
   Conv2dDims one = d;
   one.n = 1;
-  const size_t image = x_size(one);  // = y_size(one)
+  const size_t image = size_t(one.x_size());  // = size_t(one.y_size())
 
   DeviceAllocator allocator;
   CudnnHandle handle;
@@ -291,15 +280,15 @@ TEST(CudaConvPlans, LargeBatchIsSplitAtTheDescriptorLimit) {
   // x: a random block of a length coprime with the image size, replicated by doubling copies.
   Rng rng(5, 6);
   const auto pattern = random_values<float>(999983, rng);
-  auto x = DeviceBuffer<float>(allocator, int64_t(x_size(d)));
+  auto x = DeviceBuffer<float>(allocator, int64_t(size_t(d.x_size())));
   x.copy_from_host(pattern.data(), int64_t(pattern.size()));
-  for (size_t filled = pattern.size(); filled < x_size(d); filled *= 2) {
-    const size_t count = std::min(filled, x_size(d) - filled);
+  for (size_t filled = pattern.size(); filled < size_t(d.x_size()); filled *= 2) {
+    const size_t count = std::min(filled, size_t(d.x_size()) - filled);
     LADDER_CUDA_CHECK(cudaMemcpy(x.data() + filled, x.data(), count * sizeof(float),
                                  cudaMemcpyDeviceToDevice));
   }
-  auto w = upload<float>(allocator, random_values<float>(w_size(d), rng));
-  auto y = garbage<float>(allocator, y_size(d));
+  auto w = upload<float>(allocator, random_values<float>(size_t(d.w_size()), rng));
+  auto y = garbage<float>(allocator, size_t(d.y_size()));
   auto y_one = garbage<float>(allocator, image);
   conv.forward<float>(d, x.data(), w.data(), nullptr, y.data(), stream);
   EXPECT_EQ(conv.cached_plans(), 2);  // chunks of 2 images and of 1
@@ -315,8 +304,8 @@ TEST(CudaConvPlans, LargeBatchIsSplitAtTheDescriptorLimit) {
   }
   // Backward filter over the split batch = the sum of the three images' gradients (db does
   // not depend on the split: one reduction over all pixels).
-  auto dw = upload<float>(allocator, std::vector<float>(w_size(d), 0.f));
-  auto dw_sum = upload<float>(allocator, std::vector<float>(w_size(d), 0.f));
+  auto dw = upload<float>(allocator, std::vector<float>(size_t(d.w_size()), 0.f));
+  auto dw_sum = upload<float>(allocator, std::vector<float>(size_t(d.w_size()), 0.f));
   const float* dy = x.data();  // any values of the right size (cin = cout)
   conv.backward_filter<float>(d, x.data(), dy, dw.data(), nullptr, stream);
   for (int n = 0; n < d.n; ++n)

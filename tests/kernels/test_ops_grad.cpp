@@ -125,25 +125,14 @@ void check_gradients(const GradCase& c, double tolerance = 1e-6) {
 
 // ---- conv2d -----------------------------------------------------------------------------------
 
-Conv2dDims conv_dims(int n, int h, int w, int cin, int cout, int kernel, int stride, int top,
-                     int left, int bottom, int right) {
-  Conv2dDims d;
-  d.n = n, d.h = h, d.w = w, d.cin = cin, d.cout = cout, d.kernel = kernel, d.stride = stride;
-  d.pad_top = top, d.pad_left = left, d.pad_bottom = bottom, d.pad_right = right;
-  return d;
-}
-
-size_t x_size(const Conv2dDims& d) { return size_t(d.n) * d.h * d.w * d.cin; }
-size_t y_size(const Conv2dDims& d) { return size_t(d.n) * d.out_h() * d.out_w() * d.cout; }
-size_t w_size(const Conv2dDims& d) { return size_t(d.cout) * d.kernel * d.kernel * d.cin; }
 
 GradCase conv_case(const Conv2dDims& d) {
   Rng rng(11, 2);
   GradCase c;
-  c.inputs = {{"x", random_vec(x_size(d), rng), Grad::kWritten},
-              {"w", random_vec(w_size(d), rng), Grad::kAccumulated},
+  c.inputs = {{"x", random_vec(size_t(d.x_size()), rng), Grad::kWritten},
+              {"w", random_vec(size_t(d.w_size()), rng), Grad::kAccumulated},
               {"b", random_vec(d.cout, rng), Grad::kAccumulated}};
-  c.output_sizes = {y_size(d)};
+  c.output_sizes = {size_t(d.y_size())};
   c.forward = [d](const std::vector<Vec>& in, std::vector<Vec>& out) {
     conv2d_forward(d, in[0].data(), in[1].data(), in[2].data(), out[0].data());
   };
@@ -155,15 +144,15 @@ GradCase conv_case(const Conv2dDims& d) {
   return c;
 }
 
-TEST(ConvGrad, Kernel3Stride1Pad1) { check_gradients(conv_case(conv_dims(2, 5, 6, 3, 4, 3, 1, 1, 1, 1, 1))); }
-TEST(ConvGrad, Kernel3Stride1AsymmetricPad) { check_gradients(conv_case(conv_dims(2, 5, 4, 3, 2, 3, 1, 2, 0, 0, 1))); }
-TEST(ConvGrad, Kernel3Stride1NoPad) { check_gradients(conv_case(conv_dims(1, 5, 6, 2, 3, 3, 1, 0, 0, 0, 0))); }
-TEST(ConvGrad, Kernel1Stride1) { check_gradients(conv_case(conv_dims(2, 3, 4, 5, 3, 1, 1, 0, 0, 0, 0))); }
-TEST(ConvGrad, Kernel1Stride1Padded) { check_gradients(conv_case(conv_dims(1, 3, 2, 2, 3, 1, 1, 1, 1, 1, 1))); }
-TEST(ConvGrad, Kernel1Stride2) { check_gradients(conv_case(conv_dims(2, 5, 4, 3, 2, 1, 2, 0, 0, 0, 0))); }
-TEST(ConvGrad, Kernel3Stride2Pad1) { check_gradients(conv_case(conv_dims(2, 6, 5, 3, 4, 3, 2, 1, 1, 1, 1))); }
+TEST(ConvGrad, Kernel3Stride1Pad1) { check_gradients(conv_case(Conv2dDims::make(2, 5, 6, 3, 4, 3, 1, 1, 1, 1, 1))); }
+TEST(ConvGrad, Kernel3Stride1AsymmetricPad) { check_gradients(conv_case(Conv2dDims::make(2, 5, 4, 3, 2, 3, 1, 2, 0, 0, 1))); }
+TEST(ConvGrad, Kernel3Stride1NoPad) { check_gradients(conv_case(Conv2dDims::make(1, 5, 6, 2, 3, 3, 1, 0, 0, 0, 0))); }
+TEST(ConvGrad, Kernel1Stride1) { check_gradients(conv_case(Conv2dDims::make(2, 3, 4, 5, 3, 1, 1, 0, 0, 0, 0))); }
+TEST(ConvGrad, Kernel1Stride1Padded) { check_gradients(conv_case(Conv2dDims::make(1, 3, 2, 2, 3, 1, 1, 1, 1, 1, 1))); }
+TEST(ConvGrad, Kernel1Stride2) { check_gradients(conv_case(Conv2dDims::make(2, 5, 4, 3, 2, 1, 2, 0, 0, 0, 0))); }
+TEST(ConvGrad, Kernel3Stride2Pad1) { check_gradients(conv_case(Conv2dDims::make(2, 6, 5, 3, 4, 3, 2, 1, 1, 1, 1))); }
 // The Downsample: right/bottom-only padding.
-TEST(ConvGrad, Kernel3Stride2PadBottomRight) { check_gradients(conv_case(conv_dims(2, 6, 7, 3, 4, 3, 2, 0, 0, 1, 1))); }
+TEST(ConvGrad, Kernel3Stride2PadBottomRight) { check_gradients(conv_case(Conv2dDims::make(2, 6, 7, 3, 4, 3, 2, 0, 0, 1, 1))); }
 
 // Naive 7-loop convolution passes in double: y = conv(x, w) + b, dx, dw (+=), db (+=).
 struct NaiveConv {
@@ -173,7 +162,7 @@ struct NaiveConv {
 NaiveConv naive_conv(const Conv2dDims& d, const std::vector<float>& x, const std::vector<float>& w,
                      const std::vector<float>& b, const std::vector<float>& dy) {
   NaiveConv r;
-  r.y.assign(y_size(d), 0.0), r.dx.assign(x_size(d), 0.0), r.dw.assign(w_size(d), 0.0);
+  r.y.assign(size_t(d.y_size()), 0.0), r.dx.assign(size_t(d.x_size()), 0.0), r.dw.assign(size_t(d.w_size()), 0.0);
   r.db.assign(d.cout, 0.0);
   const int ho = d.out_h(), wo = d.out_w(), k = d.kernel;
   for (int n = 0; n < d.n; ++n)
@@ -221,12 +210,12 @@ std::vector<float> random_floats(size_t n, Rng& rng) {
 // All three float passes against the naive loops (dw, db start from a nonzero value).
 void check_conv_against_naive(const Conv2dDims& d) {
   Rng rng(3, 4);
-  const auto x = random_floats(x_size(d), rng), w = random_floats(w_size(d), rng);
-  const auto b = random_floats(d.cout, rng), dy = random_floats(y_size(d), rng);
+  const auto x = random_floats(size_t(d.x_size()), rng), w = random_floats(size_t(d.w_size()), rng);
+  const auto b = random_floats(d.cout, rng), dy = random_floats(size_t(d.y_size()), rng);
   NaiveConv want = naive_conv(d, x, w, b, dy);
   for (double& v : want.dw) v += 0.5;
   for (double& v : want.db) v += 0.5;
-  std::vector<float> y(y_size(d)), dx(x_size(d), 9.f), dw(w_size(d), 0.5f), db(d.cout, 0.5f);
+  std::vector<float> y(size_t(d.y_size())), dx(size_t(d.x_size()), 9.f), dw(size_t(d.w_size()), 0.5f), db(d.cout, 0.5f);
   conv2d_forward(d, x.data(), w.data(), b.data(), y.data());
   conv2d_backward_data(d, dy.data(), w.data(), dx.data());
   conv2d_backward_filter(d, x.data(), dy.data(), dw.data(), db.data());
@@ -236,13 +225,13 @@ void check_conv_against_naive(const Conv2dDims& d) {
   EXPECT_LT(relative_max_error(db, want.db), 1e-5) << "backward_filter db";
 }
 
-TEST(ConvValue, Kernel3Stride1) { check_conv_against_naive(conv_dims(2, 9, 11, 5, 7, 3, 1, 1, 1, 1, 1)); }
-TEST(ConvValue, Kernel3Stride1AsymmetricPad) { check_conv_against_naive(conv_dims(2, 8, 6, 3, 9, 3, 1, 0, 2, 1, 0)); }
-TEST(ConvValue, Kernel1) { check_conv_against_naive(conv_dims(2, 7, 5, 13, 6, 1, 1, 0, 0, 0, 0)); }
-TEST(ConvValue, Kernel3Stride2PadBottomRight) { check_conv_against_naive(conv_dims(2, 9, 8, 12, 19, 3, 2, 0, 0, 1, 1)); }
+TEST(ConvValue, Kernel3Stride1) { check_conv_against_naive(Conv2dDims::make(2, 9, 11, 5, 7, 3, 1, 1, 1, 1, 1)); }
+TEST(ConvValue, Kernel3Stride1AsymmetricPad) { check_conv_against_naive(Conv2dDims::make(2, 8, 6, 3, 9, 3, 1, 0, 2, 1, 0)); }
+TEST(ConvValue, Kernel1) { check_conv_against_naive(Conv2dDims::make(2, 7, 5, 13, 6, 1, 1, 0, 0, 0, 0)); }
+TEST(ConvValue, Kernel3Stride2PadBottomRight) { check_conv_against_naive(Conv2dDims::make(2, 9, 8, 12, 19, 3, 2, 0, 0, 1, 1)); }
 // Large enough that every pass works in several chunks, with chunk boundaries inside images.
-TEST(ConvValue, Kernel3Stride1ManyChunks) { check_conv_against_naive(conv_dims(3, 70, 66, 37, 45, 3, 1, 1, 1, 1, 1)); }
-TEST(ConvValue, Kernel3Stride2ManyChunks) { check_conv_against_naive(conv_dims(3, 70, 66, 37, 45, 3, 2, 0, 0, 1, 1)); }
+TEST(ConvValue, Kernel3Stride1ManyChunks) { check_conv_against_naive(Conv2dDims::make(3, 70, 66, 37, 45, 3, 1, 1, 1, 1, 1)); }
+TEST(ConvValue, Kernel3Stride2ManyChunks) { check_conv_against_naive(Conv2dDims::make(3, 70, 66, 37, 45, 3, 2, 0, 0, 1, 1)); }
 
 // ---- group_norm -------------------------------------------------------------------------------
 
