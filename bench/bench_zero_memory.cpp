@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "model/autoencoder_kl.h"
+#include "model/cpu_backend.h"
 #include "train/memory_plan.h"
 #include "train/shard_layout.h"
 
@@ -16,7 +17,8 @@ int main() {
   Config config = load_config("", {"--model.channels", "128,256,512,512", "--model.res_blocks", "2",
                                    "--model.attention_levels", "none", "--model.latent_channels", "4"});
   ParamStore store;
-  AutoencoderKL model(config.model, store);
+  CpuBackend backend;  // only to build the parameter table
+  AutoencoderKL<CpuBackend> model(config.model, store, backend);
   const double psi = static_cast<double>(store.count());
   const double mib = 1 << 20;
   std::printf("AutoencoderKL 128,256,512,512: %lld parameters; buckets of %.0f MiB\n\n",

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "model/autoencoder_kl.h"
+#include "model/cpu_backend.h"
 
 namespace ladder {
 namespace {
@@ -18,7 +19,8 @@ int64_t parameter_count(const std::string& channels, const std::string& attentio
                               "--model.mid_attention", mid ? "true" : "false",
                               "--stages.resolutions", "256"});
   ParamStore store;
-  AutoencoderKL model(c.model, store);
+  CpuBackend backend;
+  AutoencoderKL<CpuBackend> model(c.model, store, backend);
   return store.count();
 }
 
@@ -32,7 +34,8 @@ TEST(AutoencoderKL, MonaiParameterNamesAndDecayFlags) {
   Config c = load_config("", {"--model.channels", "32,64", "--model.attention_levels", "0,1",
                               "--stages.resolutions", "16"});
   ParamStore store;
-  AutoencoderKL model(c.model, store);
+  CpuBackend backend;
+  AutoencoderKL<CpuBackend> model(c.model, store, backend);
   std::vector<std::string> names;
   for (const ParamEntry& e : store.entries()) names.push_back(e.name);
   auto has = [&](const std::string& name) {
@@ -60,7 +63,8 @@ TEST(AutoencoderKL, ShapesThroughTheNetwork) {
                               "--model.attention_levels", "0,0,1", "--model.mid_attention", "true",
                               "--model.latent_channels", "3", "--stages.resolutions", "16"});
   ParamStore store;
-  AutoencoderKL model(c.model, store);
+  CpuBackend backend;
+  AutoencoderKL<CpuBackend> model(c.model, store, backend);
   store.allocate();
   store.initialize(1);
   TensorF images({2, 16, 16, 3});

@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "data/synthetic_images.h"
 #include "model/autoencoder_kl.h"
+#include "model/cpu_backend.h"
 #include "test_support.h"
 #include "train/trainer.h"
 
@@ -65,7 +66,8 @@ TEST(Training, ModelGradientMatchesFiniteDifferences) {
                               "--model.attention_levels", "0,1", "--model.mid_attention", "true",
                               "--model.latent_channels", "2", "--stages.resolutions", "8"});
   ParamStore store;
-  AutoencoderKL model(c.model, store);
+  CpuBackend backend;
+  AutoencoderKL<CpuBackend> model(c.model, store, backend);
   store.allocate();
   store.initialize(3);
   Rng rng(11, 0);
@@ -119,7 +121,8 @@ TEST(Training, AccumulatedMicroBatchesEqualOneBatch) {
   EXPECT_LT(relative_difference(b.params(), a.params()), 1e-5);
   // and the runs did move the weights (the comparison is not between two initialisations)
   ParamStore fresh;
-  AutoencoderKL model(whole.model, fresh);
+  CpuBackend backend;
+  AutoencoderKL<CpuBackend> model(whole.model, fresh, backend);
   fresh.allocate();
   fresh.initialize(whole.run.seed);
   EXPECT_GT(relative_difference(fresh, a.params()), 1e-3);

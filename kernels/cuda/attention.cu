@@ -216,7 +216,7 @@ void attention_forward(CublasHandle& cublas, const AttentionDims& d, const T* q,
   const cublasComputeType_t compute = cublas_compute_type<T>();
   const Batching b = batching(d);
   constexpr bool kFloat = std::is_same_v<T, float>;
-  // P as the P·v GEMM reads it: the fp32 probs themselves, or their bf16 rounding.
+  // P as the P·v GEMM reads it: the fp32 probs themselves, or their rounding to bf16/fp16.
   T* p_copy = kFloat ? nullptr : static_cast<T*>(scratch);
   const T* p_gemm = kFloat ? reinterpret_cast<const T*>(probs) : p_copy;
 
@@ -249,7 +249,7 @@ void attention_backward(CublasHandle& cublas, const AttentionDims& d, const T* q
   const Batching b = batching(d);
   constexpr bool kFloat = std::is_same_v<T, float>;
   const int64_t e = prob_elements(d);
-  // Scratch: dP (fp32); for bf16 also dS and P rounded to bf16 (fp32: dS overwrites dP).
+  // Scratch: dP (fp32); for bf16/fp16 also dS and P rounded to T (fp32: dS overwrites dP).
   auto* bytes = static_cast<unsigned char*>(scratch);
   float* dp = reinterpret_cast<float*>(bytes);
   T* ds = kFloat ? reinterpret_cast<T*>(dp)
@@ -292,6 +292,7 @@ void attention_backward(CublasHandle& cublas, const AttentionDims& d, const T* q
                                       void*, cudaStream_t);
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(__nv_bfloat16)
+LADDER_INSTANTIATE(__half)
 #undef LADDER_INSTANTIATE
 
 }  // namespace ladder::cuda

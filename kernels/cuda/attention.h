@@ -11,8 +11,9 @@
 // channel slice read in place as a strided view with leading dimension C (no transposes, no
 // copies of q, k, v), and our own fp32 row-softmax and softmax-backward kernels (one block per
 // row, fixed reduction trees: deterministic). S, P, dP and dS are fp32 whatever T is; for
-// bf16 the GEMMs that consume P or dS read a bf16 rounding of it kept in the scratch (cuBLAS
-// needs A and B in one type), accumulating in fp32. fp32 GEMMs run without TF32.
+// bf16 and fp16 the GEMMs that consume P or dS read a rounding of it to T kept in the scratch
+// (cuBLAS needs A and B in one type), accumulating in fp32. fp32 GEMMs run without TF32.
+// T is float, __nv_bfloat16 or __half.
 //
 // Memory: `probs` is (N, heads, L, L) fp32, saved from forward to backward, and the scratch
 // is up to twice that again (below): O(N·heads·L²), quadratic in the token count. That is
@@ -43,9 +44,9 @@ using AttentionDims = ::ladder::cpu::AttentionDims;
 
 // Bytes of the scratch each pass needs (no contents needed, used only during the call,
 // overlapping nothing else); 256-byte aligned sub-buffers inside:
-//   forward:  fp32: 0; bf16: N·heads·L² bf16 (P rounded for P·v);
+//   forward:  fp32: 0; bf16/fp16: N·heads·L² of T (P rounded for P·v);
 //   backward: fp32: N·heads·L² fp32 (dP, then dS in place);
-//             bf16: N·heads·L² × (fp32 dP + bf16 dS + bf16 P) = 8 bytes per element.
+//             bf16/fp16: N·heads·L² × (fp32 dP + T dS + T P) = 8 bytes per element.
 template <class T>
 int64_t attention_forward_scratch_bytes(const AttentionDims& d);
 template <class T>

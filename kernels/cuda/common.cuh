@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -23,10 +24,14 @@
 namespace ladder::cuda::detail {
 
 using bf16_t = __nv_bfloat16;
+using half_t = __half;
 
-// ---- Conversions: every op computes in fp32 whatever the storage type.
+// ---- Conversions: every op computes in fp32 whatever the storage type. Both 16-bit types
+// widen exactly to fp32; narrowing rounds to nearest even (overflow gives ±Inf in fp16, whose
+// largest finite value is 65504: that is what the trainer's loss scaling watches for).
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(bf16_t v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_float(half_t v) { return __half2float(v); }
 __device__ __forceinline__ float to_float(uint8_t v) { return static_cast<float>(v); }
 
 template <class T>
@@ -39,6 +44,10 @@ template <>
 __device__ __forceinline__ bf16_t from_float<bf16_t>(float v) {
   return __float2bfloat16_rn(v);  // round to nearest even, like ladder::bf16
 }
+template <>
+__device__ __forceinline__ half_t from_float<half_t>(float v) {
+  return __float2half_rn(v);  // round to nearest even (IEEE binary16)
+}
 
 // σ(x) = 1 / (1 + e^−x), as the CPU reference writes it.
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -48,7 +57,7 @@ template <class T, int W>
 struct alignas(sizeof(T) * W) Pack {
   T v[W];
 };
-// Elements per 16-byte pack.
+// Elements per 16-byte pack: 4 floats, 8 bf16 or fp16.
 template <class T>
 constexpr int kPackWidth = static_cast<int>(16 / sizeof(T));
 

@@ -49,6 +49,10 @@ template <>
 cudnnDataType_t cudnn_type<__nv_bfloat16>() {
   return CUDNN_DATA_BFLOAT16;
 }
+template <>
+cudnnDataType_t cudnn_type<__half>() {
+  return CUDNN_DATA_HALF;
+}
 
 enum Pass { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
 const char* pass_name(Pass pass) {
@@ -180,7 +184,9 @@ Plan& CudnnConv2d::Impl::plan_for(const Conv2dDims& d, cudnnDataType_t type) {
   plan.x.set_nhwc(type, d.n, d.h, d.w, d.cin);
   plan.y.set_nhwc(type, d.n, ho, wo, d.cout);
   plan.w.set_krsc(type, d.cout, plan.embedding.kh, plan.embedding.kw, d.cin);
-  // fp32: FMA only (no TF32) so that results match the CPU to ~1e-6; bf16: tensor cores.
+  // fp32: FMA only (no TF32) so that results match the CPU to ~1e-6; bf16 and fp16: tensor
+  // cores. The compute type is fp32 for every data type (for fp16 that is cuDNN's
+  // PSEUDO_HALF_CONFIG: fp16 tensors, fp32 accumulation), so sums never round to 16 bits.
   const cudnnMathType_t math =
       type == CUDNN_DATA_FLOAT ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
   for (ConvolutionDescriptor& conv : plan.conv) {
@@ -484,6 +490,7 @@ int64_t CudnnConv2d::scratch_bytes() const { return impl_->scratch_bytes(); }
                                                 cudaStream_t);
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(__nv_bfloat16)
+LADDER_INSTANTIATE(__half)
 #undef LADDER_INSTANTIATE
 
 }  // namespace ladder::cuda

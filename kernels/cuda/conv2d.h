@@ -3,11 +3,13 @@
 //   x (N, H, W, Cin), w (Cout, K, K, Cin), b (Cout), y (N, Ho, Wo, Cout), all NHWC / KRSC;
 //   forward writes y (= conv + bias); backward_data writes dx (=); backward_filter
 //   ACCUMULATES dw (+=) and db (+=, db may be null).
-// T is float or __nv_bfloat16 (activations and weights in the same type); cuDNN computes in
-// fp32 (CUDNN_DATA_FLOAT compute type). fp32 runs with CUDNN_FMA_MATH, i.e. without TF32,
-// so that it matches the CPU to ~1e-6; bf16 may use tensor cores. For bf16, dw and db are
-// bf16 too and the accumulation dw = round_bf16(dw + Σ) happens in that dtype: accumulating
-// many micro-batches in fp32 master gradients is the trainer's business.
+// T is float, __nv_bfloat16 or __half (activations and weights in the same type); cuDNN
+// computes in fp32 (CUDNN_DATA_FLOAT compute type, also for fp16: cuDNN's "pseudo half"
+// configuration). fp32 runs with CUDNN_FMA_MATH, i.e. without TF32, so that it matches the CPU
+// to ~1e-6; bf16 and fp16 may use tensor cores. For bf16/fp16, dw and db are in that type too
+// and the accumulation dw = round_T(dw + Σ) happens in that dtype: accumulating many
+// micro-batches in fp32 master gradients is the trainer's business (accumulate_to_f32 in
+// ops.h adds a 16-bit gradient into fp32).
 //
 // CudnnConv2d is the per-stream-owner context: it caches one plan per (shape, dtype) with
 // the cuDNN descriptors and, per pass, the algorithm picked once (cudnnGet*Algorithm_v7
@@ -24,6 +26,7 @@
 #ifdef LADDER_WITH_CUDA
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>

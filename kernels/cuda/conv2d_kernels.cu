@@ -140,6 +140,7 @@ void accumulate_embedded_filter_grad(const FilterEmbedding& e, const T* big_grad
                                                    cudaStream_t);
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(__nv_bfloat16)
+LADDER_INSTANTIATE(__half)
 #undef LADDER_INSTANTIATE
 
 }  // namespace ladder::cuda::detail

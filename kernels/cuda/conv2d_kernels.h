@@ -1,7 +1,7 @@
 // Why this file exists: the small CUDA kernels around the cuDNN convolutions (conv2d.cpp):
 // bias add and bias gradient, and the zero-embedding of a filter that turns an asymmetric
 // padding into a symmetric one (and its gradient's way back). Internal to kernels/cuda; T is
-// float or __nv_bfloat16, arithmetic in fp32. All launches go on `stream` and are checked.
+// float, __nv_bfloat16 or __half, arithmetic in fp32. All launches go on `stream` and are checked.
 #pragma once
 #ifdef LADDER_WITH_CUDA
 

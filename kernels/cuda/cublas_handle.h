@@ -5,8 +5,8 @@
 // A CublasHandle belongs to one owner of a device and its streams (the trainer, a test); it
 // is not thread-safe. It is configured once:
 //   - math mode CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION (no
-//     TF32 for fp32 inputs; bf16 GEMMs on tensor cores with any split-K reduction in fp32,
-//     never in the bf16 output type);
+//     TF32 for fp32 inputs; bf16 and fp16 GEMMs on tensor cores with any split-K reduction in
+//     fp32, never in the 16-bit output type);
 //   - pointer mode host (alpha and beta are host floats), atomics not allowed (deterministic);
 //   - optionally a workspace from the caller's DeviceAllocator (counted in mem_peak_bytes;
 //     32 MiB is NVIDIA's recommendation for Hopper). Without one, cuBLAS uses its own pool.
@@ -21,6 +21,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -81,23 +82,28 @@ class CublasHandle {
 };
 
 // ---- The GEMM types of the backend ------------------------------------------------------
+template <class T>
+constexpr bool is_gemm_type_v = std::is_same_v<T, float> || std::is_same_v<T, __nv_bfloat16> ||
+                                std::is_same_v<T, __half>;
+
 // Storage type of T for cublas*Ex calls.
 template <class T>
 constexpr cudaDataType cublas_data_type() {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, __nv_bfloat16>,
-                "cuBLAS GEMMs: T is float or __nv_bfloat16");
-  return std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_16BF;
+  static_assert(is_gemm_type_v<T>, "cuBLAS GEMMs: T is float, __nv_bfloat16 or __half");
+  if constexpr (std::is_same_v<T, float>) return CUDA_R_32F;
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>) return CUDA_R_16BF;
+  else return CUDA_R_16F;
 }
 
 // Compute type for inputs of type T; always fp32 accumulation with float alpha/beta:
-//   float: CUBLAS_COMPUTE_32F_PEDANTIC, i.e. CUBLAS_COMPUTE_32F with the prescribed fp32
-//          arithmetic whatever the environment says (no TF32, no BF16x9 emulation), so
-//          results match the CPU reference to ~1e-6;
-//   bf16:  CUBLAS_COMPUTE_32F (tensor cores, fp32 accumulation).
+//   float:      CUBLAS_COMPUTE_32F_PEDANTIC, i.e. CUBLAS_COMPUTE_32F with the prescribed fp32
+//               arithmetic whatever the environment says (no TF32, no BF16x9 emulation), so
+//               results match the CPU reference to ~1e-6;
+//   bf16, fp16: CUBLAS_COMPUTE_32F (tensor cores, fp32 accumulation; for fp16 not
+//               CUBLAS_COMPUTE_16F, whose fp16 sums would overflow or lose the small terms).
 template <class T>
 constexpr cublasComputeType_t cublas_compute_type() {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, __nv_bfloat16>,
-                "cuBLAS GEMMs: T is float or __nv_bfloat16");
+  static_assert(is_gemm_type_v<T>, "cuBLAS GEMMs: T is float, __nv_bfloat16 or __half");
   return std::is_same_v<T, float> ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
 }
 

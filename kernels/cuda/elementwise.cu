@@ -1,6 +1,7 @@
 // Why this file exists: the pointwise CUDA ops (SiLU, residual add, gradient accumulation,
-// scaling, image normalisation, dtype conversion) and the nearest ×2 upsampling. All are
-// memory-bound: 16-byte vector loads when the pointers allow, grid-stride loops, fp32 math.
+// scaling, image normalisation, dtype conversion, adding a 16-bit gradient into fp32) and the
+// nearest ×2 upsampling. All are memory-bound: vector loads when the pointers allow,
+// grid-stride loops, fp32 math. Instantiated for float, bf16 and fp16.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops.h"
 
@@ -67,6 +68,22 @@ void launch_cast(int64_t n, Op op, const From* in, To* out, cudaStream_t stream)
     cast_kernel<From, To, 1, Op><<<detail::grid_for(n), kThreads, 0, stream>>>(n, op, in, out);
   }
   LADDER_CUDA_CHECK_LAUNCH();
+}
+
+// y[i] += float(x[i]) with y fp32; W elements per thread and step. One thread owns each
+// element (read, add, write), so no atomics and the result does not depend on scheduling.
+template <class From, int W>
+__global__ void accumulate_to_f32_kernel(int64_t n, const From* x, float* y) {
+  const int64_t packs = n / W;
+  for (int64_t k = detail::global_thread(); k < packs; k += detail::grid_stride()) {
+    const Pack<From, W> a = reinterpret_cast<const Pack<From, W>*>(x)[k];
+    Pack<float, W> b = reinterpret_cast<const Pack<float, W>*>(y)[k];
+#pragma unroll
+    for (int e = 0; e < W; ++e) b.v[e] += to_float(a.v[e]);
+    reinterpret_cast<Pack<float, W>*>(y)[k] = b;
+  }
+  for (int64_t i = packs * W + detail::global_thread(); i < n; i += detail::grid_stride())
+    y[i] += to_float(x[i]);
 }
 
 // ---- Upsampling: W channels per thread (c % W == 0), one output (forward) or input
@@ -153,6 +170,23 @@ void convert(int64_t n, const From* in, To* out, cudaStream_t stream) {
   launch_cast(n, IdentityOp{}, in, out, stream);
 }
 
+template <class From>
+void accumulate_to_f32(int64_t n, const From* x, float* y, cudaStream_t stream) {
+  LADDER_CHECK(n >= 0, "accumulate_to_f32: negative size ", n);
+  if (n == 0) return;
+  // 4 elements per thread: y moves in 16-byte packs, x in 16 (fp32) or 8 (16-bit) bytes.
+  constexpr int W = 4;
+  const bool vector = reinterpret_cast<uintptr_t>(x) % (W * sizeof(From)) == 0 &&
+                      detail::aligned16(y);
+  if (vector) {
+    accumulate_to_f32_kernel<From, W>
+        <<<detail::grid_for((n + W - 1) / W), kThreads, 0, stream>>>(n, x, y);
+  } else {
+    accumulate_to_f32_kernel<From, 1><<<detail::grid_for(n), kThreads, 0, stream>>>(n, x, y);
+  }
+  LADDER_CUDA_CHECK_LAUNCH();
+}
+
 template <class T>
 void upsample_nearest2x_forward(int n, int h, int w, int c, const T* x, T* y,
                                 cudaStream_t stream) {
@@ -195,14 +229,19 @@ void upsample_nearest2x_backward(int n, int h, int w, int c, const T* dy, T* dx,
   template void scale_inplace<T>(int64_t, float, T*, cudaStream_t);                          \
   template void normalize_images<T>(int64_t, const uint8_t*, T*, cudaStream_t);              \
   template void upsample_nearest2x_forward<T>(int, int, int, int, const T*, T*, cudaStream_t); \
-  template void upsample_nearest2x_backward<T>(int, int, int, int, const T*, T*, cudaStream_t);
+  template void upsample_nearest2x_backward<T>(int, int, int, int, const T*, T*, cudaStream_t); \
+  template void accumulate_to_f32<T>(int64_t, const T*, float*, cudaStream_t);               \
+  template void convert<T, T>(int64_t, const T*, T*, cudaStream_t);
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(bf16_t)
+LADDER_INSTANTIATE(half_t)
 #undef LADDER_INSTANTIATE
 
+// Conversions between fp32 and each 16-bit type (bf16 ↔ fp16 directly is not needed: the
+// trainer uses one activation type per run).
 template void convert<float, bf16_t>(int64_t, const float*, bf16_t*, cudaStream_t);
 template void convert<bf16_t, float>(int64_t, const bf16_t*, float*, cudaStream_t);
-template void convert<float, float>(int64_t, const float*, float*, cudaStream_t);
-template void convert<bf16_t, bf16_t>(int64_t, const bf16_t*, bf16_t*, cudaStream_t);
+template void convert<float, half_t>(int64_t, const float*, half_t*, cudaStream_t);
+template void convert<half_t, float>(int64_t, const half_t*, float*, cudaStream_t);
 
 }  // namespace ladder::cuda

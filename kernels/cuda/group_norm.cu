@@ -406,6 +406,7 @@ void group_norm_backward(const GroupNormDims& d, bool silu, const T* x, const fl
                                        float*, float*, float*, cudaStream_t);
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(bf16_t)
+LADDER_INSTANTIATE(half_t)
 #undef LADDER_INSTANTIATE
 
 }  // namespace ladder::cuda

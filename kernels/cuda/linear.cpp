@@ -18,6 +18,7 @@
 #include "kernels/cuda/linear.h"
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <climits>
 
@@ -80,6 +81,7 @@ void linear_backward(CublasHandle& cublas, int64_t m, int cin, int cout, const T
                                    const T*, T*, T*, T*, float*, cudaStream_t);
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(__nv_bfloat16)
+LADDER_INSTANTIATE(__half)
 #undef LADDER_INSTANTIATE
 
 }  // namespace ladder::cuda

@@ -5,12 +5,13 @@
 //   forward:  y = x·wᵀ + b (written; b may be null);
 //   backward: dx = dy·w (written, never read); dw += dyᵀ·x (accumulated, beta = 1);
 //             db += Σ_rows dy (accumulated; db may be null).
-// T is float or __nv_bfloat16 (activations, weights and gradients in the same type); every
-// GEMM accumulates in fp32 (cublas_compute_type<T>(): fp32 without TF32, bf16 on tensor
-// cores). The bias add and the bias gradient are our own kernels (conv2d_kernels.h), in fp32:
-// db is summed per chunk of rows into a scratch and then over chunks in index order
-// (deterministic, no atomics) and added to db once. For bf16, y is rounded twice (GEMM
-// output, then + b) and dw = round_bf16(dw + Σ), as for the convolutions (docs/CUDA.md).
+// T is float, __nv_bfloat16 or __half (activations, weights and gradients in the same type);
+// every GEMM accumulates in fp32 (cublas_compute_type<T>(): fp32 without TF32, bf16 and fp16
+// on tensor cores). The bias add and the bias gradient are our own kernels
+// (conv2d_kernels.h), in fp32: db is summed per chunk of rows into a scratch and then over
+// chunks in index order (deterministic, no atomics) and added to db once. For bf16/fp16, y is
+// rounded twice (GEMM output, then + b) and dw = round_T(dw + Σ), as for the convolutions
+// (docs/CUDA.md).
 //
 // Every call is asynchronous on `stream` (the handle is switched to it) and throws
 // ladder::Error on a bad size or a failed cuBLAS/CUDA call. M, Cin, Cout < 2^31.

@@ -163,6 +163,7 @@ void kl_backward_accumulate(int64_t n, const T* mu, const T* logvar, float scale
                                           cudaStream_t);
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(bf16_t)
+LADDER_INSTANTIATE(half_t)
 #undef LADDER_INSTANTIATE
 
 }  // namespace ladder::cuda

@@ -10,8 +10,8 @@
 //   - every call is asynchronous on the given stream (except the functions that return a
 //     host value, which wait for the stream) and throws ladder::Error on a bad argument or a
 //     launch failure;
-//   - T ∈ {float, __nv_bfloat16} for activations; all arithmetic is fp32 (loads convert up,
-//     stores round to nearest even); statistics (GroupNorm mean/rstd), norm parameters and
+//   - T ∈ {float, __nv_bfloat16, __half} for activations (fp32, bf16, fp16); all arithmetic is
+//     fp32 (loads convert up, stores round to nearest even); statistics (GroupNorm mean/rstd), norm parameters and
 //     their gradients, optimizer state and loss sums are fp32 or double whatever T is;
 //   - deterministic: no floating-point atomics; every reduction has a fixed order that depends
 //     only on the sizes, so the same inputs give the same bits on every run and GPU.
@@ -22,6 +22,7 @@
 #ifdef LADDER_WITH_CUDA
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -31,6 +32,7 @@
 namespace ladder::cuda {
 
 using bf16_t = __nv_bfloat16;
+using half_t = __half;
 using cpu::GroupNormDims;
 using cpu::kLogvarMax;
 using cpu::kLogvarMin;
@@ -50,10 +52,17 @@ void scale_inplace(int64_t n, float alpha, T* x, cudaStream_t stream);  // x *= 
 // uint8 [0, 255] → [−1, 1]: out = in · 2/255 − 1 (no backward).
 template <class T>
 void normalize_images(int64_t n, const uint8_t* in, T* out, cudaStream_t stream);
-// out = in, converted (round to nearest even into bf16). Instantiated for
-// float→bf16, bf16→float, float→float, bf16→bf16.
+// out = in, converted (round to nearest even into bf16/fp16; fp16 overflows to ±Inf beyond
+// 65504). Instantiated for float↔bf16, float↔fp16, and each type to itself (a copy).
 template <class From, class To>
 void convert(int64_t n, const From* in, To* out, cudaStream_t stream);
+// y[i] += float(x[i]) into an fp32 buffer (y fp32 whatever From is), one rounding per element.
+// The trainer adds a bf16/fp16 weight gradient produced by cuDNN/cuBLAS (into a zeroed scratch)
+// to the fp32 gradient buffer with it, so micro-batches accumulate in fp32. From ∈ {float,
+// __nv_bfloat16, __half}; no atomics (each element is owned by one thread). x and y must not
+// overlap.
+template <class From>
+void accumulate_to_f32(int64_t n, const From* x, float* y, cudaStream_t stream);
 
 // ---------------------------------------------------------------------------------------
 // GroupNorm with optional fused SiLU. x, y, dy, dx (N, HW, C); gamma, beta, dgamma, dbeta (C)

@@ -5,27 +5,30 @@
 #include <string>
 #include <type_traits>
 
-#include "kernels/cpu/ops.h"
+#include "model/backends.h"
 
 namespace ladder {
 namespace {
 
 // Appends blocks to a Sequential: names them "<prefix>.blocks.<i>" in the order they are
 // added, as MONAI's ModuleList does, and records where each block's parameters start.
+template <class B>
 class BlockBuilder {
  public:
-  BlockBuilder(Sequential& blocks, ParamStore& store, std::string prefix,
-               std::vector<ResBlock*>& res_blocks)
-      : blocks_(blocks), store_(store), prefix_(std::move(prefix)), res_blocks_(res_blocks) {}
+  BlockBuilder(B& backend, Sequential<B>& blocks, ParamStore& store, std::string prefix,
+               std::vector<ResBlock<B>*>& res_blocks)
+      : backend_(backend), blocks_(blocks), store_(store), prefix_(std::move(prefix)),
+        res_blocks_(res_blocks) {}
 
-  // Constructs L(store, "<prefix>.blocks.<i><suffix>", args...) and appends it.
-  template <class L, class... Args>
-  L& add(const std::string& suffix, Args&&... args) {
+  // Constructs L<B>(backend, store, "<prefix>.blocks.<i><suffix>", args...) and appends it.
+  template <template <class> class L, class... Args>
+  L<B>& add(const std::string& suffix, Args&&... args) {
     const int64_t first_param = store_.count();
-    auto layer = std::make_unique<L>(store_, prefix_ + ".blocks." + std::to_string(index_++) + suffix,
-                                     std::forward<Args>(args)...);
-    L& added = *layer;
-    if constexpr (std::is_same_v<L, ResBlock>) res_blocks_.push_back(&added);
+    auto layer = std::make_unique<L<B>>(backend_, store_,
+                                        prefix_ + ".blocks." + std::to_string(index_++) + suffix,
+                                        std::forward<Args>(args)...);
+    L<B>& added = *layer;
+    if constexpr (std::is_same_v<L<B>, ResBlock<B>>) res_blocks_.push_back(&added);
     blocks_.add(std::move(layer), first_param);
     return added;
   }
@@ -37,10 +40,11 @@ class BlockBuilder {
   }
 
  private:
-  Sequential& blocks_;
+  B& backend_;
+  Sequential<B>& blocks_;
   ParamStore& store_;
   std::string prefix_;
-  std::vector<ResBlock*>& res_blocks_;
+  std::vector<ResBlock<B>*>& res_blocks_;
   int index_ = 0;
 };
 
@@ -48,120 +52,131 @@ const Padding kNoPadding{0, 0, 0, 0};
 
 }  // namespace
 
-AutoencoderKL::AutoencoderKL(const ModelConfig& config, ParamStore& store) {
+template <class B>
+AutoencoderKL<B>::AutoencoderKL(const ModelConfig& config, ParamStore& store, B& backend)
+    : backend_(backend) {
   downsampling_ = 1 << (config.channels.size() - 1);
   latent_channels_ = config.latent_channels;
   build_encoder(config, store);
   const int latent = config.latent_channels;
   first_quant_param_ = store.count();
-  quant_mu_ = std::make_unique<Conv2d>(store, "quant_conv_mu.conv", latent, latent, 1, 1, kNoPadding);
-  quant_logvar_ = std::make_unique<Conv2d>(store, "quant_conv_log_sigma.conv", latent, latent, 1,
-                                           1, kNoPadding);
+  quant_mu_ = std::make_unique<Conv2d<B>>(backend, store, "quant_conv_mu.conv", latent, latent,
+                                          1, 1, kNoPadding);
+  quant_logvar_ = std::make_unique<Conv2d<B>>(backend, store, "quant_conv_log_sigma.conv",
+                                              latent, latent, 1, 1, kNoPadding);
   first_post_quant_param_ = store.count();
-  post_quant_ = std::make_unique<Conv2d>(store, "post_quant_conv.conv", latent, latent, 1, 1, kNoPadding);
+  post_quant_ = std::make_unique<Conv2d<B>>(backend, store, "post_quant_conv.conv", latent,
+                                            latent, 1, 1, kNoPadding);
   build_decoder(config, store);
 }
 
-void AutoencoderKL::set_recompute(bool recompute) {
-  for (ResBlock* block : res_blocks_) {
+template <class B>
+void AutoencoderKL<B>::set_recompute(bool recompute) {
+  for (ResBlock<B>* block : res_blocks_) {
     block->set_recompute(recompute);
     block->release_activations();  // a rung change: the next forward allocates what it keeps
   }
 }
 
-void AutoencoderKL::set_backward_observer(BackwardObserver* observer) {
+template <class B>
+void AutoencoderKL<B>::set_backward_observer(BackwardObserver* observer) {
   observer_ = observer;
   encoder_.set_observer(observer);
   decoder_.set_observer(observer);
 }
 
-void AutoencoderKL::build_encoder(const ModelConfig& config, ParamStore& store) {
+template <class B>
+void AutoencoderKL<B>::build_encoder(const ModelConfig& config, ParamStore& store) {
   const NormSettings norm{config.norm_groups, config.norm_eps};
   const int levels = static_cast<int>(config.channels.size());
-  BlockBuilder blocks(encoder_, store, "encoder", res_blocks_);
-  blocks.add<Conv2d>(".conv", config.in_channels, config.channels[0], 3, 1, Padding::same(3))
+  BlockBuilder<B> blocks(backend_, encoder_, store, "encoder", res_blocks_);
+  blocks.template add<Conv2d>(".conv", config.in_channels, config.channels[0], 3, 1, Padding::same(3))
       .skip_input_gradient();  // nothing needs the gradient of the images
   int channels = config.channels[0];
   for (int level = 0; level < levels; ++level) {
     for (int block = 0; block < config.res_blocks; ++block) {
-      blocks.add<ResBlock>("", channels, config.channels[level], norm);
+      blocks.template add<ResBlock>("", channels, config.channels[level], norm);
       channels = config.channels[level];
-      if (config.attention_levels[level]) blocks.add<AttentionBlock>("", channels, norm);
+      if (config.attention_levels[level]) blocks.template add<AttentionBlock>("", channels, norm);
     }
     if (level != levels - 1)  // Downsample
-      blocks.add<Conv2d>(".conv.conv", channels, channels, 3, 2, Padding::bottom_right());
+      blocks.template add<Conv2d>(".conv.conv", channels, channels, 3, 2, Padding::bottom_right());
   }
   if (config.mid_attention) blocks.add_mid_block(channels, norm);
-  blocks.add<GroupNorm>("", channels, norm.groups, norm.eps, /*silu=*/false);
-  blocks.add<Conv2d>(".conv", channels, config.latent_channels, 3, 1, Padding::same(3));
+  blocks.template add<GroupNorm>("", channels, norm.groups, norm.eps, /*silu=*/false);
+  blocks.template add<Conv2d>(".conv", channels, config.latent_channels, 3, 1, Padding::same(3));
 }
 
-void AutoencoderKL::build_decoder(const ModelConfig& config, ParamStore& store) {
+template <class B>
+void AutoencoderKL<B>::build_decoder(const ModelConfig& config, ParamStore& store) {
   const NormSettings norm{config.norm_groups, config.norm_eps};
   const int levels = static_cast<int>(config.channels.size());
-  BlockBuilder blocks(decoder_, store, "decoder", res_blocks_);
+  BlockBuilder<B> blocks(backend_, decoder_, store, "decoder", res_blocks_);
   int channels = config.channels[levels - 1];
-  blocks.add<Conv2d>(".conv", config.latent_channels, channels, 3, 1, Padding::same(3));
+  blocks.template add<Conv2d>(".conv", config.latent_channels, channels, 3, 1, Padding::same(3));
   if (config.mid_attention) blocks.add_mid_block(channels, norm);
   for (int level = levels - 1; level >= 0; --level) {
     for (int block = 0; block < config.res_blocks; ++block) {
-      blocks.add<ResBlock>("", channels, config.channels[level], norm);
+      blocks.template add<ResBlock>("", channels, config.channels[level], norm);
       channels = config.channels[level];
-      if (config.attention_levels[level]) blocks.add<AttentionBlock>("", channels, norm);
+      if (config.attention_levels[level]) blocks.template add<AttentionBlock>("", channels, norm);
     }
-    if (level != 0) blocks.add<Upsample>("", channels);
+    if (level != 0) blocks.template add<Upsample>("", channels);
   }
-  blocks.add<GroupNorm>("", channels, norm.groups, norm.eps, /*silu=*/false);
-  blocks.add<Conv2d>(".conv", channels, config.in_channels, 3, 1, Padding::same(3));
+  blocks.template add<GroupNorm>("", channels, norm.groups, norm.eps, /*silu=*/false);
+  blocks.template add<Conv2d>(".conv", channels, config.in_channels, 3, 1, Padding::same(3));
 }
 
-AutoencoderLossSums AutoencoderKL::forward_backward(const TensorF& images, const TensorF& noise,
-                                                    double grad_scale, double kl_weight) {
+template <class B>
+AutoencoderLossSums AutoencoderKL<B>::forward_backward(const Tensor& images, const Tensor& noise,
+                                                       double grad_scale, double kl_weight) {
   // Forward.
-  const TensorF& encoded = encoder_.forward(images);
-  const TensorF& mu = quant_mu_->forward(encoded);
-  const TensorF& logvar = quant_logvar_->forward(encoded);
+  const Tensor& encoded = encoder_.forward(images);
+  const Tensor& mu = quant_mu_->forward(encoded);
+  const Tensor& logvar = quant_logvar_->forward(encoded);
   LADDER_CHECK(noise.shape() == mu.shape(), "noise ", noise.shape().str(), " for latent ",
                mu.shape().str());
-  z_.reshape_or_allocate(mu.shape());
-  cpu::reparameterize_forward(mu.numel(), mu.data(), logvar.data(), noise.data(), z_.data());
-  const TensorF& reconstruction = decoder_.forward(post_quant_->forward(z_));
+  backend_.resize(z_, mu.shape());
+  backend_.reparameterize_forward(mu.numel(), mu.data(), logvar.data(), noise.data(), z_.data());
+  const Tensor& reconstruction = decoder_.forward(post_quant_->forward(z_));
   LADDER_CHECK(reconstruction.shape() == images.shape(), "reconstruction ",
                reconstruction.shape().str(), " for images ", images.shape().str());
 
   const int64_t per_image = images.shape().h * images.shape().w * images.shape().c;
   AutoencoderLossSums sums;
-  sums.reconstruction = cpu::l1_forward(images.numel(), reconstruction.data(), images.data()) /
-                        static_cast<double>(per_image);
-  sums.kl = cpu::kl_forward(mu.numel(), mu.data(), logvar.data());
+  sums.reconstruction =
+      backend_.l1_forward(images.numel(), reconstruction.data(), images.data()) /
+      static_cast<double>(per_image);
+  sums.kl = backend_.kl_forward(mu.numel(), mu.data(), logvar.data());
 
   // Backward: L1 → decoder → z → (μ, log σ²) ← KL; both 1×1 convs feed the encoder's output.
-  grad_reconstruction_.reshape_or_allocate(images.shape());
-  cpu::l1_backward(images.numel(), reconstruction.data(), images.data(),
-                   static_cast<float>(grad_scale / static_cast<double>(per_image)),
-                   grad_reconstruction_.data());
-  const TensorF& grad_z = post_quant_->backward(decoder_.backward(grad_reconstruction_));
+  backend_.resize(grad_reconstruction_, images.shape());
+  backend_.l1_backward(images.numel(), reconstruction.data(), images.data(),
+                       grad_scale / static_cast<double>(per_image), grad_reconstruction_.data());
+  const Tensor& grad_z = post_quant_->backward(decoder_.backward(grad_reconstruction_));
   if (observer_ != nullptr) observer_->gradients_ready_from(first_post_quant_param_);
-  grad_mu_.reshape_or_allocate(mu.shape());
-  grad_logvar_.reshape_or_allocate(mu.shape());
-  cpu::reparameterize_backward(mu.numel(), logvar.data(), noise.data(), grad_z.data(),
-                               grad_mu_.data(), grad_logvar_.data());
-  cpu::kl_backward_accumulate(mu.numel(), mu.data(), logvar.data(),
-                              static_cast<float>(kl_weight * grad_scale), grad_mu_.data(),
-                              grad_logvar_.data());
-  const TensorF& grad_from_mu = quant_mu_->backward(grad_mu_);
-  const TensorF& grad_from_logvar = quant_logvar_->backward(grad_logvar_);
+  backend_.resize(grad_mu_, mu.shape());
+  backend_.resize(grad_logvar_, mu.shape());
+  backend_.reparameterize_backward(mu.numel(), logvar.data(), noise.data(), grad_z.data(),
+                                   grad_mu_.data(), grad_logvar_.data());
+  backend_.kl_backward_accumulate(mu.numel(), mu.data(), logvar.data(), kl_weight * grad_scale,
+                                  grad_mu_.data(), grad_logvar_.data());
+  const Tensor& grad_from_mu = quant_mu_->backward(grad_mu_);
+  const Tensor& grad_from_logvar = quant_logvar_->backward(grad_logvar_);
   if (observer_ != nullptr) observer_->gradients_ready_from(first_quant_param_);
-  grad_encoded_.reshape_or_allocate(encoded.shape());
-  cpu::add_forward(encoded.numel(), grad_from_mu.data(), grad_from_logvar.data(),
-                   grad_encoded_.data());
+  backend_.resize(grad_encoded_, encoded.shape());
+  backend_.add_forward(encoded.numel(), grad_from_mu.data(), grad_from_logvar.data(),
+                       grad_encoded_.data());
   encoder_.backward(grad_encoded_);
   return sums;
 }
 
-const TensorF& AutoencoderKL::reconstruct(const TensorF& images) {
-  const TensorF& mu = quant_mu_->forward(encoder_.forward(images));
+template <class B>
+const typename B::Tensor& AutoencoderKL<B>::reconstruct(const Tensor& images) {
+  const Tensor& mu = quant_mu_->forward(encoder_.forward(images));
   return decoder_.forward(post_quant_->forward(mu));
 }
+
+LADDER_INSTANTIATE_FOR_BACKENDS(AutoencoderKL)
 
 }  // namespace ladder

@@ -18,19 +18,24 @@ struct AutoencoderLossSums {
   double kl = 0;              // Σ_images Σ_latent ½(μ² + σ² − log σ² − 1)
 };
 
+// B: the backend (model/cpu_backend.h, model/cuda_backend.h) the model runs on.
+template <class B>
 class AutoencoderKL {
  public:
+  using Tensor = typename B::Tensor;
+
   // Registers every parameter in `store` (which the caller then allocates and initialises).
-  AutoencoderKL(const ModelConfig& config, ParamStore& store);
+  // `backend` runs the ops and must outlive the model.
+  AutoencoderKL(const ModelConfig& config, ParamStore& store, B& backend);
 
   // images (N, R, R, C) in [−1, 1]; noise ε (latent_shape) for z = μ + ε·σ. Forward, the
   // loss, and the backward: parameter gradients accumulate, scaled by `grad_scale`
-  // (1 / images in the optimizer step).
-  AutoencoderLossSums forward_backward(const TensorF& images, const TensorF& noise,
+  // (1 / images in the optimizer step, times the loss scale under fp16).
+  AutoencoderLossSums forward_backward(const Tensor& images, const Tensor& noise,
                                        double grad_scale, double kl_weight);
 
   // Evaluation: z = μ. Returns the reconstruction (N, R, R, C).
-  const TensorF& reconstruct(const TensorF& images);
+  const Tensor& reconstruct(const Tensor& images);
 
   // Activation recompute for every ResBlock (train.recompute = blocks): the forward keeps
   // block inputs and outputs only; each block's backward recomputes its inside first.
@@ -50,17 +55,18 @@ class AutoencoderKL {
   void build_encoder(const ModelConfig& config, ParamStore& store);
   void build_decoder(const ModelConfig& config, ParamStore& store);
 
+  B& backend_;
   int downsampling_ = 1;
   int64_t first_quant_param_ = 0, first_post_quant_param_ = 0;  // flat offsets
   BackwardObserver* observer_ = nullptr;
-  std::vector<ResBlock*> res_blocks_;  // owned by encoder_ and decoder_
+  std::vector<ResBlock<B>*> res_blocks_;  // owned by encoder_ and decoder_
   int latent_channels_ = 1;
-  Sequential encoder_, decoder_;
-  std::unique_ptr<Conv2d> quant_mu_, quant_logvar_, post_quant_;
-  TensorF z_;                      // (N, h, w, latent)
-  TensorF grad_mu_, grad_logvar_;  // (N, h, w, latent)
-  TensorF grad_encoded_;           // (N, h, w, latent)
-  TensorF grad_reconstruction_;    // (N, R, R, C)
+  Sequential<B> encoder_, decoder_;
+  std::unique_ptr<Conv2d<B>> quant_mu_, quant_logvar_, post_quant_;
+  Tensor z_;                      // (N, h, w, latent)
+  Tensor grad_mu_, grad_logvar_;  // (N, h, w, latent)
+  Tensor grad_encoded_;           // (N, h, w, latent)
+  Tensor grad_reconstruction_;    // (N, R, R, C)
 };
 
 }  // namespace ladder

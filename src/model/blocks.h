@@ -18,11 +18,15 @@ struct NormSettings {
   double eps = 1e-6;
 };
 
-class ResBlock : public Layer {
+template <class B>
+class ResBlock : public Layer<B> {
  public:
-  ResBlock(ParamStore& store, const std::string& name, int cin, int cout, NormSettings norm);
-  const TensorF& forward(const TensorF& x) override;  // (N, H, W, Cin) → (N, H, W, Cout)
-  const TensorF& backward(const TensorF& dy) override;
+  using Tensor = typename B::Tensor;
+
+  ResBlock(B& backend, ParamStore& store, const std::string& name, int cin, int cout,
+           NormSettings norm);
+  const Tensor& forward(const Tensor& x) override;  // (N, H, W, Cin) → (N, H, W, Cout)
+  const Tensor& backward(const Tensor& dy) override;
   void release_activations() override;
 
   // Activation recompute (train.recompute = blocks): the forward keeps only the block's
@@ -31,26 +35,31 @@ class ResBlock : public Layer {
 
  private:
   void release_inner_activations();
-  const TensorF& forward_main(const TensorF& x);  // norm1 → conv1 → norm2 → conv2
+  const Tensor& forward_main(const Tensor& x);  // norm1 → conv1 → norm2 → conv2
 
+  B& backend_;
   bool recompute_ = false;
-  GroupNorm norm1_;
-  Conv2d conv1_;
-  GroupNorm norm2_;
-  Conv2d conv2_;
-  std::unique_ptr<Conv2d> shortcut_;  // 1×1 when the channel count changes
-  const TensorF* input_ = nullptr;
-  TensorF output_, grad_input_;
+  GroupNorm<B> norm1_;
+  Conv2d<B> conv1_;
+  GroupNorm<B> norm2_;
+  Conv2d<B> conv2_;
+  std::unique_ptr<Conv2d<B>> shortcut_;  // 1×1 when the channel count changes
+  const Tensor* input_ = nullptr;
+  Tensor output_, grad_input_;
 };
 
 // Heads of at most 128 channels: the fewest heads ≥ ⌈C/128⌉ that divide C.
 int attention_heads(int channels);
 
-class AttentionBlock : public Layer {
+template <class B>
+class AttentionBlock : public Layer<B> {
  public:
-  AttentionBlock(ParamStore& store, const std::string& name, int channels, NormSettings norm);
-  const TensorF& forward(const TensorF& x) override;  // (N, H, W, C) → (N, H, W, C)
-  const TensorF& backward(const TensorF& dy) override;
+  using Tensor = typename B::Tensor;
+
+  AttentionBlock(B& backend, ParamStore& store, const std::string& name, int channels,
+                 NormSettings norm);
+  const Tensor& forward(const Tensor& x) override;  // (N, H, W, C) → (N, H, W, C)
+  const Tensor& backward(const Tensor& dy) override;
 
  private:
   struct Linear {
@@ -58,27 +67,33 @@ class AttentionBlock : public Layer {
   };
   Linear add_linear(ParamStore& store, const std::string& name);
 
+  B& backend_;
   int channels_, heads_;
-  GroupNorm norm_;
+  GroupNorm<B> norm_;
   Linear to_q_, to_k_, to_v_, out_proj_;
-  const TensorF* input_ = nullptr;
-  const TensorF* normalized_ = nullptr;   // norm_'s output (N, H, W, C)
-  TensorF q_, k_, v_, attended_, probs_;  // (N, H, W, C) each; probs (N, heads, L, L)
-  TensorF output_;
-  TensorF grad_attended_, grad_q_, grad_k_, grad_v_, grad_normalized_, grad_scratch_;
-  TensorF grad_input_;
+  const Tensor* input_ = nullptr;
+  const Tensor* normalized_ = nullptr;  // norm_'s output (N, H, W, C)
+  Tensor q_, k_, v_, attended_;         // (N, H, W, C) each
+  typename B::FloatTensor probs_;       // (N, heads, L, L) fp32 softmax, for the backward
+  Tensor output_;
+  Tensor grad_attended_, grad_q_, grad_k_, grad_v_, grad_normalized_, grad_scratch_;
+  Tensor grad_input_;
 };
 
-class Upsample : public Layer {
+template <class B>
+class Upsample : public Layer<B> {
  public:
-  Upsample(ParamStore& store, const std::string& name, int channels);
-  const TensorF& forward(const TensorF& x) override;  // (N, H, W, C) → (N, 2H, 2W, C)
-  const TensorF& backward(const TensorF& dy) override;
+  using Tensor = typename B::Tensor;
+
+  Upsample(B& backend, ParamStore& store, const std::string& name, int channels);
+  const Tensor& forward(const Tensor& x) override;  // (N, H, W, C) → (N, 2H, 2W, C)
+  const Tensor& backward(const Tensor& dy) override;
 
  private:
-  Conv2d conv_;
-  const TensorF* input_ = nullptr;
-  TensorF upsampled_, grad_input_;
+  B& backend_;
+  Conv2d<B> conv_;
+  const Tensor* input_ = nullptr;
+  Tensor upsampled_, grad_input_;
 };
 
 }  // namespace ladder

@@ -16,17 +16,20 @@ struct Padding {
   static Padding bottom_right() { return {0, 0, 1, 1}; }  // the Downsample's asymmetric pad
 };
 
-class Conv2d : public Layer {
+template <class B>
+class Conv2d : public Layer<B> {
  public:
+  using Tensor = typename B::Tensor;
+
   // Registers "<name>.weight" and "<name>.bias".
-  Conv2d(ParamStore& store, const std::string& name, int cin, int cout, int kernel, int stride,
-         Padding padding);
+  Conv2d(B& backend, ParamStore& store, const std::string& name, int cin, int cout, int kernel,
+         int stride, Padding padding);
 
   // The first layer of a model never needs the gradient of the images.
   void skip_input_gradient() { compute_input_grad_ = false; }
 
-  const TensorF& forward(const TensorF& x) override;  // (N, H, W, Cin) → (N, Ho, Wo, Cout)
-  const TensorF& backward(const TensorF& dy) override;
+  const Tensor& forward(const Tensor& x) override;  // (N, H, W, Cin) → (N, Ho, Wo, Cout)
+  const Tensor& backward(const Tensor& dy) override;
   void release_activations() override {
     output_.release();
     grad_input_.release();
@@ -35,12 +38,13 @@ class Conv2d : public Layer {
  private:
   cpu::Conv2dDims dims_for(const Shape& input) const;
 
+  B& backend_;
   int cin_, cout_, kernel_, stride_;
   Padding padding_;
   bool compute_input_grad_ = true;
   ParamView weight_, bias_;
-  const TensorF* input_ = nullptr;
-  TensorF output_, grad_input_;
+  const Tensor* input_ = nullptr;
+  Tensor output_, grad_input_;
 };
 
 }  // namespace ladder

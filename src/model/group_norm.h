@@ -9,29 +9,33 @@
 
 namespace ladder {
 
-class GroupNorm : public Layer {
+template <class B>
+class GroupNorm : public Layer<B> {
  public:
-  GroupNorm(ParamStore& store, const std::string& name, int channels, int groups, double eps,
-            bool silu);
+  using Tensor = typename B::Tensor;
 
-  const TensorF& forward(const TensorF& x) override;  // (N, H, W, C) → (N, H, W, C)
-  const TensorF& backward(const TensorF& dy) override;
+  GroupNorm(B& backend, ParamStore& store, const std::string& name, int channels, int groups,
+            double eps, bool silu);
+
+  const Tensor& forward(const Tensor& x) override;  // (N, H, W, C) → (N, H, W, C)
+  const Tensor& backward(const Tensor& dy) override;
   void release_activations() override {
-    for (TensorF* t : {&normalized_, &output_, &mean_, &rstd_, &grad_normalized_, &grad_input_})
-      t->release();
+    output_.release();
+    grad_input_.release();
+    mean_.release();
+    rstd_.release();
   }
 
  private:
+  B& backend_;
   int channels_, groups_;
   double eps_;
   bool silu_;
   ParamView gamma_, beta_;
-  const TensorF* input_ = nullptr;
-  TensorF normalized_;       // (N, H, W, C) GroupNorm output (SiLU input)
-  TensorF output_;           // (N, H, W, C) SiLU output (only when silu_)
-  TensorF mean_, rstd_;      // (N, G)
-  TensorF grad_normalized_;  // (N, H, W, C)
-  TensorF grad_input_;
+  const Tensor* input_ = nullptr;
+  Tensor output_;                            // (N, H, W, C) silu(x̂·γ + β), or x̂·γ + β
+  typename B::FloatTensor mean_, rstd_;      // (N, G) fp32 statistics for the backward
+  Tensor grad_input_;
 };
 
 }  // namespace ladder

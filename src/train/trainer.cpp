@@ -72,7 +72,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
   fs::create_directories(dir / "samples");
   if (rank_ == 0) write_text_atomically((dir / "config.ini").string(), config_.to_ini());
 
-  model_ = std::make_unique<AutoencoderKL>(config_.model, params_);
+  model_ = std::make_unique<AutoencoderKL<CpuBackend>>(config_.model, params_, backend_);
   const int64_t bucket_elements =
       std::max<int64_t>(1, static_cast<int64_t>(config_.train.bucket_mb * (1 << 20) / sizeof(float)));
   layout_ = std::make_unique<ShardLayout>(params_.count(), world_, bucket_elements);
@@ -225,8 +225,8 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
       const double wait_start = now_seconds();
       const data::MicroBatch& batch_data = loader.next();
       interval_wait += now_seconds() - wait_start;
-      batch_images.reshape_or_allocate({micro, resolution, resolution, shard.channels});
-      cpu::normalize_images(batch_images.numel(), batch_data.pixels.data(), batch_images.data());
+      backend_.load_images(batch_data.pixels.data(), {micro, resolution, resolution, shard.channels},
+                           batch_images);
       fill_latent_noise(batch_data.indices, model_->latent_shape(batch_images.shape()), noise);
       AutoencoderLossSums part = model_->forward_backward(
           batch_images, noise, 1.0 / static_cast<double>(batch), config_.train.kl_weight);

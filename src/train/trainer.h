@@ -14,6 +14,7 @@
 #include "data/image_shard.h"
 #include "io/image_store.h"
 #include "model/autoencoder_kl.h"
+#include "model/cpu_backend.h"
 #include "train/adamw.h"
 #include "train/gradient_sync.h"
 #include "train/shard_layout.h"
@@ -58,7 +59,8 @@ class Trainer {
   int rank_ = 0, world_ = 1;
   std::unique_ptr<Communicator> comm_;
   ParamStore params_;
-  std::unique_ptr<AutoencoderKL> model_;
+  CpuBackend backend_;
+  std::unique_ptr<AutoencoderKL<CpuBackend>> model_;
   std::unique_ptr<ShardLayout> layout_;
   std::unique_ptr<GradientSync> sync_;
   std::unique_ptr<AdamW> optimizer_;

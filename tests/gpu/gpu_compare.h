@@ -2,13 +2,14 @@
 // test_cuda_ops.cpp) for the tests that came after it: host values rounded to the device type
 // (so that the CPU reference sees exactly what the GPU sees), a device-side fixture
 // (allocator, stream, upload, NaN-filled outputs, download), and the one comparison
-//   max |got − want| / max |want| < bound (1e-4 fp32, 1e-2 bf16), every got finite.
+//   max |got − want| / max |want| < bound (1e-4 fp32, 1e-2 bf16 and fp16), every got finite.
 // Header-only; included by one test program each.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 namespace ladder::cuda::gpu_test {
 
 using bf16_t = __nv_bfloat16;
+using half_t = __half;
 using Floats = std::vector<float>;
 
 // ---- Device types on the host ------------------------------------------------------------
@@ -42,6 +44,13 @@ struct Dtype<bf16_t> {
   static constexpr double kBound = 1e-2;
   static constexpr const char* kName = "bf16";
 };
+// fp16 has 3 more mantissa bits than bf16 but the same bound: the tests' values stay far
+// inside its range (largest finite 65504), so only the rounding of the outputs counts.
+template <>
+struct Dtype<half_t> {
+  static constexpr double kBound = 1e-2;
+  static constexpr const char* kName = "fp16";
+};
 
 template <class T>
 inline T to_device_type(float v) {
@@ -49,6 +58,8 @@ inline T to_device_type(float v) {
     __nv_bfloat16_raw raw;
     raw.x = bf16::round_to_bits(v);  // the engine's own rounding (nearest even)
     return bf16_t(raw);
+  } else if constexpr (std::is_same_v<T, half_t>) {
+    return __float2half_rn(v);  // host-callable; nearest even, as the device's cvt.rn.f16.f32
   } else {
     return v;
   }
@@ -60,6 +71,7 @@ inline float to_host_float(bf16_t v) {
   b.bits = static_cast<__nv_bfloat16_raw>(v).x;
   return static_cast<float>(b);
 }
+inline float to_host_float(half_t v) { return __half2float(v); }  // exact
 
 // The values as T stores them: what the CPU reference must be given.
 template <class T>
@@ -93,7 +105,7 @@ struct Gpu {
     stream.synchronize();  // `host` goes out of scope
     return buffer;
   }
-  // Every byte 0xFF: NaN in fp32 and bf16, so an output that is not written shows.
+  // Every byte 0xFF: NaN in fp32, bf16 and fp16, so an output that is not written shows.
   template <class T>
   DeviceBuffer<T> garbage(size_t count, int offset = 0) {
     DeviceBuffer<T> buffer(allocator, int64_t(count) + offset);

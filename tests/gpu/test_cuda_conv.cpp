@@ -1,7 +1,7 @@
 // The cuDNN convolutions (kernels/cuda/conv2d.h) against the CPU reference
 // (ladder::cpu::conv2d_*, run in double on the same inputs): forward, backward data and
-// backward filter, fp32 (relative error < 1e-4; cuDNN runs without TF32) and bf16 (< 1e-2, the
-// CPU fed the same bf16-rounded values), for the shapes of the autoencoder: 3×3 stride 1 pad 1,
+// backward filter, fp32 (relative error < 1e-4; cuDNN runs without TF32), bf16 and fp16
+// (< 1e-2, the CPU fed the same rounded values), for the shapes of the autoencoder: 3×3 stride 1 pad 1,
 // 1×1, and the Downsample's 3×3 stride 2 with right/bottom-only padding, at odd and even sizes
 // and odd channel counts. Also: outputs are written (prefilled NaN never leaks), parameter
 // gradients accumulate (two calls give twice the gradient), plans are cached per shape, and a
@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -40,12 +41,13 @@ namespace {
   } while (0)
 
 using bf16_t = __nv_bfloat16;
-
+using half_t = __half;
 
 // ---- Host values of T: kept as floats that T represents exactly.
 template <class T>
 float round_to(float v) {
   if constexpr (std::is_same_v<T, bf16_t>) return float(bf16(v));
+  if constexpr (std::is_same_v<T, half_t>) return __half2float(__float2half_rn(v));
   return v;
 }
 
@@ -65,6 +67,8 @@ std::vector<T> to_storage(const std::vector<float>& v) {
       raw.x = bf16(v[i]).bits;  // ladder::bf16 rounds to nearest even, like the device
       out[i] = raw;
     }
+  } else if constexpr (std::is_same_v<T, half_t>) {
+    for (size_t i = 0; i < v.size(); ++i) out[i] = __float2half_rn(v[i]);  // nearest even
   } else {
     out = v;
   }
@@ -80,6 +84,8 @@ std::vector<float> from_storage(const std::vector<T>& v) {
       value.bits = __nv_bfloat16_raw(v[i]).x;
       out[i] = float(value);
     }
+  } else if constexpr (std::is_same_v<T, half_t>) {
+    for (size_t i = 0; i < v.size(); ++i) out[i] = __half2float(v[i]);
   } else {
     out = v;
   }
@@ -93,7 +99,7 @@ DeviceBuffer<T> upload(DeviceAllocator& allocator, const std::vector<float>& val
   return buffer;
 }
 
-// A buffer of `count` elements whose every byte is 0xFF: NaN in fp32 and bf16.
+// A buffer of `count` elements whose every byte is 0xFF: NaN in fp32, bf16 and fp16.
 template <class T>
 DeviceBuffer<T> garbage(DeviceAllocator& allocator, size_t count) {
   DeviceBuffer<T> buffer(allocator, int64_t(count));
@@ -229,6 +235,11 @@ TEST_P(CudaConv, Bf16MatchesCpu) {
   check_against_cpu<bf16_t>(GetParam().dims, 1e-2);
 }
 
+TEST_P(CudaConv, Fp16MatchesCpu) {
+  LADDER_REQUIRE_GPU();
+  check_against_cpu<half_t>(GetParam().dims, 1e-2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return std::string(info.param.name);
@@ -249,6 +260,9 @@ TEST(CudaConvPlans, CachedPerShapeAndDtype) {
   auto xb = upload<bf16_t>(allocator, std::vector<float>(size_t(a.x_size()), 0.f));
   auto wb = upload<bf16_t>(allocator, std::vector<float>(size_t(a.w_size()), 0.5f));
   auto yb = garbage<bf16_t>(allocator, size_t(a.y_size()));
+  auto xh = upload<half_t>(allocator, std::vector<float>(size_t(a.x_size()), 0.f));
+  auto wh = upload<half_t>(allocator, std::vector<float>(size_t(a.w_size()), 0.5f));
+  auto yh = garbage<half_t>(allocator, size_t(a.y_size()));
   conv.forward<float>(a, x.data(), w.data(), nullptr, y.data(), stream);
   conv.forward<float>(a, x.data(), w.data(), nullptr, y.data(), stream);
   EXPECT_EQ(conv.cached_plans(), 1);
@@ -256,6 +270,8 @@ TEST(CudaConvPlans, CachedPerShapeAndDtype) {
   EXPECT_EQ(conv.cached_plans(), 2);
   conv.forward<bf16_t>(a, xb.data(), wb.data(), nullptr, yb.data(), stream);
   EXPECT_EQ(conv.cached_plans(), 3);
+  conv.forward<half_t>(a, xh.data(), wh.data(), nullptr, yh.data(), stream);
+  EXPECT_EQ(conv.cached_plans(), 4);  // same shape, third dtype
   stream.synchronize();
   for (float v : download(y)) ASSERT_EQ(v, 0.f);  // zero input, no bias: exactly zero
 }

@@ -1,7 +1,7 @@
 // The cuBLAS linear layer (kernels/cuda/linear.h) and multi-head attention
 // (kernels/cuda/attention.h) against the CPU reference (ladder::cpu::linear_*,
 // attention_*, run in double on the same inputs, rounded to the device type first):
-// relative error < 1e-4 (fp32, no TF32) and < 1e-2 (bf16), no NaN. Shapes are odd on
+// relative error < 1e-4 (fp32, no TF32) and < 1e-2 (bf16, fp16), no NaN. Shapes are odd on
 // purpose: M = 37 rows of 20 → 12 features (and more), attention with N = 2 images of
 // L = 25 tokens, C = 64 channels in 1 and 2 heads, C = 48 in 3 heads (more heads than
 // images: the other batching of the GEMMs), and L = 130 (more columns than softmax threads).
@@ -34,6 +34,7 @@ using gpu_test::Dtype;
 using gpu_test::expect_close;
 using gpu_test::Floats;
 using gpu_test::Gpu;
+using gpu_test::half_t;
 using gpu_test::random_floats;
 using gpu_test::representable;
 using gpu_test::to_doubles;
@@ -43,7 +44,7 @@ using gpu_test::to_doubles;
 
 template <class T>
 class CudaLinearAttention : public ::testing::Test {};
-using DeviceTypes = ::testing::Types<float, bf16_t>;
+using DeviceTypes = ::testing::Types<float, bf16_t, half_t>;
 TYPED_TEST_SUITE(CudaLinearAttention, DeviceTypes);
 
 // ---- Linear ------------------------------------------------------------------------------

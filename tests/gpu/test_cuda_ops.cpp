@@ -2,7 +2,7 @@
 // (kernels/cpu/ops.h), in the style of ggml's test-backend-ops: random inputs from a fixed
 // seed, rounded to the device type first so that the CPU (in fp32) sees exactly the values
 // the GPU sees, then one comparison for every output:
-//   max |gpu − cpu| / max |cpu| < 1e-4 (fp32) or 1e-2 (bf16), and no NaN/Inf from the GPU.
+//   max |gpu − cpu| / max |cpu| < 1e-4 (fp32) or 1e-2 (bf16, fp16), and no NaN/Inf from the GPU.
 // Conventions are checked too: outputs and activation gradients are written (their buffers
 // start as NaN), parameter gradients and `_accumulate` outputs add (a second call adds again),
 // reductions are deterministic (a second call gives the same bits).
@@ -44,15 +44,27 @@ void expect_close(const std::string& what, double got, double want, double bound
   expect_close(what, std::vector<double>{got}, std::vector<double>{want}, bound);
 }
 
+// got == want element for element (no NaN expected); reports the count and the first
+// difference instead of printing whole vectors.
+void expect_identical(const std::string& what, const Floats& got, const Floats& want) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t differ = 0, first = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(got[i] == want[i]) && differ++ == 0) first = i;
+  EXPECT_EQ(differ, 0u) << what << ": " << differ << " elements differ, first [" << first
+                        << "]: got " << (differ ? got[first] : 0.0f) << ", want "
+                        << (differ ? want[first] : 0.0f);
+}
+
 template <class T>
 std::string case_name(const std::string& op, int64_t n, int offset) {
-  return op + (std::is_same<T, float>::value ? " fp32" : " bf16") + " n=" + std::to_string(n) +
+  return op + " " + Dtype<T>::kName + " n=" + std::to_string(n) +
          " offset=" + std::to_string(offset);
 }
 
 template <class T>
 class CudaOps : public ::testing::Test {};
-using DeviceTypes = ::testing::Types<float, bf16_t>;
+using DeviceTypes = ::testing::Types<float, bf16_t, half_t>;
 TYPED_TEST_SUITE(CudaOps, DeviceTypes);
 
 // Sizes for the elementwise ops: odd counts, and offset 1 for unaligned (scalar) paths.
@@ -118,10 +130,14 @@ TYPED_TEST(CudaOps, Elementwise) {
       normalize_images<T>(c.n, in_dev.data() + o, y_dev.data() + o, gpu.stream);
       expect_close(case_name<T>("normalize_images", c.n, o), gpu.download(y_dev, o), y, bound);
     }
-    {  // convert: T → float is exact; float → T rounds like ladder::bf16
+    {  // convert: T → float and T → T are exact; float → T rounds like the host (nearest even)
       auto f_dev = gpu.garbage<float>(n, o);
       convert<T, float>(c.n, a_dev.data() + o, f_dev.data() + o, gpu.stream);
       expect_close(case_name<T>("convert to fp32", c.n, o), gpu.download(f_dev, o), a, 1e-30);
+      auto same_dev = gpu.garbage<T>(n, o);
+      convert<T, T>(c.n, a_dev.data() + o, same_dev.data() + o, gpu.stream);
+      expect_close(case_name<T>("convert to itself", c.n, o), gpu.download(same_dev, o), a,
+                   1e-30);
       const Floats wide = random_floats(n, rng, -3, 3);
       auto w_dev = gpu.upload<float>(wide, o);
       auto t_dev = gpu.garbage<T>(n, o);
@@ -152,8 +168,7 @@ TYPED_TEST(CudaOps, GroupNorm) {
     for (bool silu : {false, true}) {
       cpu::GroupNormDims d;
       d.n = c.n, d.hw = c.hw, d.c = c.c, d.groups = c.groups, d.eps = 1e-6;
-      const std::string name = std::string(std::is_same<T, float>::value ? "fp32" : "bf16") +
-                               " N=" + std::to_string(c.n) + " HW=" + std::to_string(c.hw) +
+      const std::string name = std::string(Dtype<T>::kName) + " N=" + std::to_string(c.n) + " HW=" + std::to_string(c.hw) +
                                " C=" + std::to_string(c.c) + " G=" + std::to_string(c.groups) +
                                (silu ? " +silu" : "");
       const size_t size = size_t(c.n) * c.hw * c.c, stats = size_t(c.n) * c.groups;
@@ -218,6 +233,62 @@ TYPED_TEST(CudaOps, GroupNorm) {
   }
 }
 
+// ---- Adding a 16-bit (or fp32) gradient into an fp32 buffer ------------------------------
+// y += float(x) is one fp32 addition per element on both sides, so the GPU must match the
+// host bit for bit. Aligned and unaligned x and y (vector and scalar paths), twice.
+TYPED_TEST(CudaOps, AccumulateToF32) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  Gpu gpu;
+  Rng rng(18, 0);
+  for (const ElementwiseCase& c : kElementwiseCases) {
+    for (int oy : {0, 1}) {
+      const size_t n = size_t(c.n);
+      const int ox = c.offset;
+      const std::string name = case_name<T>("accumulate_to_f32", c.n, ox) +
+                               " y offset=" + std::to_string(oy);
+      const Floats x = representable<T>(random_floats(n, rng, -3, 3));
+      const Floats y0 = random_floats(n, rng);  // full fp32 values
+      Floats once(n), twice(n);
+      for (size_t i = 0; i < n; ++i) {
+        once[i] = y0[i] + x[i];
+        twice[i] = once[i] + x[i];
+      }
+      auto x_dev = gpu.upload<T>(x, ox);
+      auto y_dev = gpu.upload<float>(y0, oy);
+      accumulate_to_f32<T>(c.n, x_dev.data() + ox, y_dev.data() + oy, gpu.stream);
+      expect_identical(name + " (once)", gpu.download(y_dev, oy), once);
+      accumulate_to_f32<T>(c.n, x_dev.data() + ox, y_dev.data() + oy, gpu.stream);
+      expect_identical(name + " (twice)", gpu.download(y_dev, oy), twice);
+      // The element in front of y (offset 1) is not touched.
+      if (oy == 1) {
+        EXPECT_EQ(gpu.download(y_dev, 0, 1)[0], 0.0f) << name;
+      }
+    }
+  }
+}
+
+// fp16's range ends: float → fp16 rounds to nearest even up to 65504 and overflows to ±Inf
+// beyond (65520 is the halfway point to 2^16); tiny values go subnormal or to zero. The GPU
+// must agree with the host conversion bit for bit; Inf is what loss scaling detects.
+TEST(CudaOpsFp16, ConvertRangeEnds) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  Gpu gpu;
+  const Floats values = {65504.0f, 65519.0f, 65520.0f, 1e6f,  -1e6f, -65504.0f,
+                         6.0e-8f,  3.0e-8f,  1e-9f,    6.1e-5f, 0.0f, -0.0f};
+  auto in_dev = gpu.upload<float>(values);
+  auto out_dev = gpu.garbage<half_t>(values.size());
+  convert<float, half_t>(int64_t(values.size()), in_dev.data(), out_dev.data(), gpu.stream);
+  const Floats got = gpu.download(out_dev);
+  const Floats want = representable<half_t>(values);
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(got[i], want[i]) << "convert<float, fp16>(" << values[i] << ")";
+    EXPECT_EQ(std::signbit(got[i]), std::signbit(want[i])) << values[i];
+  }
+  EXPECT_TRUE(std::isinf(want[2]) && std::isinf(want[3]) && std::isinf(want[4]))
+      << "host rounding of the overflow cases";
+}
+
 // ---- Nearest ×2 upsampling ---------------------------------------------------------------
 TYPED_TEST(CudaOps, Upsample) {
   if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
@@ -230,8 +301,7 @@ TYPED_TEST(CudaOps, Upsample) {
   };
   for (const Shape s : {Shape{3, 5, 5, 13}, Shape{2, 4, 3, 16}, Shape{1, 1, 1, 1},
                         Shape{3, 8, 6, 24}}) {
-    const std::string name = std::string(std::is_same<T, float>::value ? "fp32" : "bf16") +
-                             " " + std::to_string(s.n) + "x" + std::to_string(s.h) + "x" +
+    const std::string name = std::string(Dtype<T>::kName) + " " + std::to_string(s.n) + "x" + std::to_string(s.h) + "x" +
                              std::to_string(s.w) + "x" + std::to_string(s.c);
     const size_t small = size_t(s.n) * s.h * s.w * s.c, big = 4 * small;
     const Floats x = representable<T>(random_floats(small, rng));
@@ -282,12 +352,20 @@ TYPED_TEST(CudaOps, L1) {
   }
 }
 
-// logvar inside the clamp, or with values at and beyond its ends.
+// logvar inside the clamp, or with values at and beyond its ends. fp16 cannot hold the KL
+// gradient near the top of the clamp (0.25·½·e^20 ≈ 6e7 > 65504, its largest finite value:
+// a real fp16 overflow, which the trainer's loss scaling reacts to), so for fp16 the
+// in-clamp top values are replaced by 11.5 and 12 (twice accumulated: ≈ 4e4). The top end
+// itself is covered by fp32 and bf16 (the clamp code is the same for every T); fp16 still
+// checks the bottom end and beyond the top (25: z uses e^(20/2), finite; gradients 0).
+template <class T>
 Floats random_logvar(size_t n, Rng& rng, bool extremes) {
   Floats lv = random_floats(n, rng, -3, 3);
   if (extremes) {
     const float ends[] = {-40.0f, -30.0f, -29.5f, 19.5f, 20.0f, 25.0f};
-    for (size_t i = 0; i < n; i += 3) lv[i] = ends[rng.below(6)];
+    const float ends_fp16[] = {-40.0f, -30.0f, -29.5f, 11.5f, 12.0f, 25.0f};
+    const float* pick = std::is_same_v<T, half_t> ? ends_fp16 : ends;
+    for (size_t i = 0; i < n; i += 3) lv[i] = pick[rng.below(6)];
   }
   return lv;
 }
@@ -304,7 +382,7 @@ TYPED_TEST(CudaOps, ReparameterizeAndKl) {
       const int o = c.offset;
       const std::string suffix = extremes ? " (clamp ends)" : "";
       const Floats mu = representable<T>(random_floats(n, rng, -2, 2));
-      const Floats lv = representable<T>(random_logvar(n, rng, extremes));
+      const Floats lv = representable<T>(random_logvar<T>(n, rng, extremes));
       const Floats eps = representable<T>(random_floats(n, rng, -2, 2));
       const Floats dz = representable<T>(random_floats(n, rng));
       auto mu_dev = gpu.upload<T>(mu, o), lv_dev = gpu.upload<T>(lv, o);

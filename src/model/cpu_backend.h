@@ -1,0 +1,155 @@
+// Why this file exists: the CPU backend of the model layers (model/layer.h): fp32 host
+// tensors and the reference ops of kernels/cpu. Parameters are read from and their gradients
+// accumulated into the ParamStore's flat buffers, through the layers' ParamViews.
+//
+// A backend B gives the layers:
+//   B::Value, B::Tensor        activation element type and tensor (NHWC);
+//   B::FloatTensor             fp32 side tensors (GroupNorm statistics, attention probabilities);
+//   resize(t, shape)           give t that shape (reallocating only when the size changes);
+//   the ops below, with the contract of kernels/cpu/ops.h: forward writes, backward writes
+//   activation gradients and ACCUMULATES parameter gradients into the fp32 gradient buffer.
+// The CUDA backend (model/cuda_backend.h) has the same members on device memory.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/params.h"
+#include "core/tensor.h"
+#include "kernels/cpu/ops.h"
+
+namespace ladder {
+
+class CpuBackend {
+ public:
+  using Value = float;
+  using Tensor = TensorF;
+  using FloatTensor = TensorF;
+
+  static const char* name() { return "cpu"; }
+
+  void resize(TensorF& t, Shape shape) { t.reshape_or_allocate(shape); }
+
+  // ---- Convolution: x (N, H, W, Cin), weight (Cout, K, K, Cin), bias (Cout).
+  void conv2d_forward(const cpu::Conv2dDims& d, const float* x, const ParamView& weight,
+                      const ParamView& bias, float* y) {
+    cpu::conv2d_forward(d, x, weight.value(), bias.value(), y);
+  }
+  void conv2d_backward_data(const cpu::Conv2dDims& d, const float* dy, const ParamView& weight,
+                            float* dx) {
+    cpu::conv2d_backward_data(d, dy, weight.value(), dx);
+  }
+  void conv2d_backward_filter(const cpu::Conv2dDims& d, const float* x, const float* dy,
+                              const ParamView& weight, const ParamView& bias) {
+    cpu::conv2d_backward_filter(d, x, dy, weight.grad(), bias.grad());
+  }
+
+  // ---- GroupNorm, optionally followed by SiLU: y = silu(x̂·γ + β). mean, rstd (N, G).
+  // The backward recomputes the pre-SiLU values from x, mean and rstd (as the GPU does), so
+  // the layer keeps no extra tensor for the SiLU.
+  void group_norm_forward(const cpu::GroupNormDims& d, bool silu, const float* x,
+                          const ParamView& gamma, const ParamView& beta, float* y, float* mean,
+                          float* rstd) {
+    if (!silu) {
+      cpu::group_norm_forward(d, x, gamma.value(), beta.value(), y, mean, rstd);
+      return;
+    }
+    const int64_t n = int64_t(d.n) * d.hw * d.c;
+    cpu::group_norm_forward(d, x, gamma.value(), beta.value(), y, mean, rstd);
+    cpu::silu_forward(n, y, y);
+  }
+  void group_norm_backward(const cpu::GroupNormDims& d, bool silu, const float* x,
+                           const ParamView& gamma, const ParamView& beta, const float* mean,
+                           const float* rstd, const float* dy, float* dx) {
+    const float* du = dy;
+    if (silu) {
+      const int64_t n = int64_t(d.n) * d.hw * d.c;
+      resize(pre_silu_, {d.n, d.hw, 1, d.c});
+      resize(grad_pre_silu_, {d.n, d.hw, 1, d.c});
+      resize(mean_again_, {d.n, 1, 1, d.groups});
+      resize(rstd_again_, {d.n, 1, 1, d.groups});
+      // The same function on the same input: the same bits as the forward's pre-SiLU values.
+      cpu::group_norm_forward(d, x, gamma.value(), beta.value(), pre_silu_.data(),
+                              mean_again_.data(), rstd_again_.data());
+      cpu::silu_backward(n, pre_silu_.data(), dy, grad_pre_silu_.data());
+      du = grad_pre_silu_.data();
+    }
+    cpu::group_norm_backward(d, x, gamma.value(), mean, rstd, du, dx, gamma.grad(), beta.grad());
+  }
+
+  // ---- Elementwise.
+  void add_forward(int64_t n, const float* a, const float* b, float* y) {
+    cpu::add_forward(n, a, b, y);
+  }
+  void add_accumulate(int64_t n, const float* x, float* y) { cpu::add_accumulate(n, x, y); }
+  void upsample_forward(int n, int h, int w, int c, const float* x, float* y) {
+    cpu::upsample_nearest2x_forward(n, h, w, c, x, y);
+  }
+  void upsample_backward(int n, int h, int w, int c, const float* dy, float* dx) {
+    cpu::upsample_nearest2x_backward(n, h, w, c, dy, dx);
+  }
+
+  // ---- Linear over rows and attention. x (M, Cin), weight (Cout, Cin), bias (Cout).
+  void linear_forward(int64_t m, int cin, int cout, const float* x, const ParamView& weight,
+                      const ParamView& bias, float* y) {
+    cpu::linear_forward(m, cin, cout, x, weight.value(), bias.value(), y);
+  }
+  void linear_backward(int64_t m, int cin, int cout, const float* x, const ParamView& weight,
+                       const ParamView& bias, const float* dy, float* dx) {
+    cpu::linear_backward(m, cin, cout, x, weight.value(), dy, dx, weight.grad(), bias.grad());
+  }
+  // probs (N, heads, L, L) is resized here and kept for the backward.
+  void attention_forward(const cpu::AttentionDims& d, const float* q, const float* k,
+                         const float* v, FloatTensor& probs, float* o) {
+    resize(probs, {d.n, d.heads, d.tokens, d.tokens});
+    cpu::attention_forward(d, q, k, v, probs.data(), o);
+  }
+  void attention_backward(const cpu::AttentionDims& d, const float* q, const float* k,
+                          const float* v, const FloatTensor& probs, const float* dout, float* dq,
+                          float* dk, float* dv) {
+    cpu::attention_backward(d, q, k, v, probs.data(), dout, dq, dk, dv);
+  }
+
+  // ---- Latent sampling and losses (sums; the caller normalises).
+  void reparameterize_forward(int64_t n, const float* mu, const float* logvar, const float* eps,
+                              float* z) {
+    cpu::reparameterize_forward(n, mu, logvar, eps, z);
+  }
+  void reparameterize_backward(int64_t n, const float* logvar, const float* eps, const float* dz,
+                               float* dmu, float* dlogvar) {
+    cpu::reparameterize_backward(n, logvar, eps, dz, dmu, dlogvar);
+  }
+  double l1_forward(int64_t n, const float* x, const float* target) {
+    return cpu::l1_forward(n, x, target);
+  }
+  void l1_backward(int64_t n, const float* x, const float* target, double scale, float* dx) {
+    cpu::l1_backward(n, x, target, static_cast<float>(scale), dx);
+  }
+  double kl_forward(int64_t n, const float* mu, const float* logvar) {
+    return cpu::kl_forward(n, mu, logvar);
+  }
+  void kl_backward_accumulate(int64_t n, const float* mu, const float* logvar, double scale,
+                              float* dmu, float* dlogvar) {
+    cpu::kl_backward_accumulate(n, mu, logvar, static_cast<float>(scale), dmu, dlogvar);
+  }
+
+  // ---- Host boundary: batches in, samples out.
+  // pixels (N, H, W, C) uint8 → images in [−1, 1].
+  void load_images(const uint8_t* pixels, Shape shape, Tensor& images) {
+    resize(images, shape);
+    cpu::normalize_images(images.numel(), pixels, images.data());
+  }
+  void load_values(const float* host, Shape shape, Tensor& out) {
+    resize(out, shape);
+    std::copy(host, host + shape.numel(), out.data());
+  }
+  void to_host(const Tensor& t, TensorF& host) {
+    host.reshape_or_allocate(t.shape());
+    std::copy(t.data(), t.data() + t.numel(), host.data());
+  }
+
+ private:
+  TensorF pre_silu_, grad_pre_silu_, mean_again_, rstd_again_;  // GroupNorm backward scratch
+};
+
+}  // namespace ladder

@@ -1,0 +1,262 @@
+// Why this file exists: the GPU backend's ops (model/cuda_backend.h): parameter lookup in the
+// flat device buffers, scratch management, and the calls into kernels/cuda.
+#ifdef LADDER_WITH_CUDA
+#include "model/cuda_backend.h"
+
+#include <type_traits>
+
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/linear.h"
+#include "kernels/cuda/ops.h"
+
+namespace ladder {
+
+template <class T>
+const char* CudaBackend<T>::name() {
+  if constexpr (std::is_same_v<T, float>) return "cuda-fp32";
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) return "cuda-bf16";
+  return "cuda-fp16";
+}
+
+template <class T>
+CudaBackend<T>::CudaBackend(cuda::DeviceAllocator& allocator, cudaStream_t stream)
+    : allocator_(allocator),
+      stream_(stream),
+      cudnn_(stream),
+      cublas_(allocator, stream),
+      conv_(cudnn_, allocator) {}
+
+template <class T>
+void CudaBackend<T>::set_parameters(const float* values, const T* working, float* grads) {
+  LADDER_CHECK(values != nullptr && working != nullptr && grads != nullptr,
+               "CudaBackend::set_parameters: null buffer");
+  values_ = values;
+  working_ = working;
+  grads_ = grads;
+}
+
+template <class T>
+const T* CudaBackend<T>::weights(const ParamView& p) const {
+  LADDER_CHECK(working_ != nullptr, "CudaBackend: set_parameters() was not called");
+  return working_ + p.entry().offset;
+}
+
+template <class T>
+float* CudaBackend<T>::grads(const ParamView& p) const {
+  LADDER_CHECK(grads_ != nullptr, "CudaBackend: set_parameters() was not called");
+  return grads_ + p.entry().offset;
+}
+
+template <class T>
+const float* CudaBackend<T>::values_f32(const ParamView& p) const {
+  LADDER_CHECK(values_ != nullptr, "CudaBackend: set_parameters() was not called");
+  return values_ + p.entry().offset;
+}
+
+template <class T>
+template <class U>
+U* CudaBackend<T>::scratch(cuda::DeviceBuffer<U>& buffer, int64_t count) {
+  if (buffer.size() < count) {
+    buffer.reset();
+    buffer = cuda::DeviceBuffer<U>(allocator_, count);
+  }
+  return buffer.data();
+}
+
+template <class T>
+void CudaBackend<T>::add_scratch_gradient(const T* gradient, int64_t count, const ParamView& p) {
+  cuda::accumulate_to_f32(count, gradient, grads(p), stream_);
+}
+
+// ---- Convolution ------------------------------------------------------------------------
+
+template <class T>
+void CudaBackend<T>::conv2d_forward(const cpu::Conv2dDims& d, const T* x, const ParamView& weight,
+                                    const ParamView& bias, T* y) {
+  conv_.forward(d, x, weights(weight), weights(bias), y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::conv2d_backward_data(const cpu::Conv2dDims& d, const T* dy,
+                                          const ParamView& weight, T* dx) {
+  conv_.backward_data(d, dy, weights(weight), dx, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::conv2d_backward_filter(const cpu::Conv2dDims& d, const T* x, const T* dy,
+                                            const ParamView& weight, const ParamView& bias) {
+  if constexpr (std::is_same_v<T, float>) {
+    conv_.backward_filter(d, x, dy, grads(weight), grads(bias), stream_);
+  } else {
+    // (w_size) weight then (cout) bias gradients in T, zeroed: cuDNN accumulates into them.
+    T* dw = scratch(grad_scratch_, d.w_size() + d.cout);
+    T* db = dw + d.w_size();
+    LADDER_CUDA_CHECK(cudaMemsetAsync(dw, 0, (d.w_size() + d.cout) * sizeof(T), stream_));
+    conv_.backward_filter(d, x, dy, dw, db, stream_);
+    add_scratch_gradient(dw, d.w_size(), weight);
+    add_scratch_gradient(db, d.cout, bias);
+  }
+}
+
+// ---- GroupNorm (+ SiLU) -----------------------------------------------------------------
+
+template <class T>
+void CudaBackend<T>::group_norm_forward(const cpu::GroupNormDims& d, bool silu, const T* x,
+                                        const ParamView& gamma, const ParamView& beta, T* y,
+                                        float* mean, float* rstd) {
+  cuda::group_norm_forward(d, silu, x, values_f32(gamma), values_f32(beta), y, mean, rstd,
+                           stream_);
+}
+
+template <class T>
+void CudaBackend<T>::group_norm_backward(const cpu::GroupNormDims& d, bool silu, const T* x,
+                                         const ParamView& gamma, const ParamView& beta,
+                                         const float* mean, const float* rstd, const T* dy,
+                                         T* dx) {
+  float* reduction = scratch(float_scratch_, cuda::group_norm_backward_scratch_floats(d));
+  cuda::group_norm_backward(d, silu, x, values_f32(gamma), values_f32(beta), mean, rstd, dy, dx,
+                            grads(gamma), grads(beta), reduction, stream_);
+}
+
+// ---- Elementwise ------------------------------------------------------------------------
+
+template <class T>
+void CudaBackend<T>::add_forward(int64_t n, const T* a, const T* b, T* y) {
+  cuda::add_forward(n, a, b, y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::add_accumulate(int64_t n, const T* x, T* y) {
+  cuda::add_accumulate(n, x, y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::upsample_forward(int n, int h, int w, int c, const T* x, T* y) {
+  cuda::upsample_nearest2x_forward(n, h, w, c, x, y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::upsample_backward(int n, int h, int w, int c, const T* dy, T* dx) {
+  cuda::upsample_nearest2x_backward(n, h, w, c, dy, dx, stream_);
+}
+
+// ---- Linear and attention ---------------------------------------------------------------
+
+template <class T>
+void CudaBackend<T>::linear_forward(int64_t m, int cin, int cout, const T* x,
+                                    const ParamView& weight, const ParamView& bias, T* y) {
+  cuda::linear_forward(cublas_, m, cin, cout, x, weights(weight), weights(bias), y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::linear_backward(int64_t m, int cin, int cout, const T* x,
+                                     const ParamView& weight, const ParamView& bias, const T* dy,
+                                     T* dx) {
+  float* reduction = scratch(float_scratch_, cuda::linear_backward_scratch_floats(m, cout));
+  if constexpr (std::is_same_v<T, float>) {
+    cuda::linear_backward(cublas_, m, cin, cout, x, weights(weight), dy, dx, grads(weight),
+                          grads(bias), reduction, stream_);
+  } else {
+    const int64_t w_size = int64_t(cout) * cin;
+    T* dw = scratch(grad_scratch_, w_size + cout);
+    T* db = dw + w_size;
+    LADDER_CUDA_CHECK(cudaMemsetAsync(dw, 0, (w_size + cout) * sizeof(T), stream_));
+    cuda::linear_backward(cublas_, m, cin, cout, x, weights(weight), dy, dx, dw, db, reduction,
+                          stream_);
+    add_scratch_gradient(dw, w_size, weight);
+    add_scratch_gradient(db, cout, bias);
+  }
+}
+
+template <class T>
+void CudaBackend<T>::attention_forward(const cpu::AttentionDims& d, const T* q, const T* k,
+                                       const T* v, FloatTensor& probs, T* o) {
+  resize(probs, {d.n, d.heads, d.tokens, d.tokens});
+  void* work = scratch(attention_scratch_, cuda::attention_forward_scratch_bytes<T>(d));
+  cuda::attention_forward(cublas_, d, q, k, v, probs.data(), o, work, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::attention_backward(const cpu::AttentionDims& d, const T* q, const T* k,
+                                        const T* v, const FloatTensor& probs, const T* dout,
+                                        T* dq, T* dk, T* dv) {
+  void* work = scratch(attention_scratch_, cuda::attention_backward_scratch_bytes<T>(d));
+  cuda::attention_backward(cublas_, d, q, k, v, probs.data(), dout, dq, dk, dv, work, stream_);
+}
+
+// ---- Latent sampling and losses ---------------------------------------------------------
+
+template <class T>
+void CudaBackend<T>::reparameterize_forward(int64_t n, const T* mu, const T* logvar,
+                                            const T* eps, T* z) {
+  cuda::reparameterize_forward(n, mu, logvar, eps, z, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::reparameterize_backward(int64_t n, const T* logvar, const T* eps,
+                                             const T* dz, T* dmu, T* dlogvar) {
+  cuda::reparameterize_backward(n, logvar, eps, dz, dmu, dlogvar, stream_);
+}
+
+template <class T>
+double CudaBackend<T>::l1_forward(int64_t n, const T* x, const T* target) {
+  double* work = scratch(reduction_scratch_, cuda::reduction_scratch_doubles(n));
+  return cuda::l1_forward(n, x, target, work, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::l1_backward(int64_t n, const T* x, const T* target, double scale, T* dx) {
+  cuda::l1_backward(n, x, target, static_cast<float>(scale), dx, stream_);
+}
+
+template <class T>
+double CudaBackend<T>::kl_forward(int64_t n, const T* mu, const T* logvar) {
+  double* work = scratch(reduction_scratch_, cuda::reduction_scratch_doubles(n));
+  return cuda::kl_forward(n, mu, logvar, work, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::kl_backward_accumulate(int64_t n, const T* mu, const T* logvar,
+                                            double scale, T* dmu, T* dlogvar) {
+  cuda::kl_backward_accumulate(n, mu, logvar, static_cast<float>(scale), dmu, dlogvar, stream_);
+}
+
+// ---- Host boundary ----------------------------------------------------------------------
+
+template <class T>
+void CudaBackend<T>::load_images(const uint8_t* pixels, Shape shape, Tensor& images) {
+  const int64_t n = shape.numel();
+  uint8_t* device_pixels = scratch(pixels_, n);
+  LADDER_CUDA_CHECK(cudaMemcpyAsync(device_pixels, pixels, n, cudaMemcpyHostToDevice, stream_));
+  resize(images, shape);
+  cuda::normalize_images(n, device_pixels, images.data(), stream_);
+}
+
+template <class T>
+void CudaBackend<T>::load_values(const float* host, Shape shape, Tensor& out) {
+  const int64_t n = shape.numel();
+  float* device_values = scratch(staging_, n);
+  LADDER_CUDA_CHECK(cudaMemcpyAsync(device_values, host, n * sizeof(float),
+                                    cudaMemcpyHostToDevice, stream_));
+  resize(out, shape);
+  cuda::convert(n, device_values, out.data(), stream_);
+}
+
+template <class T>
+void CudaBackend<T>::to_host(const Tensor& t, TensorF& host) {
+  const int64_t n = t.numel();
+  float* device_values = scratch(staging_, n);
+  cuda::convert(n, t.data(), device_values, stream_);
+  host.reshape_or_allocate(t.shape());
+  LADDER_CUDA_CHECK(cudaMemcpyAsync(host.data(), device_values, n * sizeof(float),
+                                    cudaMemcpyDeviceToHost, stream_));
+  LADDER_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+template class CudaBackend<float>;
+template class CudaBackend<__nv_bfloat16>;
+template class CudaBackend<__half>;
+
+}  // namespace ladder
+
+#endif  // LADDER_WITH_CUDA

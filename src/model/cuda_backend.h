@@ -1,0 +1,138 @@
+// Why this file exists: the GPU backend of the model layers, the twin of model/cpu_backend.h
+// (same members, same contracts) on device memory: cuDNN convolutions, cuBLAS linear and
+// attention, and our kernels (kernels/cuda), all enqueued on one compute stream.
+//
+// T is the compute precision of activations and of the working copy of the parameters
+// (float, __nv_bfloat16 or __half). Statistics, attention probabilities, the fp32 parameter
+// values and the fp32 gradient buffer stay fp32 whatever T is (BRIEF §3):
+//   - convolutions and linears read weights from the working copy (T);
+//   - GroupNorm reads γ and β from the fp32 values;
+//   - every parameter gradient is accumulated into the fp32 gradient buffer: for T = float
+//     directly; otherwise cuDNN/cuBLAS write the layer's gradient in T into a scratch, which
+//     is then added into fp32 (so micro-batches accumulate in fp32, never in bf16).
+// The parameter buffers belong to the caller (the trainer or a test), which points the
+// backend at them with set_parameters() before the first op.
+//
+// Only in CUDA builds. Not thread-safe: one backend per stream.
+#pragma once
+#ifdef LADDER_WITH_CUDA
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/params.h"
+#include "core/tensor.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/cublas_handle.h"
+#include "kernels/cuda/cudnn_handle.h"
+#include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/device_tensor.h"
+
+namespace ladder {
+
+template <class T>
+class CudaBackend {
+ public:
+  using Value = T;
+  using Tensor = cuda::DeviceTensor<T>;
+  using FloatTensor = cuda::DeviceTensor<float>;
+
+  static const char* name();  // "cuda-fp32", "cuda-bf16", "cuda-fp16"
+
+  // `allocator` (every device allocation) and `stream` must outlive the backend.
+  CudaBackend(cuda::DeviceAllocator& allocator, cudaStream_t stream);
+
+  // Device pointers to the flat buffers, each (padded_count) elements at the ParamStore's
+  // offsets: fp32 values, the compute-precision working copy (for T = float, pass `values`
+  // again) and the fp32 gradients.
+  void set_parameters(const float* values, const T* working, float* grads);
+
+  cuda::DeviceAllocator& allocator() { return allocator_; }
+  cudaStream_t stream() const { return stream_; }
+
+  template <class U>
+  void resize(cuda::DeviceTensor<U>& t, Shape shape) {
+    t.resize(allocator_, shape);
+  }
+
+  // ---- The ops (contracts as in model/cpu_backend.h and kernels/cpu/ops.h).
+  void conv2d_forward(const cpu::Conv2dDims& d, const T* x, const ParamView& weight,
+                      const ParamView& bias, T* y);
+  void conv2d_backward_data(const cpu::Conv2dDims& d, const T* dy, const ParamView& weight,
+                            T* dx);
+  void conv2d_backward_filter(const cpu::Conv2dDims& d, const T* x, const T* dy,
+                              const ParamView& weight, const ParamView& bias);
+
+  void group_norm_forward(const cpu::GroupNormDims& d, bool silu, const T* x,
+                          const ParamView& gamma, const ParamView& beta, T* y, float* mean,
+                          float* rstd);
+  void group_norm_backward(const cpu::GroupNormDims& d, bool silu, const T* x,
+                           const ParamView& gamma, const ParamView& beta, const float* mean,
+                           const float* rstd, const T* dy, T* dx);
+
+  void add_forward(int64_t n, const T* a, const T* b, T* y);
+  void add_accumulate(int64_t n, const T* x, T* y);
+  void upsample_forward(int n, int h, int w, int c, const T* x, T* y);
+  void upsample_backward(int n, int h, int w, int c, const T* dy, T* dx);
+
+  void linear_forward(int64_t m, int cin, int cout, const T* x, const ParamView& weight,
+                      const ParamView& bias, T* y);
+  void linear_backward(int64_t m, int cin, int cout, const T* x, const ParamView& weight,
+                       const ParamView& bias, const T* dy, T* dx);
+  void attention_forward(const cpu::AttentionDims& d, const T* q, const T* k, const T* v,
+                         FloatTensor& probs, T* o);
+  void attention_backward(const cpu::AttentionDims& d, const T* q, const T* k, const T* v,
+                          const FloatTensor& probs, const T* dout, T* dq, T* dk, T* dv);
+
+  void reparameterize_forward(int64_t n, const T* mu, const T* logvar, const T* eps, T* z);
+  void reparameterize_backward(int64_t n, const T* logvar, const T* eps, const T* dz, T* dmu,
+                               T* dlogvar);
+  // The loss sums wait for the stream (they return host values).
+  double l1_forward(int64_t n, const T* x, const T* target);
+  void l1_backward(int64_t n, const T* x, const T* target, double scale, T* dx);
+  double kl_forward(int64_t n, const T* mu, const T* logvar);
+  void kl_backward_accumulate(int64_t n, const T* mu, const T* logvar, double scale, T* dmu,
+                              T* dlogvar);
+
+  // ---- Host boundary. pixels: host uint8 (N, H, W, C), ideally page-locked (then the copy
+  // is asynchronous and the host buffer must stay unchanged until the stream passes it).
+  void load_images(const uint8_t* pixels, Shape shape, Tensor& images);
+  // host fp32 → T on the device (the latent noise).
+  void load_values(const float* host, Shape shape, Tensor& out);
+  // Device → host fp32 (samples); waits for the stream.
+  void to_host(const Tensor& t, TensorF& host);
+
+ private:
+  const T* weights(const ParamView& p) const;
+  float* grads(const ParamView& p) const;
+  const float* values_f32(const ParamView& p) const;
+  // Adds a layer's gradient of `count` elements, produced in T in grad_scratch_, into the
+  // fp32 gradient of `p`.
+  void add_scratch_gradient(const T* scratch, int64_t count, const ParamView& p);
+  // A grow-only scratch of at least `count` elements.
+  template <class U>
+  U* scratch(cuda::DeviceBuffer<U>& buffer, int64_t count);
+
+  cuda::DeviceAllocator& allocator_;
+  cudaStream_t stream_;
+  cuda::CudnnHandle cudnn_;
+  cuda::CublasHandle cublas_;
+  cuda::CudnnConv2d conv_;
+  const float* values_ = nullptr;
+  const T* working_ = nullptr;
+  float* grads_ = nullptr;
+  cuda::DeviceBuffer<T> grad_scratch_;          // weight + bias gradients in T (T ≠ float)
+  cuda::DeviceBuffer<float> float_scratch_;     // GroupNorm / linear-bias reductions
+  cuda::DeviceBuffer<unsigned char> attention_scratch_;
+  cuda::DeviceBuffer<double> reduction_scratch_;  // loss sums
+  cuda::DeviceBuffer<uint8_t> pixels_;          // the batch as it arrives
+  cuda::DeviceBuffer<float> staging_;           // fp32 values on their way in or out
+};
+
+}  // namespace ladder
+
+#endif  // LADDER_WITH_CUDA
