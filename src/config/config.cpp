@@ -54,7 +54,7 @@ const KeySpec kKeys[] = {
     {"train.weight_decay", "0.01", "AdamW decoupled weight decay (not on norms and biases)"},
     {"train.grad_clip", "1.0", "global gradient-norm clip (0: off)"},
     {"train.kl_weight", "1e-6", "weight of the KL term"},
-    {"train.precision", "auto", "auto | fp32 | bf16 | fp16 (CPU: fp32)"},
+    {"train.precision", "auto", "auto (GPU: bf16, CPU: fp32) | fp32 | bf16 | fp16 (dynamic loss scaling)"},
     {"train.zero_stage", "2", "0 | 1 | 2 (multi-rank issue)"},
     {"train.bucket_mb", "25", "ZeRO-2 gradient bucket size in MiB (multi-rank issue)"},
     {"train.recompute", "none", "none | blocks | auto per rung: recompute ResBlock insides in the backward (auto: none on CPU)"},
@@ -222,15 +222,13 @@ void validate(const Config& config, const ValueReader& reader) {
       reader.fail("stages.resolutions",
                   detail::concat(resolution, " is not divisible by the model's downsampling ",
                                  downsampling));
-  if (config.run.device == "cuda") {
 #ifndef LADDER_WITH_CUDA
+  if (config.run.device == "cuda")
     reader.fail("run.device", "this build has no CUDA backend (configure with LADDER_CUDA=ON)");
-#else
-    reader.fail("run.device", "the CUDA training path is not implemented yet (CUDA issue)");
 #endif
-  }
-  if (config.train.precision != "auto" && config.train.precision != "fp32")
-    reader.fail("train.precision", "the CPU trains in fp32 (bf16/fp16 need the CUDA backend)");
+  if (config.run.device == "cpu" && config.train.precision != "auto" &&
+      config.train.precision != "fp32")
+    reader.fail("train.precision", "the CPU trains in fp32 (bf16/fp16 need run.device = cuda)");
 }
 
 }  // namespace

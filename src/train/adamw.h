@@ -20,18 +20,30 @@ struct AdamWSettings {
   double weight_decay = 0.0;
 };
 
-class AdamW {
+// The optimizer as the trainer sees it, wherever its state lives: AdamW below (host) and
+// CudaAdamW (train/cuda_adamw.h, device).
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // params: the flat buffer (updated at the owned ranges); grads: the owned elements'
+  // gradients, concatenated in range order (owned_count()). Both in the optimizer's memory.
+  virtual void step(float* params, const float* grads, double lr) = 0;
+  virtual void reset() = 0;  // zero moments and the step count (a new rung with reset_optimizer)
+  virtual int64_t owned_count() const = 0;
+  virtual int64_t steps() const = 0;
+  virtual int64_t state_bytes() const = 0;  // the moments' bytes
+};
+
+class AdamW final : public Optimizer {
  public:
   AdamW(const ParamStore& store, std::vector<Range> owned, AdamWSettings settings);
 
-  // params: the flat buffer (updated at the owned ranges); grads: the owned elements'
-  // gradients, concatenated in range order (owned_count()).
-  void step(float* params, const float* grads, double lr);
-  void reset();  // zero moments and the step count (a new rung with reset_optimizer)
+  void step(float* params, const float* grads, double lr) override;
+  void reset() override;
 
-  int64_t owned_count() const { return exp_avg_.size(); }
-  int64_t steps() const { return steps_; }
-  int64_t state_bytes() const { return exp_avg_.bytes() + exp_avg_sq_.bytes(); }
+  int64_t owned_count() const override { return exp_avg_.size(); }
+  int64_t steps() const override { return steps_; }
+  int64_t state_bytes() const override { return exp_avg_.bytes() + exp_avg_sq_.bytes(); }
 
  private:
   struct Segment {  // flat-buffer offsets [begin, end) and where they sit in the owned order

@@ -1,11 +1,10 @@
 // Why this file exists: the collective calls of each ZeRO stage.
 #include "train/gradient_sync.h"
 
+#include <algorithm>
 #include <chrono>
-#include <cstring>
 
 #include "core/check.h"
-#include "train/adamw.h"
 
 namespace ladder {
 namespace {
@@ -25,29 +24,33 @@ class ScopedTimer {
 
 }  // namespace
 
-GradientSync::GradientSync(ParamStore& store, const ShardLayout& layout, int stage,
-                           Communicator& comm)
-    : store_(store), layout_(layout), stage_(stage), comm_(comm) {
+GradientSync::GradientSync(FlatMemory& memory, const ShardLayout& layout, int stage,
+                           Communicator& buffers_comm, Communicator& scalars_comm)
+    : memory_(memory), layout_(layout), stage_(stage), comm_(buffers_comm),
+      scalars_comm_(scalars_comm) {
   LADDER_CHECK(stage >= 0 && stage <= 2, "ZeRO stage ", stage);
-  LADDER_CHECK(store.padded_count() == layout.padded_count(), "flat buffer ", store.padded_count(),
-               " vs layout ", layout.padded_count());
-  LADDER_CHECK(comm.world() == layout.world(), "layout world ", layout.world());
-  if (stage_ >= 1) shard_ = HostBuffer<float>(layout.owned_count());
+  LADDER_CHECK(buffers_comm.world() == layout.world() && scalars_comm.world() == layout.world(),
+               "layout world ", layout.world());
+  LADDER_CHECK(buffers_comm.device_buffers() == memory.on_device(), "the ",
+               buffers_comm.backend(), " communicator cannot move ",
+               memory.on_device() ? "device" : "host", " buffers");
+  if (stage_ >= 1) shard_ = memory_.allocate(layout.owned_count());
   if (stage_ == 2) {
     int64_t largest = 0;
     for (const Range& bucket : layout.buckets()) largest = std::max(largest, bucket.size());
-    scratch_ = HostBuffer<float>(largest / layout.world());
+    scratch_ = memory_.allocate(largest / layout.world());
   }
 }
 
 void GradientSync::begin_step() {
-  store_.zero_grads();
-  if (shard_.size() > 0) std::memset(shard_.data(), 0, shard_.bytes());
+  memory_.zero(memory_.grads(), layout_.padded_count());
+  memory_.zero(shard_.data(), shard_.size());
 }
 
 void GradientSync::begin_micro_step() {
   if (stage_ != 2) return;
-  store_.zero_grads();  // each micro-step's gradients leave through the buckets
+  // Each micro-step's gradients leave through the buckets.
+  memory_.zero(memory_.grads(), layout_.padded_count());
   next_bucket_ = static_cast<int>(layout_.buckets().size());
 }
 
@@ -56,10 +59,10 @@ void GradientSync::reduce_bucket(int bucket) {
   const int64_t part = range.size() / layout_.world();
   {
     ScopedTimer timer(comm_seconds_);
-    comm_.reduce_scatter_sum(store_.grads() + range.begin, scratch_.data(), part, DType::kF32);
+    memory_.synchronize();  // the backward has written the bucket
+    comm_.reduce_scatter_sum(memory_.grads() + range.begin, scratch_.data(), part, DType::kF32);
   }
-  float* accumulated = shard_.data() + range.begin / layout_.world();
-  for (int64_t i = 0; i < part; ++i) accumulated[i] += scratch_.data()[i];
+  memory_.add(scratch_.data(), shard_.data() + range.begin / layout_.world(), part);
 }
 
 void GradientSync::gradients_ready_from(int64_t offset) {
@@ -76,12 +79,14 @@ void GradientSync::end_micro_step() {
 
 void GradientSync::end_step() {
   ScopedTimer timer(comm_seconds_);
-  if (stage_ == 0) {
-    for (const Range& bucket : layout_.buckets())
-      comm_.all_reduce_sum(store_.grads() + bucket.begin, bucket.size(), DType::kF32);
-  } else if (stage_ == 1) {
-    for (const Range& bucket : layout_.buckets())
-      comm_.reduce_scatter_sum(store_.grads() + bucket.begin, shard_.data() + bucket.begin / layout_.world(),
+  if (stage_ == 2) return;
+  memory_.synchronize();
+  for (const Range& bucket : layout_.buckets()) {
+    if (stage_ == 0)
+      comm_.all_reduce_sum(memory_.grads() + bucket.begin, bucket.size(), DType::kF32);
+    else
+      comm_.reduce_scatter_sum(memory_.grads() + bucket.begin,
+                               shard_.data() + bucket.begin / layout_.world(),
                                bucket.size() / layout_.world(), DType::kF32);
   }
 }
@@ -91,27 +96,28 @@ std::vector<Range> GradientSync::optimizer_ranges() const {
   return layout_.owned_ranges(comm_.rank());
 }
 
-float* GradientSync::optimizer_grads() { return stage_ == 0 ? store_.grads() : shard_.data(); }
+float* GradientSync::optimizer_grads() { return stage_ == 0 ? memory_.grads() : shard_.data(); }
 
 int64_t GradientSync::optimizer_grad_count() const {
   return stage_ == 0 ? layout_.padded_count() : layout_.owned_count();
 }
 
 double GradientSync::global_squared_norm() {
-  double sum = squared_norm(optimizer_grads(), optimizer_grad_count());
+  double sum = memory_.squared_norm(optimizer_grads(), optimizer_grad_count());
   if (stage_ == 0) return sum;  // every rank holds the same full gradient
   ScopedTimer timer(comm_seconds_);
-  comm_.all_reduce_sum(&sum, 1, DType::kF64);
+  scalars_comm_.all_reduce_sum(&sum, 1, DType::kF64);
   return sum;
 }
 
 void GradientSync::gather_parameters() {
   if (stage_ == 0) return;
   ScopedTimer timer(comm_seconds_);
+  memory_.synchronize();  // the optimizer has written the owned slices
   for (int b = 0; b < static_cast<int>(layout_.buckets().size()); ++b) {
     const Range& bucket = layout_.buckets()[static_cast<size_t>(b)];
     const Range mine = layout_.owned_slice(b, comm_.rank());
-    comm_.all_gather(store_.values() + mine.begin, store_.values() + bucket.begin, mine.size(),
+    comm_.all_gather(memory_.values() + mine.begin, memory_.values() + bucket.begin, mine.size(),
                      DType::kF32);
   }
 }

@@ -7,12 +7,15 @@
 //   stage 2  each micro-step's gradients are reduce-scattered bucket by bucket as the
 //            backward completes them, and accumulated into the rank's fp32 shard (the only
 //            gradient state that lives across micro-steps); AdamW on the shard; all-gather.
+// The buffers live in a FlatMemory (host on CPU ranks, device on GPU ranks); `buffers_comm`
+// moves them (its device_buffers() matches the memory), `scalars_comm` sums host scalars.
 #pragma once
 
 #include <vector>
 
 #include "comm/communicator.h"
 #include "core/params.h"
+#include "train/flat_memory.h"
 #include "model/layer.h"
 #include "train/shard_layout.h"
 
@@ -20,7 +23,8 @@ namespace ladder {
 
 class GradientSync : public BackwardObserver {
  public:
-  GradientSync(ParamStore& store, const ShardLayout& layout, int stage, Communicator& comm);
+  GradientSync(FlatMemory& memory, const ShardLayout& layout, int stage,
+               Communicator& buffers_comm, Communicator& scalars_comm);
 
   void begin_step();        // before an optimizer step's first micro-step
   void begin_micro_step();  // before each micro-step's backward
@@ -43,12 +47,13 @@ class GradientSync : public BackwardObserver {
  private:
   void reduce_bucket(int bucket);  // stage 2: reduce-scatter and accumulate into the shard
 
-  ParamStore& store_;
+  FlatMemory& memory_;
   const ShardLayout& layout_;
   const int stage_;
   Communicator& comm_;
-  HostBuffer<float> shard_;    // (owned_count) fp32 gradients of the owned slices (stage 1, 2)
-  HostBuffer<float> scratch_;  // (largest slice) reduce-scatter landing area (stage 2)
+  Communicator& scalars_comm_;
+  FloatArray shard_;    // (owned_count) fp32 gradients of the owned slices (stage 1, 2)
+  FloatArray scratch_;  // (largest slice) reduce-scatter landing area (stage 2)
   int next_bucket_ = 0;        // stage 2: buckets at or above are reduced, descending
   double comm_seconds_ = 0;
 };

@@ -13,7 +13,11 @@
 #include "core/rng.h"
 #include "data/prefetcher.h"
 #include "io/image_grid.h"
-#include "kernels/cpu/ops.h"
+#include "train/oom_message.h"
+#ifdef LADDER_WITH_CUDA
+#include "comm/staged_communicator.h"
+#include "kernels/cuda/device_memory.h"
+#endif
 #include "train/lr_schedule.h"
 #include "train/memory_plan.h"
 
@@ -37,6 +41,14 @@ void write_text_atomically(const std::string& path, const std::string& text) {
   fs::rename(temporary, path);
 }
 
+// This rank's index among the ranks of its node (mpirun and Slurm say it), for the choice of
+// GPU; 0 when launched otherwise.
+int node_local_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char* value = std::getenv(name)) return std::atoi(value);
+  return 0;
+}
+
 std::string step_tag(int64_t step, int resolution) {
   char tag[64];
   std::snprintf(tag, sizeof tag, "step-%08lld-r%d", static_cast<long long>(step), resolution);
@@ -47,9 +59,10 @@ std::string step_tag(int64_t step, int resolution) {
 
 Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
     : config_(std::move(config)), comm_(std::move(comm)) {
+  const bool injected_comm = comm_ != nullptr;
   if (!comm_) {
     CommSettings comm_settings;
-    comm_settings.backend = config_.comm.backend;
+    comm_settings.backend = "mpi";  // host scalars; GPU buffers get their own (below)
     comm_settings.timeout_s = config_.comm.timeout_s;
     comm_ = make_communicator(comm_settings);
   }
@@ -65,6 +78,10 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
     fail_step_ = step;
   }
 
+  device_ = make_compute_device(config_, params_, node_local_rank());  // builds the model
+  LADDER_CHECK_USAGE(device_->on_gpu() || config_.comm.backend != "nccl",
+                     "comm.backend = nccl needs ranks that compute on GPUs (run.device = cuda)");
+
   const fs::path dir = config_.run.dir;
   LADDER_CHECK_USAGE(!fs::exists(dir / "metrics.jsonl"), "run.dir '", config_.run.dir,
                      "' already holds a run (metrics.jsonl); choose a new run.dir");
@@ -72,19 +89,22 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
   fs::create_directories(dir / "samples");
   if (rank_ == 0) write_text_atomically((dir / "config.ini").string(), config_.to_ini());
 
-  model_ = std::make_unique<AutoencoderKL<CpuBackend>>(config_.model, params_, backend_);
   const int64_t bucket_elements =
       std::max<int64_t>(1, static_cast<int64_t>(config_.train.bucket_mb * (1 << 20) / sizeof(float)));
   layout_ = std::make_unique<ShardLayout>(params_.count(), world_, bucket_elements);
   params_.allocate(layout_->padded_count());
   params_.initialize(config_.run.seed);  // the same on every rank: no broadcast needed
-  sync_ = std::make_unique<GradientSync>(params_, *layout_, config_.train.zero_stage, *comm_);
-  model_->set_backward_observer(sync_.get());
+  device_->attach_parameters(params_);
+  make_buffers_communicator(injected_comm);
+  sync_ = std::make_unique<GradientSync>(device_->memory(), *layout_, config_.train.zero_stage,
+                                         buffers_comm_ ? *buffers_comm_ : *comm_, *comm_);
+  device_->set_backward_observer(sync_.get());
+  scaler_ = LossScaler(device_->precision() == "fp16");
   AdamWSettings settings;
   settings.beta1 = config_.train.beta1;
   settings.beta2 = config_.train.beta2;
   settings.weight_decay = config_.train.weight_decay;
-  optimizer_ = std::make_unique<AdamW>(params_, sync_->optimizer_ranges(), settings);
+  optimizer_ = device_->make_optimizer(params_, sync_->optimizer_ranges(), settings);
   LADDER_CHECK_USAGE(!config_.data.store.empty(),
                      "config: data.store is required (an image store made by ladder pack)");
   store_ = std::make_unique<io::ImageStoreReader>(config_.data.store, config_.data.dataset);
@@ -100,10 +120,37 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
   if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(metrics_path());
 
   log_info("model: AutoencoderKL, ", params_.count(), " parameters");
-  log_info("device: cpu (", config_.run.device == "auto" ? "auto" : "requested", "), world ",
-           world_, " over ", comm_->backend(), ", ZeRO stage ", config_.train.zero_stage,
-           ", precision fp32");
+  log_info("device: ", device_->name(), " (run.device = ", config_.run.device, "), precision ",
+           device_->precision(), ", world ", world_, " over ",
+           (buffers_comm_ ? *buffers_comm_ : *comm_).backend(), ", ZeRO stage ",
+           config_.train.zero_stage);
   log_memory_plan();
+}
+
+void Trainer::make_buffers_communicator(bool injected_comm) {
+  if (!device_->on_gpu()) return;  // CPU ranks move host buffers over comm_
+#ifdef LADDER_WITH_CUDA
+  if (!injected_comm && config_.comm.backend != "mpi") {
+    CommSettings settings;
+    settings.backend = config_.comm.backend;
+    settings.timeout_s = config_.comm.timeout_s;
+    settings.cuda_ranks = true;
+    std::unique_ptr<Communicator> gpu_comm = make_communicator(settings);  // NCCL when it can
+    if (gpu_comm->device_buffers() && gpu_comm->world() == world_) {
+      buffers_comm_ = std::move(gpu_comm);
+      return;
+    }
+  }
+  // comm.backend = mpi, ranks sharing a GPU, or a communicator handed in (tests).
+  buffers_comm_ = std::make_unique<StagedCommunicator>(*comm_);
+#else
+  (void)injected_comm;
+#endif
+}
+
+const ParamStore& Trainer::params() {
+  device_->download_parameters(params_);
+  return params_;
 }
 
 void Trainer::log_memory_plan() const {
@@ -129,7 +176,7 @@ std::string Trainer::metrics_path() const {
 
 TrainSummary Trainer::run() {
   start_time_ = now_seconds();
-  ProcessContext::get().host_memory().reset_peak();  // mem_peak_bytes: this run's peak
+  device_->reset_peak();  // mem_peak_bytes: this run's peak
   TrainSummary summary;
   for (int rung = 0; rung < config_.stages.rungs(); ++rung) train_rung(rung, summary);
   summary.steps = step_;
@@ -141,7 +188,8 @@ void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag
                            TrainSummary& summary) {
   TensorF originals;
   data::images_to_tensor(shard, 0, std::min<int64_t>(8, shard.count()), originals);
-  const TensorF& reconstruction = model_->reconstruct(originals);
+  TensorF reconstruction;
+  device_->reconstruct(originals, reconstruction);
   const double psnr = io::psnr(originals, reconstruction);
   const std::string path = (fs::path(config_.run.dir) / "samples" / (tag + ".png")).string();
   if (rank_ == 0) io::write_image_grid(path, {&originals, &reconstruction});
@@ -170,15 +218,46 @@ void Trainer::fill_latent_noise(const std::vector<int64_t>& indices, const Shape
 
 bool Trainer::optimizer_step(double lr, double& grad_norm) {
   sync_->end_step();
-  grad_norm = std::sqrt(sync_->global_squared_norm());
-  if (!std::isfinite(grad_norm)) return false;  // the same decision on every rank
+  // Under fp16 the gradients carry the loss scale: the norm is of the unscaled gradients.
+  const double loss_scale = scaler_.scale();
+  grad_norm = std::sqrt(sync_->global_squared_norm()) / loss_scale;
+  // The same decision on every rank (the norm is global); the scaler halves on overflow.
+  if (!scaler_.update(std::isfinite(grad_norm))) return false;
+  FlatMemory& memory = device_->memory();
   float* grads = sync_->optimizer_grads();
   const double clip = config_.train.grad_clip;
-  if (clip > 0 && grad_norm > clip)
-    scale_values(grads, sync_->optimizer_grad_count(), static_cast<float>(clip / (grad_norm + 1e-6)));
-  optimizer_->step(params_.values(), grads, lr);
+  double factor = 1.0 / loss_scale;
+  if (clip > 0 && grad_norm > clip) factor *= clip / (grad_norm + 1e-6);
+  if (factor != 1.0) memory.scale(grads, sync_->optimizer_grad_count(), static_cast<float>(factor));
+  optimizer_->step(memory.values(), grads, lr);
   sync_->gather_parameters();
+  device_->parameters_changed();
   return true;
+}
+
+AutoencoderLossSums Trainer::run_micro_step(const data::MicroBatch& batch, const Shape& images,
+                                        const TensorF& noise, double grad_scale, int rung) {
+#ifdef LADDER_WITH_CUDA
+  try {
+    return device_->micro_step(batch.pixels.data(), images, noise.data(), grad_scale,
+                               config_.train.kl_weight);
+  } catch (const cuda::DeviceOutOfMemory& e) {
+    OutOfMemoryContext context;
+    context.rung = rung;
+    context.resolution = static_cast<int>(images.h);
+    context.micro_batch = static_cast<int>(images.n);
+    context.recompute = config_.train.recompute[rung];
+    context.requested_bytes = e.requested_bytes();
+    context.held_bytes = e.in_use_bytes();
+    context.device_free_bytes = e.device_free_bytes();
+    context.device_total_bytes = e.device_total_bytes();
+    throw Error(out_of_memory_message(context));
+  }
+#else
+  (void)rung;
+  return device_->micro_step(batch.pixels.data(), images, noise.data(), grad_scale,
+                             config_.train.kl_weight);
+#endif
 }
 
 void Trainer::train_rung(int rung, TrainSummary& summary) {
@@ -208,10 +287,11 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   data::Prefetcher loader(shard, prefetch);
   if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
   // auto: no memory planner on the CPU yet (the GPU plan comes with the CUDA trainer), so none.
-  model_->set_recompute(config_.train.recompute[rung] == "blocks");
+  device_->set_recompute(config_.train.recompute[rung] == "blocks");
   write_sample(shard, step_tag(step_, resolution), summary);
 
-  TensorF batch_images, noise;  // (micro, R, R, C), (micro, R/d, R/d, latent)
+  const Shape images_shape{micro, resolution, resolution, shard.channels};
+  TensorF noise;  // (micro, R/d, R/d, latent)
   double interval_start = now_seconds(), interval_wait = 0;
   double interval_comm_start = sync_->comm_seconds();
   int64_t interval_images = 0;
@@ -225,11 +305,9 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
       const double wait_start = now_seconds();
       const data::MicroBatch& batch_data = loader.next();
       interval_wait += now_seconds() - wait_start;
-      backend_.load_images(batch_data.pixels.data(), {micro, resolution, resolution, shard.channels},
-                           batch_images);
-      fill_latent_noise(batch_data.indices, model_->latent_shape(batch_images.shape()), noise);
-      AutoencoderLossSums part = model_->forward_backward(
-          batch_images, noise, 1.0 / static_cast<double>(batch), config_.train.kl_weight);
+      fill_latent_noise(batch_data.indices, device_->latent_shape(images_shape), noise);
+      AutoencoderLossSums part = run_micro_step(
+          batch_data, images_shape, noise, scaler_.scale() / static_cast<double>(batch), rung);
       sync_->end_micro_step();
       sums.reconstruction += part.reconstruction;
       sums.kl += part.kl;
@@ -244,7 +322,9 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
     double grad_norm = 0;
     if (!optimizer_step(lr, grad_norm)) {
       ++skipped_steps_;
-      log_warning("step ", step_ + 1, ": non-finite gradient norm, update skipped");
+      log_warning("step ", step_ + 1, ": non-finite gradient norm, update skipped",
+                  scaler_.enabled() ? detail::concat(" (loss scale now ", scaler_.scale(), ")")
+                                    : std::string());
     }
     ++step_;
     images_seen_ += batch;
@@ -277,7 +357,7 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
       m.img_per_s = elapsed > 0 ? static_cast<double>(interval_images) / elapsed : 0;
       m.data_wait_frac = elapsed > 0 ? interval_wait / elapsed : 0;
       m.comm_frac = elapsed > 0 ? (sync_->comm_seconds() - interval_comm_start) / elapsed : 0;
-      m.mem_peak_bytes = ProcessContext::get().host_memory().peak();
+      m.mem_peak_bytes = device_->peak_bytes();
       m.skipped_steps = skipped_steps_;
       m.time_s = now_seconds() - start_time_;
       m.world = world_;

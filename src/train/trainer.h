@@ -12,9 +12,10 @@
 #include "config/config.h"
 #include "core/params.h"
 #include "data/image_shard.h"
+#include "data/prefetcher.h"
 #include "io/image_store.h"
-#include "model/autoencoder_kl.h"
-#include "model/cpu_backend.h"
+#include "train/compute_device.h"
+#include "train/loss_scaler.h"
 #include "train/adamw.h"
 #include "train/gradient_sync.h"
 #include "train/shard_layout.h"
@@ -39,10 +40,17 @@ class Trainer {
 
   TrainSummary run();
 
-  const ParamStore& params() const { return params_; }
+  // The parameter values (downloaded from the GPU first when the model runs there).
+  const ParamStore& params();
   Communicator& communicator() { return *comm_; }
+  // What moves the gradient and parameter buffers: comm_ on CPU ranks; NCCL, or comm_ staged
+  // through host memory, on GPU ranks.
+  const Communicator& buffers_communicator() const {
+    return buffers_comm_ ? *buffers_comm_ : *comm_;
+  }
   const GradientSync& gradient_sync() const { return *sync_; }
-  const AdamW& optimizer() const { return *optimizer_; }
+  const Optimizer& optimizer() const { return *optimizer_; }
+  const ComputeDevice& device() const { return *device_; }
   // Called after every optimizer step with the step number (tests check replicas with it).
   void set_step_callback(std::function<void(int64_t)> callback) { step_callback_ = std::move(callback); }
   std::string metrics_path() const;
@@ -57,13 +65,18 @@ class Trainer {
 
   Config config_;
   int rank_ = 0, world_ = 1;
-  std::unique_ptr<Communicator> comm_;
+  void make_buffers_communicator(bool injected_comm);
+  AutoencoderLossSums run_micro_step(const data::MicroBatch& batch, const Shape& images,
+                                 const TensorF& noise, double grad_scale, int rung);
+
+  std::unique_ptr<Communicator> comm_;  // host scalars, barriers; the buffers too on CPU ranks
+  std::unique_ptr<Communicator> buffers_comm_;  // GPU ranks: NCCL, or comm_ staged via host
   ParamStore params_;
-  CpuBackend backend_;
-  std::unique_ptr<AutoencoderKL<CpuBackend>> model_;
+  std::unique_ptr<ComputeDevice> device_;
   std::unique_ptr<ShardLayout> layout_;
   std::unique_ptr<GradientSync> sync_;
-  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<Optimizer> optimizer_;
+  LossScaler scaler_{false};
   std::function<void(int64_t)> step_callback_;
   int64_t fail_rank_ = -1, fail_step_ = -1;  // LADDER_TEST_FAIL=rank:step (tests only)
   std::unique_ptr<io::ImageStoreReader> store_;

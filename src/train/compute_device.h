@@ -1,0 +1,69 @@
+// Why this file exists: everything the trainer does that depends on where the model runs and
+// in which precision, behind one interface: the model (built on a backend), the flat
+// parameter buffers and their vector ops (FlatMemory), the optimizer state, and the memory
+// peak. CpuDevice (train/cpu_device.h) runs the CPU reference in fp32; CudaDevice<T>
+// (train/cuda_device.h) runs one GPU in fp32, bf16 or fp16. make_compute_device() picks one
+// from run.device and train.precision.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/params.h"
+#include "core/tensor.h"
+#include "model/autoencoder_kl.h"
+#include "model/layer.h"
+#include "train/adamw.h"
+#include "train/flat_memory.h"
+#include "train/shard_layout.h"
+
+namespace ladder {
+
+class ComputeDevice {
+ public:
+  virtual ~ComputeDevice() = default;
+
+  virtual std::string name() const = 0;       // "cpu", "cuda:0"
+  virtual std::string precision() const = 0;  // "fp32", "bf16", "fp16"
+  virtual bool on_gpu() const = 0;
+
+  // After the model registered its parameters (construction) and the store was allocated and
+  // initialised: the device takes its copy of the values (GPU) or works in place (CPU).
+  virtual void attach_parameters(ParamStore& store) = 0;
+  virtual FlatMemory& memory() = 0;
+  virtual std::unique_ptr<Optimizer> make_optimizer(const ParamStore& store,
+                                                    std::vector<Range> owned,
+                                                    AdamWSettings settings) = 0;
+  // After the optimizer and the all-gather changed the values (the GPU refreshes its
+  // compute-precision copy).
+  virtual void parameters_changed() = 0;
+  // Copies the device's values into the store (no-op on the CPU, where they are the store's).
+  virtual void download_parameters(ParamStore& store) = 0;
+
+  // The model. pixels: host uint8 (N, R, R, C); noise: host fp32 latent_shape values. One
+  // micro-batch forward, loss and backward; gradients accumulate scaled by grad_scale.
+  virtual Shape latent_shape(const Shape& images) const = 0;
+  virtual AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images,
+                                         const float* noise, double grad_scale,
+                                         double kl_weight) = 0;
+  // images: host fp32 in [−1, 1]; reconstruction (z = μ) into `out` on the host.
+  virtual void reconstruct(const TensorF& images, TensorF& out) = 0;
+  virtual void set_recompute(bool recompute) = 0;
+  virtual void set_backward_observer(BackwardObserver* observer) = 0;
+
+  // Peak bytes of the memory the model works in (host on the CPU, device on a GPU) since the
+  // last reset; mem_peak_bytes in metrics.jsonl.
+  virtual int64_t peak_bytes() const = 0;
+  virtual void reset_peak() = 0;
+};
+
+// run.device = cpu → CpuDevice (fp32); cuda → CudaDevice of train.precision (auto: bf16) on
+// GPU `gpu_index`; auto → cuda when this build has it and a GPU is visible, else cpu. Builds
+// the model, which registers its parameters in `store`.
+std::unique_ptr<ComputeDevice> make_compute_device(const Config& config, ParamStore& store,
+                                                   int gpu_index);
+
+}  // namespace ladder

@@ -1,0 +1,49 @@
+// Why this file exists: the device AdamW's step over the owned ranges.
+#ifdef LADDER_WITH_CUDA
+#include "train/cuda_adamw.h"
+
+#include "kernels/cuda/ops.h"
+
+namespace ladder {
+namespace {
+int64_t total_size(const std::vector<Range>& ranges) {
+  int64_t total = 0;
+  for (const Range& range : ranges) total += range.size();
+  return total;
+}
+}  // namespace
+
+CudaAdamW::CudaAdamW(cuda::DeviceAllocator& allocator, cudaStream_t stream,
+                     std::vector<Range> owned, AdamWSettings settings, const uint8_t* decay_mask)
+    : stream_(stream),
+      owned_(std::move(owned)),
+      settings_(settings),
+      decay_mask_(decay_mask),
+      exp_avg_(allocator, total_size(owned_)),
+      exp_avg_sq_(allocator, total_size(owned_)) {
+  reset();
+}
+
+void CudaAdamW::reset() {
+  exp_avg_.zero_async(stream_);
+  exp_avg_sq_.zero_async(stream_);
+  steps_ = 0;
+}
+
+void CudaAdamW::step(float* params, const float* grads, double lr) {
+  ++steps_;
+  const cuda::AdamWScalars scalars = cuda::adamw_scalars(
+      settings_.beta1, settings_.beta2, settings_.eps, settings_.weight_decay, lr, steps_);
+  int64_t owned_offset = 0;
+  for (const Range& range : owned_) {
+    if (range.size() > 0)
+      cuda::adamw_step(range.size(), scalars, params + range.begin, grads + owned_offset,
+                       exp_avg_.data() + owned_offset, exp_avg_sq_.data() + owned_offset,
+                       decay_mask_ + range.begin, nullptr, stream_);
+    owned_offset += range.size();
+  }
+}
+
+}  // namespace ladder
+
+#endif  // LADDER_WITH_CUDA

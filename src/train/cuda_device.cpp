@@ -1,0 +1,84 @@
+// Why this file exists: the implementation of CudaDevice.
+#ifdef LADDER_WITH_CUDA
+#include "train/cuda_device.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <string>
+#include <type_traits>
+
+#include "train/cuda_adamw.h"
+
+namespace ladder {
+
+template <class T>
+CudaDevice<T>::CurrentDevice::CurrentDevice(int index) : gpu(index) {
+  int count = 0;
+  LADDER_CUDA_CHECK(cudaGetDeviceCount(&count));
+  LADDER_CHECK_USAGE(count > 0, "run.device = cuda, but no GPU is visible");
+  gpu = index % count;  // ranks beyond the GPU count share (the MPI backend stages through host)
+  LADDER_CUDA_CHECK(cudaSetDevice(gpu));
+}
+
+template <class T>
+CudaDevice<T>::CudaDevice(const ModelConfig& config, ParamStore& store, int gpu)
+    : device_(gpu), backend_(allocator_, stream_), model_(config, store, backend_) {}
+
+template <class T>
+std::string CudaDevice<T>::name() const {
+  return "cuda:" + std::to_string(device_.gpu);
+}
+
+template <class T>
+std::string CudaDevice<T>::precision() const {
+  if constexpr (std::is_same_v<T, float>) return "fp32";
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) return "bf16";
+  return "fp16";
+}
+
+template <class T>
+void CudaDevice<T>::attach_parameters(ParamStore& store) {
+  params_ = std::make_unique<DeviceParameters<T>>(allocator_, store, stream_);
+  backend_.set_parameters(params_->values(), params_->working(), params_->grads());
+  memory_ = std::make_unique<DeviceFlatMemory>(allocator_, stream_, params_->values(),
+                                               params_->grads());
+}
+
+template <class T>
+std::unique_ptr<Optimizer> CudaDevice<T>::make_optimizer(const ParamStore& /*store*/,
+                                                         std::vector<Range> owned,
+                                                         AdamWSettings settings) {
+  LADDER_CHECK(params_ != nullptr, "CudaDevice: make_optimizer before attach_parameters");
+  return std::make_unique<CudaAdamW>(allocator_, stream_, std::move(owned), settings,
+                                     params_->decay_mask());
+}
+
+template <class T>
+void CudaDevice<T>::download_parameters(ParamStore& store) {
+  params_->download_values(store.values(), stream_);
+}
+
+template <class T>
+AutoencoderLossSums CudaDevice<T>::micro_step(const uint8_t* pixels, const Shape& images,
+                                              const float* noise, double grad_scale,
+                                              double kl_weight) {
+  backend_.load_images(pixels, images, images_);
+  backend_.load_values(noise, model_.latent_shape(images), noise_);
+  return model_.forward_backward(images_, noise_, grad_scale, kl_weight);
+}
+
+template <class T>
+void CudaDevice<T>::reconstruct(const TensorF& images, TensorF& out) {
+  typename CudaBackend<T>::Tensor device_images;
+  backend_.load_values(images.data(), images.shape(), device_images);
+  backend_.to_host(model_.reconstruct(device_images), out);
+}
+
+template class CudaDevice<float>;
+template class CudaDevice<__nv_bfloat16>;
+template class CudaDevice<__half>;
+
+}  // namespace ladder
+
+#endif  // LADDER_WITH_CUDA

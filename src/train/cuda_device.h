@@ -1,0 +1,68 @@
+// Why this file exists: one GPU as a ComputeDevice: the model on CudaBackend<T> (T = float,
+// bf16, fp16) on the device's compute stream, the flat buffers in DeviceParameters, the
+// vector ops and AdamW as kernels, and the device allocator's peak as mem_peak_bytes.
+// Only in CUDA builds.
+#pragma once
+#ifdef LADDER_WITH_CUDA
+
+#include <memory>
+
+#include "kernels/cuda/device_memory.h"
+#include "model/cuda_backend.h"
+#include "train/compute_device.h"
+#include "train/device_flat_memory.h"
+#include "train/device_parameters.h"
+
+namespace ladder {
+
+template <class T>
+class CudaDevice final : public ComputeDevice {
+ public:
+  // Makes `gpu` the calling thread's current device, then builds the model (registering its
+  // parameters in `store`).
+  CudaDevice(const ModelConfig& config, ParamStore& store, int gpu);
+
+  std::string name() const override;
+  std::string precision() const override;
+  bool on_gpu() const override { return true; }
+
+  void attach_parameters(ParamStore& store) override;
+  FlatMemory& memory() override { return *memory_; }
+  std::unique_ptr<Optimizer> make_optimizer(const ParamStore& store, std::vector<Range> owned,
+                                            AdamWSettings settings) override;
+  void parameters_changed() override { params_->refresh_working(stream_); }
+  void download_parameters(ParamStore& store) override;
+
+  Shape latent_shape(const Shape& images) const override { return model_.latent_shape(images); }
+  AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
+                                 double grad_scale, double kl_weight) override;
+  void reconstruct(const TensorF& images, TensorF& out) override;
+  void set_recompute(bool recompute) override { model_.set_recompute(recompute); }
+  void set_backward_observer(BackwardObserver* observer) override {
+    model_.set_backward_observer(observer);
+  }
+
+  int64_t peak_bytes() const override { return allocator_.peak_bytes(); }
+  void reset_peak() override { allocator_.reset_peak(); }
+
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  struct CurrentDevice {  // first member: every CUDA object below lives on this device
+    explicit CurrentDevice(int gpu);
+    int gpu;
+  };
+
+  CurrentDevice device_;
+  cuda::DeviceAllocator allocator_;
+  cuda::CudaStream stream_;
+  CudaBackend<T> backend_;
+  AutoencoderKL<CudaBackend<T>> model_;
+  std::unique_ptr<DeviceParameters<T>> params_;
+  std::unique_ptr<DeviceFlatMemory> memory_;
+  typename CudaBackend<T>::Tensor images_, noise_;  // (N, R, R, C), latent
+};
+
+}  // namespace ladder
+
+#endif  // LADDER_WITH_CUDA

@@ -1,0 +1,45 @@
+// Why this file exists: the device implementation of FlatMemory.
+#ifdef LADDER_WITH_CUDA
+#include "train/device_flat_memory.h"
+
+#include "kernels/cuda/ops.h"
+
+namespace ladder {
+
+DeviceFlatMemory::DeviceFlatMemory(cuda::DeviceAllocator& allocator, cudaStream_t stream,
+                                   float* values, float* grads)
+    : allocator_(allocator), stream_(stream), values_(values), grads_(grads) {}
+
+FloatArray DeviceFlatMemory::allocate(int64_t count) {
+  auto* buffer = new cuda::DeviceBuffer<float>(allocator_, count);
+  buffer->zero_async(stream_);
+  return FloatArray(buffer->data(), count, [buffer] { delete buffer; });
+}
+
+void DeviceFlatMemory::zero(float* data, int64_t count) {
+  if (count > 0) LADDER_CUDA_CHECK(cudaMemsetAsync(data, 0, count * sizeof(float), stream_));
+}
+
+void DeviceFlatMemory::add(const float* x, float* y, int64_t count) {
+  if (count > 0) cuda::accumulate_to_f32(count, x, y, stream_);
+}
+
+void DeviceFlatMemory::scale(float* data, int64_t count, float factor) {
+  if (count > 0) cuda::scale_inplace(count, factor, data, stream_);
+}
+
+double DeviceFlatMemory::squared_norm(const float* data, int64_t count) {
+  if (count == 0) return 0;
+  const int64_t need = cuda::reduction_scratch_doubles(count);
+  if (norm_scratch_.size() < need) {
+    norm_scratch_.reset();
+    norm_scratch_ = cuda::DeviceBuffer<double>(allocator_, need);
+  }
+  return cuda::squared_norm(count, data, norm_scratch_.data(), stream_);
+}
+
+void DeviceFlatMemory::synchronize() { LADDER_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+}  // namespace ladder
+
+#endif  // LADDER_WITH_CUDA

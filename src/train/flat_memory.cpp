@@ -1,0 +1,32 @@
+// Why this file exists: the host implementation of FlatMemory (CPU ranks).
+#include "train/flat_memory.h"
+
+#include <cstring>
+
+#include "core/host_buffer.h"
+#include "train/adamw.h"
+
+namespace ladder {
+
+FloatArray HostFlatMemory::allocate(int64_t count) {
+  auto* buffer = new HostBuffer<float>(count);  // zeroed, counted in the host peak
+  return FloatArray(buffer->data(), count, [buffer] { delete buffer; });
+}
+
+void HostFlatMemory::zero(float* data, int64_t count) {
+  if (count > 0) std::memset(data, 0, static_cast<size_t>(count) * sizeof(float));
+}
+
+void HostFlatMemory::add(const float* x, float* y, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) y[i] += x[i];
+}
+
+void HostFlatMemory::scale(float* data, int64_t count, float factor) {
+  scale_values(data, count, factor);
+}
+
+double HostFlatMemory::squared_norm(const float* data, int64_t count) {
+  return ladder::squared_norm(data, count);
+}
+
+}  // namespace ladder
