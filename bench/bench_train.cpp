@@ -182,6 +182,15 @@ Measurement measure(const Config& config, const data::ImageShard& shard, int mic
     m.peak_bytes = allocator.peak_bytes();
   } catch (const cuda::DeviceOutOfMemory&) {
     m.fits = false;
+  } catch (const Error& e) {
+    // cuDNN and cuBLAS allocate a little of their own; at the edge of the device's memory
+    // they fail with *_ALLOC_FAILED rather than through our allocator.
+    const std::string what = e.what();
+    if (what.find("ALLOC_FAILED") == std::string::npos &&
+        what.find("MemoryAllocation") == std::string::npos)
+      throw;
+    std::fprintf(stderr, "bench_train: micro-batch %d does not fit: %s\n", micro, e.what());
+    m.fits = false;
   }
   return m;
 }
