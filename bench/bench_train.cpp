@@ -1,9 +1,11 @@
 // Why this file exists: the GPU training-step benchmark of issue #5. For the 51.7M-parameter
 // high-resolution AutoencoderKL (BRIEF §4 default) at each resolution and recompute setting,
 // it finds the largest micro-batch that fits (doubling, then bisecting, each try on a fresh
-// model) and times full training steps there: micro-batches fed by the real prefetcher from
-// an in-memory shard of synthetic images, forward + backward, the fused AdamW on the whole
-// flat buffer (one rank, ZeRO 0) and the refresh of the working copy. It prints one JSON
+// model) and times full training steps there through the trainer's own GPU path (CudaDevice):
+// micro-batches from the real prefetcher (page-locked ring, default loader settings) over an
+// in-memory shard of synthetic images, the copy stream, forward + backward, the gradient
+// norm, the fused AdamW on the whole flat buffer (one rank, ZeRO 0) and the refresh of the
+// working copy. It prints one JSON
 // object per measurement (the keys bench/compare_train.py reads):
 //   {"impl": "ladder", "resolution", "micro_batch", "recompute", "precision", "steps",
 //    "step_ms", "img_per_s", "data_wait_frac", "peak_mem_bytes", "status", "device_name"}
@@ -35,10 +37,8 @@ int main() {
 #include "data/image_shard.h"
 #include "data/prefetcher.h"
 #include "data/synthetic_images.h"
-#include "kernels/cuda/ops.h"
-#include "model/autoencoder_kl.h"
-#include "model/cuda_backend.h"
-#include "train/device_parameters.h"
+#include "kernels/cuda/device_memory.h"
+#include "train/cuda_device.h"
 
 using namespace ladder;
 
@@ -119,67 +119,58 @@ data::ImageShard synthetic_shard(int resolution, int images) {
   return shard;
 }
 
-// Builds a fresh model at `micro` images per step and times `steps` training steps after
-// `warmup`; fits = false when the device ran out of memory (everything is freed again).
+// Builds a fresh model on a fresh CudaDevice (the trainer's GPU path: page-locked prefetcher
+// ring, copy stream, fp32 gradients, fused AdamW) at `micro` images per step and times
+// `steps` training steps after `warmup`; fits = false when the device ran out of memory
+// (everything is freed again).
 template <class T>
 Measurement measure(const Config& config, const data::ImageShard& shard, int micro,
                     bool recompute, int warmup, int steps) {
   Measurement m;
-  cuda::DeviceAllocator allocator;
-  cuda::CudaStream stream;
   try {
     ParamStore store;
-    CudaBackend<T> backend(allocator, stream);
-    AutoencoderKL<CudaBackend<T>> model(config.model, store, backend);
+    CudaDevice<T> device(config.model, store, 0);
     store.allocate();
     store.initialize(1);
-    DeviceParameters<T> params(allocator, store, stream);
-    backend.set_parameters(params.values(), params.working(), params.grads());
-    model.set_recompute(recompute);
-    cuda::DeviceBuffer<float> exp_avg(allocator, params.count()), exp_avg_sq(allocator, params.count());
-    exp_avg.zero_async(stream);
-    exp_avg_sq.zero_async(stream);
+    device.attach_parameters(store);
+    device.set_recompute(recompute);
+    std::unique_ptr<Optimizer> optimizer =
+        device.make_optimizer(store, {Range{0, store.padded_count()}}, AdamWSettings{});
+    FlatMemory& memory = device.memory();
 
     data::PrefetchSettings prefetch;
     prefetch.micro_batch = micro;
     prefetch.depth = config.data.prefetch;  // the default loader settings
     prefetch.threads = config.data.loader_threads;
+    prefetch.pin_buffers = device.buffer_pinner();
     data::Prefetcher loader(shard, prefetch);
     const int r = shard.resolution;
-    const Shape images_shape{micro, r, r, 3};
-    const Shape latent = model.latent_shape(images_shape);
-    std::vector<float> noise_host(static_cast<size_t>(latent.numel()), 0.5f);
-    typename CudaBackend<T>::Tensor images, noise;
-    backend.load_values(noise_host.data(), latent, noise);
+    const Shape images{micro, r, r, 3};
+    std::vector<float> noise(static_cast<size_t>(device.latent_shape(images).numel()), 0.5f);
 
     double wait = 0, start = 0;
-    cuda::CudaEvent begin(true), end(true);
     for (int step = 0; step < warmup + steps; ++step) {
       if (step == warmup) {
-        LADDER_CUDA_CHECK(cudaStreamSynchronize(stream));
-        allocator.reset_peak();
+        memory.synchronize();
+        device.reset_peak();
         wait = 0;
         start = now_seconds();
-        begin.record(stream);
       }
+      memory.zero(memory.grads(), store.padded_count());
       const double wait_start = now_seconds();
       const data::MicroBatch& batch = loader.next();
       wait += now_seconds() - wait_start;
-      params.zero_grads(stream);
-      backend.load_images(batch.pixels.data(), images_shape, images);
-      model.forward_backward(images, noise, 1.0 / micro, 1e-6);
-      const cuda::AdamWScalars scalars = cuda::adamw_scalars(0.9, 0.999, 1e-8, 0.0, 1e-5, step + 1);
-      cuda::adamw_step(params.count(), scalars, params.values(), params.grads(), exp_avg.data(),
-                       exp_avg_sq.data(), params.decay_mask(), nullptr, stream);
-      params.refresh_working(stream);
+      device.micro_step(batch.pixels.data(), images, noise.data(), 1.0 / micro, 1e-6);
+      memory.squared_norm(memory.grads(), store.padded_count());  // as the trainer: clipping
+      optimizer->step(memory.values(), memory.grads(), 1e-5);
+      device.parameters_changed();
     }
-    end.record(stream);
-    end.synchronize();
+    memory.synchronize();
     const double seconds = now_seconds() - start;
     m.fits = true;
-    m.step_ms = cuda::CudaEvent::elapsed_ms(begin, end) / steps;
+    m.step_ms = 1000.0 * seconds / steps;
     m.data_wait_frac = wait / seconds;
-    m.peak_bytes = allocator.peak_bytes();
+    m.peak_bytes = device.peak_bytes();
   } catch (const cuda::DeviceOutOfMemory&) {
     m.fits = false;
   } catch (const Error& e) {

@@ -17,6 +17,8 @@ Prefetcher::Prefetcher(const ImageShard& shard, PrefetchSettings settings)
   for (Slot& slot : slots_) {
     slot.batch.pixels = HostBuffer<uint8_t>(settings.micro_batch * shard.image_bytes());
     slot.batch.indices.resize(static_cast<size_t>(settings.micro_batch));
+    if (settings.pin_buffers)
+      pins_.push_back(settings.pin_buffers(slot.batch.pixels.data(), slot.batch.pixels.bytes()));
   }
   for (int t = 0; t < settings.threads; ++t) threads_.emplace_back([this] { worker(); });
 }

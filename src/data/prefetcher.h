@@ -7,7 +7,9 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -23,6 +25,11 @@ struct MicroBatch {
   std::vector<int64_t> indices;  // global image indices, (micro)
 };
 
+// Called once for each ring slot's pixel buffer when the ring is made: GPU ranks page-lock the
+// buffers (cudaHostRegister) so that batches reach the device by DMA without a staging copy.
+// The returned handle lives as long as the ring and is released before the buffer is freed.
+using BufferPinner = std::function<std::shared_ptr<void>(void* data, int64_t bytes)>;
+
 struct PrefetchSettings {
   int micro_batch = 1;
   int depth = 4;         // ring slots
@@ -31,6 +38,7 @@ struct PrefetchSettings {
   uint64_t seed = 0;
   int rank = 0;
   int64_t first_batch = 0;  // where the rung's sequence starts (resume)
+  BufferPinner pin_buffers;  // empty: ordinary host memory
 };
 
 class Prefetcher {
@@ -57,6 +65,7 @@ class Prefetcher {
   const ImageShard& shard_;
   const PrefetchSettings settings_;
   std::vector<Slot> slots_;
+  std::vector<std::shared_ptr<void>> pins_;  // released before slots_ (declared after it)
   std::mutex mutex_;
   std::condition_variable slot_ready_, slot_free_;
   int64_t next_to_claim_;    // next micro-batch a worker will build

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/params.h"
 #include "core/tensor.h"
+#include "data/prefetcher.h"
 #include "model/autoencoder_kl.h"
 #include "model/layer.h"
 #include "train/adamw.h"
@@ -43,8 +44,13 @@ class ComputeDevice {
   // Copies the device's values into the store (no-op on the CPU, where they are the store's).
   virtual void download_parameters(ParamStore& store) = 0;
 
+  // How the prefetcher's ring buffers should be prepared (GPU: page-locked); empty: as they are.
+  virtual data::BufferPinner buffer_pinner() { return {}; }
+
   // The model. pixels: host uint8 (N, R, R, C); noise: host fp32 latent_shape values. One
-  // micro-batch forward, loss and backward; gradients accumulate scaled by grad_scale.
+  // micro-batch forward, loss and backward; gradients accumulate scaled by grad_scale. When
+  // it returns, `pixels` and `noise` have been read (the caller may reuse them); the device
+  // may still be working on the backward.
   virtual Shape latent_shape(const Shape& images) const = 0;
   virtual AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images,
                                          const float* noise, double grad_scale,

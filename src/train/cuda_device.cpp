@@ -8,6 +8,7 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/cuda/ops.h"
 #include "train/cuda_adamw.h"
 
 namespace ladder {
@@ -60,11 +61,47 @@ void CudaDevice<T>::download_parameters(ParamStore& store) {
 }
 
 template <class T>
+data::BufferPinner CudaDevice<T>::buffer_pinner() {
+  return [](void* data, int64_t bytes) -> std::shared_ptr<void> {
+    LADDER_CUDA_CHECK(cudaHostRegister(data, static_cast<size_t>(bytes), cudaHostRegisterPortable));
+    return std::shared_ptr<void>(data, [](void* pinned) { cudaHostUnregister(pinned); });
+  };
+}
+
+template <class T>
+void CudaDevice<T>::copy_inputs(int slot, const uint8_t* pixels, int64_t pixel_count,
+                                const float* noise, int64_t noise_count) {
+  Inputs& in = inputs_[slot];
+  if (in.pixels.size() < pixel_count || in.noise.size() < noise_count) {  // a new rung
+    LADDER_CUDA_CHECK(cudaDeviceSynchronize());  // nothing reads the old buffers any more
+    in.pixels.reset();
+    in.noise.reset();
+    in.pixels = cuda::DeviceBuffer<uint8_t>(allocator_, pixel_count);
+    in.noise = cuda::DeviceBuffer<float>(allocator_, noise_count);
+  }
+  copy_stream_.wait(in.consumed);  // the compute stream has finished reading this slot
+  in.pixels.copy_from_host_async(pixels, pixel_count, copy_stream_);  // DMA from the pinned ring
+  in.noise.copy_from_host_async(noise, noise_count, copy_stream_);
+  in.copied.record(copy_stream_);
+}
+
+template <class T>
 AutoencoderLossSums CudaDevice<T>::micro_step(const uint8_t* pixels, const Shape& images,
                                               const float* noise, double grad_scale,
                                               double kl_weight) {
-  backend_.load_images(pixels, images, images_);
-  backend_.load_values(noise, model_.latent_shape(images), noise_);
+  const int slot = next_inputs_;
+  next_inputs_ ^= 1;
+  const Shape latent = model_.latent_shape(images);
+  copy_inputs(slot, pixels, images.numel(), noise, latent.numel());
+  Inputs& in = inputs_[slot];
+  stream_.wait(in.copied);
+  backend_.resize(images_, images);
+  backend_.resize(noise_, latent);
+  cuda::normalize_images(images.numel(), in.pixels.data(), images_.data(), stream_);
+  cuda::convert(latent.numel(), in.noise.data(), noise_.data(), stream_);
+  in.consumed.record(stream_);
+  // The caller may refill its buffers once the copies have read them (not the compute).
+  in.copied.synchronize();
   return model_.forward_backward(images_, noise_, grad_scale, kl_weight);
 }
 

@@ -33,6 +33,7 @@ class CudaDevice final : public ComputeDevice {
   void parameters_changed() override { params_->refresh_working(stream_); }
   void download_parameters(ParamStore& store) override;
 
+  data::BufferPinner buffer_pinner() override;
   Shape latent_shape(const Shape& images) const override { return model_.latent_shape(images); }
   AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
                                  double grad_scale, double kl_weight) override;
@@ -53,9 +54,24 @@ class CudaDevice final : public ComputeDevice {
     int gpu;
   };
 
+  // The inputs of a micro-step, double-buffered so that the copy engine brings batch k+1 in
+  // while the compute stream still works on batch k.
+  struct Inputs {
+    cuda::DeviceBuffer<uint8_t> pixels;  // (N, R, R, C) as loaded
+    cuda::DeviceBuffer<float> noise;     // (latent) fp32 as generated
+    cuda::CudaEvent copied;              // on the copy stream, after both copies
+    cuda::CudaEvent consumed;            // on the compute stream, after the last read
+  };
+  // Copies a micro-batch's inputs into inputs_[slot] on the copy stream.
+  void copy_inputs(int slot, const uint8_t* pixels, int64_t pixel_count, const float* noise,
+                   int64_t noise_count);
+
   CurrentDevice device_;
   cuda::DeviceAllocator allocator_;
-  cuda::CudaStream stream_;
+  cuda::CudaStream stream_;       // compute
+  cuda::CudaStream copy_stream_;  // host → device inputs
+  Inputs inputs_[2];
+  int next_inputs_ = 0;
   CudaBackend<T> backend_;
   AutoencoderKL<CudaBackend<T>> model_;
   std::unique_ptr<DeviceParameters<T>> params_;

@@ -284,6 +284,7 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   prefetch.flip = config_.data.flip;
   prefetch.seed = config_.run.seed;
   prefetch.rank = rank_;
+  prefetch.pin_buffers = device_->buffer_pinner();  // GPU: page-locked ring, DMA to the device
   data::Prefetcher loader(shard, prefetch);
   if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
   // auto: no memory planner on the CPU yet (the GPU plan comes with the CUDA trainer), so none.
