@@ -57,7 +57,7 @@ const KeySpec kKeys[] = {
     {"train.precision", "auto", "auto (GPU: bf16, CPU: fp32) | fp32 | bf16 | fp16 (dynamic loss scaling)"},
     {"train.zero_stage", "2", "0 | 1 | 2 (multi-rank issue)"},
     {"train.bucket_mb", "25", "ZeRO-2 gradient bucket size in MiB (multi-rank issue)"},
-    {"train.recompute", "none", "none | blocks | auto per rung: recompute ResBlock insides in the backward (auto: none on CPU)"},
+    {"train.recompute", "none", "none | blocks | auto per rung: recompute ResBlock insides in the backward (auto: blocks when a micro-batch does not fit on the GPU without; none on the CPU)"},
     {"stages.resolutions", "256,512,1024", "the resolution ladder"},
     {"stages.images", "100000", "images trained per rung"},
     {"stages.lr_scale", "1", "learning-rate multiplier per rung"},

@@ -246,7 +246,7 @@ AutoencoderLossSums Trainer::run_micro_step(const data::MicroBatch& batch, const
     context.rung = rung;
     context.resolution = static_cast<int>(images.h);
     context.micro_batch = static_cast<int>(images.n);
-    context.recompute = config_.train.recompute[rung];
+    context.recompute = recompute_;
     context.requested_bytes = e.requested_bytes();
     context.held_bytes = e.in_use_bytes();
     context.device_free_bytes = e.device_free_bytes();
@@ -258,6 +258,38 @@ AutoencoderLossSums Trainer::run_micro_step(const data::MicroBatch& batch, const
   return device_->micro_step(batch.pixels.data(), images, noise.data(), grad_scale,
                              config_.train.kl_weight);
 #endif
+}
+
+std::string Trainer::choose_recompute(int rung, const Shape& images) {
+  const std::string& setting = config_.train.recompute[rung];
+  if (setting != "auto") return setting;
+  if (!device_->on_gpu()) return "none";  // host memory: no limit worth planning against
+  // Probe: one forward and backward of a blank micro-batch without recompute. Every rank
+  // probes and the ranks agree (one rank out of memory → all recompute); the probe's
+  // gradients are discarded.
+  double fits = 1;
+#ifdef LADDER_WITH_CUDA
+  device_->set_backward_observer(nullptr);
+  device_->set_recompute(false);
+  const std::vector<uint8_t> pixels(static_cast<size_t>(images.numel()), 128);
+  const std::vector<float> noise(static_cast<size_t>(device_->latent_shape(images).numel()), 0.f);
+  try {
+    device_->micro_step(pixels.data(), images, noise.data(), 0.0, config_.train.kl_weight);
+  } catch (const cuda::DeviceOutOfMemory&) {
+    fits = 0;
+    device_->set_recompute(true);  // frees what the probe left in the blocks
+  }
+  device_->memory().zero(device_->memory().grads(), layout_->padded_count());
+  device_->set_backward_observer(sync_.get());
+#else
+  (void)images;
+#endif
+  comm_->all_reduce_sum(&fits, 1, DType::kF64);
+  const bool all_fit = fits == static_cast<double>(world_);
+  log_info("rung ", rung, ": train.recompute = auto: ",
+           all_fit ? "none (a micro-batch fits without recompute)"
+                   : "blocks (a micro-batch does not fit without recompute)");
+  return all_fit ? "none" : "blocks";
 }
 
 void Trainer::train_rung(int rung, TrainSummary& summary) {
@@ -287,11 +319,11 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   prefetch.pin_buffers = device_->buffer_pinner();  // GPU: page-locked ring, DMA to the device
   data::Prefetcher loader(shard, prefetch);
   if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
-  // auto: no memory planner on the CPU yet (the GPU plan comes with the CUDA trainer), so none.
-  device_->set_recompute(config_.train.recompute[rung] == "blocks");
+  const Shape images_shape{micro, resolution, resolution, shard.channels};
+  recompute_ = choose_recompute(rung, images_shape);
+  device_->set_recompute(recompute_ == "blocks");
   write_sample(shard, step_tag(step_, resolution), summary);
 
-  const Shape images_shape{micro, resolution, resolution, shard.channels};
   TensorF noise;  // (micro, R/d, R/d, latent)
   double interval_start = now_seconds(), interval_wait = 0;
   double interval_comm_start = sync_->comm_seconds();

@@ -66,6 +66,8 @@ class Trainer {
   Config config_;
   int rank_ = 0, world_ = 1;
   void make_buffers_communicator(bool injected_comm);
+  // train.recompute of the rung; `auto` probes one micro-batch without recompute on GPU ranks.
+  std::string choose_recompute(int rung, const Shape& images);
   AutoencoderLossSums run_micro_step(const data::MicroBatch& batch, const Shape& images,
                                  const TensorF& noise, double grad_scale, int rung);
 
@@ -77,6 +79,7 @@ class Trainer {
   std::unique_ptr<GradientSync> sync_;
   std::unique_ptr<Optimizer> optimizer_;
   LossScaler scaler_{false};
+  std::string recompute_ = "none";  // the current rung's, after `auto` was decided
   std::function<void(int64_t)> step_callback_;
   int64_t fail_rank_ = -1, fail_step_ = -1;  // LADDER_TEST_FAIL=rank:step (tests only)
   std::unique_ptr<io::ImageStoreReader> store_;
