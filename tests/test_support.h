@@ -1,5 +1,6 @@
 // Why this file exists: small helpers shared by the engine tests: a temporary directory that
-// removes itself, and running the real `ladder` binary (path from $LADDER_BINARY, set by CTest).
+// removes itself, a small synthetic store, and running the real `ladder` binary (path from
+// $LADDER_BINARY, set by CTest).
 #pragma once
 
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cli/pack_command.h"
 #include "core/check.h"
 
 namespace ladder::testing {
@@ -38,6 +40,17 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// 8 synthetic 32×32 images (seed 7), packed once per test program.
+inline const std::string& small_synthetic_store() {
+  static TempDir dir;
+  static const std::string path = [] {
+    std::string store = dir / "synthetic-8.h5";
+    pack_command({"--synthetic", "8", "--out", store, "--levels", "32", "--seed", "7"});
+    return store;
+  }();
+  return path;
+}
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path);

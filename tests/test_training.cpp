@@ -11,7 +11,6 @@
 
 #include <cmath>
 
-#include "cli/pack_command.h"
 #include "config/config.h"
 #include "core/check.h"
 #include "core/rng.h"
@@ -27,15 +26,7 @@ namespace {
 using testing::TempDir;
 
 // A store of 8 synthetic 32×32 images, packed once for the whole test program.
-const std::string& small_store() {
-  static TempDir dir;
-  static const std::string path = [] {
-    std::string store = dir / "synthetic-8.h5";
-    pack_command({"--synthetic", "8", "--out", store, "--levels", "32", "--seed", "7"});
-    return store;
-  }();
-  return path;
-}
+const std::string& small_store() { return testing::small_synthetic_store(); }
 
 // A small autoencoder on those images.
 std::vector<std::string> small_run(const std::string& dir, std::vector<std::string> extra) {

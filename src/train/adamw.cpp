@@ -9,14 +9,6 @@
 
 namespace ladder {
 
-namespace {
-int64_t total_size(const std::vector<Range>& ranges) {
-  int64_t total = 0;
-  for (const Range& range : ranges) total += range.size();
-  return total;
-}
-}  // namespace
-
 AdamW::AdamW(const ParamStore& store, std::vector<Range> owned, AdamWSettings settings)
     : settings_(settings), exp_avg_(total_size(owned)), exp_avg_sq_(total_size(owned)) {
   int64_t owned_offset = 0;

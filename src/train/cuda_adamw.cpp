@@ -5,14 +5,6 @@
 #include "kernels/cuda/ops.h"
 
 namespace ladder {
-namespace {
-int64_t total_size(const std::vector<Range>& ranges) {
-  int64_t total = 0;
-  for (const Range& range : ranges) total += range.size();
-  return total;
-}
-}  // namespace
-
 CudaAdamW::CudaAdamW(cuda::DeviceAllocator& allocator, cudaStream_t stream,
                      std::vector<Range> owned, AdamWSettings settings, const uint8_t* decay_mask)
     : stream_(stream),

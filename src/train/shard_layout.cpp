@@ -7,6 +7,12 @@
 
 namespace ladder {
 
+int64_t total_size(const std::vector<Range>& ranges) {
+  int64_t total = 0;
+  for (const Range& range : ranges) total += range.size();
+  return total;
+}
+
 ShardLayout::ShardLayout(int64_t count, int world, int64_t bucket_elements) : world_(world) {
   LADDER_CHECK(world >= 1 && count >= 1 && bucket_elements >= 1, "shard layout of ", count,
                " over ", world);

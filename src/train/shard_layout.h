@@ -16,6 +16,9 @@ struct Range {
   int64_t size() const { return end - begin; }
 };
 
+// Σ sizes: how many elements a rank owns over `ranges`.
+int64_t total_size(const std::vector<Range>& ranges);
+
 class ShardLayout {
  public:
   // count: real parameters; bucket_elements: target bucket size (rounded up to the world).

@@ -13,6 +13,7 @@
 #include <cuda_fp16.h>
 
 #include <cmath>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -101,6 +102,31 @@ CpuStep cpu_step(const Config& config, const Batch& batch) {
   return step;
 }
 
+// A model on the GPU with the same parameters as the CPU reference's (same table, same seed).
+template <class T>
+struct GpuModel {
+  explicit GpuModel(const Config& config)
+      : backend(allocator, stream), model(config.model, store, backend) {
+    store.allocate();
+    store.initialize(kSeed);
+    params = std::make_unique<DeviceParameters<T>>(allocator, store, stream);
+    backend.set_parameters(params->values(), params->working(), params->grads());
+  }
+  // The batch's images and noise on the device.
+  void load(const Batch& batch) {
+    backend.load_images(batch.pixels.data(), batch.images, images);
+    backend.load_values(batch.noise.data(), batch.latent, noise);
+  }
+
+  ParamStore store;
+  cuda::DeviceAllocator allocator;
+  cuda::CudaStream stream;
+  CudaBackend<T> backend;
+  AutoencoderKL<CudaBackend<T>> model;
+  std::unique_ptr<DeviceParameters<T>> params;
+  typename CudaBackend<T>::Tensor images, noise;
+};
+
 template <class T>
 class CudaModel : public ::testing::Test {};
 using Precisions = ::testing::Types<float, __nv_bfloat16, __half>;
@@ -110,24 +136,17 @@ TYPED_TEST(CudaModel, TrainingStepMatchesCpu) {
   LADDER_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   const Config config = small_config(16);
-  ParamStore store;
-  cuda::DeviceAllocator allocator;
-  cuda::CudaStream stream;
-  CudaBackend<T> backend(allocator, stream);
-  AutoencoderKL<CudaBackend<T>> model(config.model, store, backend);
-  store.allocate();
-  store.initialize(kSeed);  // the same values as the CPU's store
-  DeviceParameters<T> params(allocator, store, stream);
-  backend.set_parameters(params.values(), params.working(), params.grads());
+  GpuModel<T> gpu(config);
+  DeviceParameters<T>& params = *gpu.params;
+  cuda::DeviceAllocator& allocator = gpu.allocator;
+  cuda::CudaStream& stream = gpu.stream;
   const Shape images_shape{2, 16, 16, 3};
-  const Batch batch = make_batch(images_shape, model.latent_shape(images_shape));
+  const Batch batch = make_batch(images_shape, gpu.model.latent_shape(images_shape));
   const CpuStep want = cpu_step(config, batch);
 
-  typename CudaBackend<T>::Tensor images, noise;
-  backend.load_images(batch.pixels.data(), batch.images, images);
-  backend.load_values(batch.noise.data(), batch.latent, noise);
+  gpu.load(batch);
   const AutoencoderLossSums sums =
-      model.forward_backward(images, noise, 1.0 / batch.images.n, kKlWeight);
+      gpu.model.forward_backward(gpu.images, gpu.noise, 1.0 / batch.images.n, kKlWeight);
   EXPECT_NEAR(sums.reconstruction, want.sums.reconstruction,
               Bounds<T>::kLoss * std::abs(want.sums.reconstruction));
   EXPECT_NEAR(sums.kl, want.sums.kl, Bounds<T>::kLoss * std::abs(want.sums.kl));
@@ -161,32 +180,20 @@ TYPED_TEST(CudaModel, TrainingStepMatchesCpu) {
 TEST(CudaModelRecompute, SameGradientBitsWithLowerPeak) {
   LADDER_SKIP_WITHOUT_GPU();
   using T = __nv_bfloat16;
-  const Config config = small_config(32);
-  ParamStore store;
-  cuda::DeviceAllocator allocator;
-  cuda::CudaStream stream;
-  CudaBackend<T> backend(allocator, stream);
-  AutoencoderKL<CudaBackend<T>> model(config.model, store, backend);
-  store.allocate();
-  store.initialize(kSeed);
-  DeviceParameters<T> params(allocator, store, stream);
-  backend.set_parameters(params.values(), params.working(), params.grads());
+  GpuModel<T> gpu(small_config(32));
   const Shape images_shape{8, 32, 32, 3};
-  const Batch batch = make_batch(images_shape, model.latent_shape(images_shape));
-  typename CudaBackend<T>::Tensor images, noise;
-  backend.load_images(batch.pixels.data(), batch.images, images);
-  backend.load_values(batch.noise.data(), batch.latent, noise);
+  gpu.load(make_batch(images_shape, gpu.model.latent_shape(images_shape)));
 
   auto run = [&](bool recompute, std::vector<float>& grads) {
-    model.set_recompute(recompute);  // also frees what the last run kept
-    params.zero_grads(stream);
-    stream.synchronize();
-    allocator.reset_peak();
-    model.forward_backward(images, noise, 1.0 / images_shape.n, kKlWeight);
-    stream.synchronize();
-    grads.resize(static_cast<size_t>(params.count()));
-    params.download_grads(grads.data(), stream);
-    return allocator.peak_bytes();
+    gpu.model.set_recompute(recompute);  // also frees what the last run kept
+    gpu.params->zero_grads(gpu.stream);
+    gpu.stream.synchronize();
+    gpu.allocator.reset_peak();
+    gpu.model.forward_backward(gpu.images, gpu.noise, 1.0 / images_shape.n, kKlWeight);
+    gpu.stream.synchronize();
+    grads.resize(static_cast<size_t>(gpu.params->count()));
+    gpu.params->download_grads(grads.data(), gpu.stream);
+    return gpu.allocator.peak_bytes();
   };
   std::vector<float> plain, recomputed;
   run(false, plain);  // warm-up: cuDNN plans and scratch buffers reach their size

@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "cli/pack_command.h"
 #include "config/config.h"
 #include "kernels/cuda/device_memory.h"
 #include "../test_support.h"
@@ -23,15 +22,7 @@ using testing::TempDir;
   if (!cuda::cuda_device_available()) \
   GTEST_SKIP() << "no CUDA device: " << cuda::cuda_device_problem()
 
-const std::string& small_store() {
-  static TempDir dir;
-  static const std::string path = [] {
-    std::string store = dir / "synthetic-8.h5";
-    pack_command({"--synthetic", "8", "--out", store, "--levels", "32", "--seed", "7"});
-    return store;
-  }();
-  return path;
-}
+const std::string& small_store() { return testing::small_synthetic_store(); }
 
 Config small_run(const std::string& dir, const std::string& device, const std::string& precision,
                  int steps) {

@@ -12,36 +12,23 @@
 #include <cstring>
 #include <filesystem>
 
-#include "cli/pack_command.h"
 #include "comm/mpi_communicator.h"
 #include "config/config.h"
 #include "train/trainer.h"
+#include "trainer_checks.h"
 
 namespace ladder {
 namespace {
 
+using testing::expect_identical_replicas;
+using testing::relative_difference;
+using testing::world_rank;
+using testing::world_size;
+
 // A shared directory for the test's store and runs (rank 0 makes it, everyone learns it).
 std::string shared_dir() {
-  static const std::string dir = [] {
-    char path[256] = {0};
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank == 0) {
-      std::string made = (std::filesystem::temp_directory_path() / "ladder-zero-XXXXXX").string();
-      std::strncpy(path, mkdtemp(made.data()), sizeof path - 1);
-      pack_command({"--synthetic", "8", "--out", std::string(path) + "/s.h5", "--levels", "16",
-                    "--seed", "5"});
-    }
-    MPI_Bcast(path, sizeof path, MPI_CHAR, 0, MPI_COMM_WORLD);
-    return std::string(path);
-  }();
+  static const std::string dir = testing::make_shared_store_dir("ladder-zero");
   return dir;
-}
-
-int world_rank() {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
 }
 
 // 8 images = one global batch: every step sees every image, whatever the world size.
@@ -58,25 +45,6 @@ Config small_config(const std::string& run, int micro, int zero_stage) {
                           "--train.bucket_mb", "0.01"});
 }
 
-int world_size() {
-  int world = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  return world;
-}
-
-// Every rank of the trainer's world holds the same parameters: their hashes, all-gathered
-// (as 8 raw bytes each), are equal.
-void expect_identical_replicas(Trainer& trainer, int64_t step) {
-  const ParamStore& p = trainer.params();
-  uint64_t hash = 1469598103934665603ull;  // FNV-1a over the whole flat buffer
-  const auto* bytes = reinterpret_cast<const unsigned char*>(p.values());
-  for (int64_t i = 0; i < p.padded_count() * 4; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
-  Communicator& comm = trainer.communicator();
-  std::vector<uint64_t> hashes(static_cast<size_t>(comm.world()));
-  comm.all_gather(&hash, hashes.data(), 1, DType::kF64);
-  for (uint64_t other : hashes) EXPECT_EQ(other, hash) << "replicas differ after step " << step;
-}
-
 // Trains a small autoencoder on the ranks that share `color` (a sub-world split from
 // MPI_COMM_WORLD) and returns the final parameters.
 std::vector<float> train(int color, const std::string& run, int batch, int micro, int zero_stage) {
@@ -90,15 +58,6 @@ std::vector<float> train(int color, const std::string& run, int batch, int micro
   EXPECT_EQ(summary.steps, (40 + batch - 1) / batch);
   const ParamStore& p = trainer.params();
   return std::vector<float>(p.values(), p.values() + p.count());
-}
-
-double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    norm += double(b[i]) * b[i];
-  }
-  return std::sqrt(diff / norm);
 }
 
 TEST(Zero, WorldSizesAndAccumulationAgree) {
