@@ -17,6 +17,24 @@ enum class DType { kF32, kBF16, kF64 };
 int64_t dtype_bytes(DType dtype);
 const char* dtype_name(DType dtype);
 
+// Collectives ordered on device streams instead of the host (NCCL): the way ZeRO buckets are
+// reduced while the backward goes on. Streams are cudaStream_t passed as void* (this header
+// is plain C++). A communicator that has them returns this from stream_ordered().
+class StreamOrderedCollectives {
+ public:
+  virtual ~StreamOrderedCollectives() = default;
+  // Enqueues recv (count) ← Σ_ranks send[rank·count, (rank+1)·count) to start once the work
+  // queued on `producer` so far is done; returns at once (buffers must stay untouched until
+  // order_before() has ordered their next user after it).
+  virtual void reduce_scatter_sum_after(void* producer, const void* send, void* recv,
+                                        int64_t count, DType dtype) = 0;
+  // Work queued on `consumer` from now on starts after every collective enqueued so far.
+  virtual void order_before(void* consumer) = 0;
+  // Returns when every enqueued collective has completed; throws (naming the rank) when that
+  // takes longer than the communicator's timeout.
+  virtual void wait_enqueued() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -36,6 +54,8 @@ class Communicator {
   virtual void all_gather(const void* send, void* recv, int64_t count, DType dtype) = 0;
   virtual void broadcast(void* data, int64_t count, DType dtype, int root) = 0;
   virtual void barrier() = 0;
+  // Stream-ordered collectives, where the implementation has them (NCCL); null otherwise.
+  virtual StreamOrderedCollectives* stream_ordered() { return nullptr; }
 };
 
 struct CommSettings {

@@ -135,6 +135,8 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> bootstrap,
   cudaEvent_t event = nullptr;
   LADDER_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
   done_.reset(event);
+  LADDER_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  producer_ready_.reset(event);
   void* word = nullptr;
   LADDER_CUDA_CHECK(cudaMalloc(&word, sizeof(float)));
   barrier_word_.reset(word);
@@ -226,11 +228,21 @@ void NcclCommunicator::await_state(Clock::time_point deadline, const char* op, i
 }
 
 void NcclCommunicator::complete(ncclResult_t issued, const char* op, int64_t count, DType dtype) {
-  auto deadline = deadline_after(timeout_s_);
+  const auto deadline = deadline_after(timeout_s_);
+  enqueued(issued, op, count, dtype, deadline);
+  await_stream(op, count, dtype, deadline);
+}
+
+void NcclCommunicator::enqueued(ncclResult_t issued, const char* op, int64_t count, DType dtype,
+                                Clock::time_point deadline) {
   if (issued != ncclSuccess && issued != ncclInProgress)
     fail(op, detail::concat("NCCL call failed: ", ncclGetErrorString(issued), " (",
                             ncclGetLastError(comm_), ")"));
   await_state(deadline, op, count, dtype);  // the collective is now on the stream
+}
+
+void NcclCommunicator::await_stream(const char* op, int64_t count, DType dtype,
+                                    Clock::time_point deadline) {
   LADDER_CUDA_CHECK(cudaEventRecord(done_.get(), stream_.get()));
   Backoff backoff;
   for (;;) {
@@ -300,12 +312,30 @@ void NcclCommunicator::barrier() {
            kOp, -1, DType::kF32);
 }
 
-void NcclCommunicator::wait_event(cudaEvent_t event) {
-  LADDER_CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), event, 0));
+void NcclCommunicator::reduce_scatter_sum_after(void* producer, const void* send, void* recv,
+                                                int64_t count, DType dtype) {
+  static constexpr const char* kOp = "reduce_scatter_sum (stream-ordered)";
+  check_usable(kOp);
+  detail::check_collective_buffers(rank_, kOp, count, send, recv);
+  if (count == 0) return;
+  auto* producer_stream = static_cast<cudaStream_t>(producer);
+  LADDER_CUDA_CHECK(cudaEventRecord(producer_ready_.get(), producer_stream));
+  LADDER_CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), producer_ready_.get(), 0));
+  enqueued(ncclReduceScatter(send, recv, static_cast<size_t>(count), nccl_type(dtype), ncclSum,
+                             comm_, stream_.get()),
+           kOp, count, dtype, deadline_after(timeout_s_));
 }
 
-void NcclCommunicator::record(cudaEvent_t event) {
-  LADDER_CUDA_CHECK(cudaEventRecord(event, stream_.get()));
+void NcclCommunicator::order_before(void* consumer) {
+  check_usable("order_before");
+  LADDER_CUDA_CHECK(cudaEventRecord(done_.get(), stream_.get()));
+  LADDER_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(consumer), done_.get(), 0));
+}
+
+void NcclCommunicator::wait_enqueued() {
+  static constexpr const char* kOp = "the enqueued collectives";
+  check_usable(kOp);
+  await_stream(kOp, -1, DType::kF32, deadline_after(timeout_s_));
 }
 
 }  // namespace ladder

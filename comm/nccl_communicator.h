@@ -31,7 +31,7 @@ struct GpuPlacement {
 // compared across the node, so two ranks on one GPU are detected either way.
 GpuPlacement place_on_gpus(MpiCommunicator& world);
 
-class NcclCommunicator : public Communicator {
+class NcclCommunicator : public Communicator, public StreamOrderedCollectives {
  public:
   // Collective over the ranks of `bootstrap` (which it keeps). Throws UsageError when some
   // rank has no GPU of its own (placement from place_on_gpus over the same ranks).
@@ -52,12 +52,14 @@ class NcclCommunicator : public Communicator {
   void broadcast(void* data, int64_t count, DType dtype, int root) override;
   void barrier() override;
 
-  // The stream the collectives run on (for overlap: order work against it with events).
+  // The stream the collectives run on.
   cudaStream_t stream() const { return stream_.get(); }
-  // Later collectives wait for `event` (recorded by the caller, e.g. on its compute stream).
-  void wait_event(cudaEvent_t event);
-  // Records `event` on the collective stream after the work enqueued so far.
-  void record(cudaEvent_t event);
+
+  StreamOrderedCollectives* stream_ordered() override { return this; }
+  void reduce_scatter_sum_after(void* producer, const void* send, void* recv, int64_t count,
+                                DType dtype) override;
+  void order_before(void* consumer) override;
+  void wait_enqueued() override;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -75,6 +77,11 @@ class NcclCommunicator : public Communicator {
   // Waits until NCCL has accepted the last call (non-blocking communicators may answer
   // ncclInProgress), then until the collective stream reaches an event recorded after it.
   void complete(ncclResult_t issued, const char* op, int64_t count, DType dtype);
+  // The first half of complete(): the call is on the stream.
+  void enqueued(ncclResult_t issued, const char* op, int64_t count, DType dtype,
+                Clock::time_point deadline);
+  // The second half: the stream has reached everything enqueued so far.
+  void await_stream(const char* op, int64_t count, DType dtype, Clock::time_point deadline);
   // Polls the communicator state until it leaves ncclInProgress.
   void await_state(Clock::time_point deadline, const char* op, int64_t count, DType dtype);
   [[noreturn]] void fail(const char* op, const std::string& why);
@@ -88,6 +95,7 @@ class NcclCommunicator : public Communicator {
   double timeout_s_ = 300;
   std::unique_ptr<std::remove_pointer_t<cudaStream_t>, StreamDeleter> stream_;
   std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, EventDeleter> done_;
+  std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, EventDeleter> producer_ready_;
   std::unique_ptr<void, DeviceFree> barrier_word_;  // one float the barrier sums
   ncclComm_t comm_ = nullptr;  // finalized (or aborted) in the destructor
   std::string broken_by_;      // the operation that timed out or failed; empty while usable

@@ -25,6 +25,7 @@ class DeviceFlatMemory final : public FlatMemory {
   void scale(float* data, int64_t count, float factor) override;
   double squared_norm(const float* data, int64_t count) override;
   void synchronize() override;
+  void* stream() override { return stream_; }
 
  private:
   cuda::DeviceAllocator& allocator_;

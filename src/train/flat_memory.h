@@ -62,6 +62,9 @@ class FlatMemory {
   virtual double squared_norm(const float* data, int64_t count) = 0;
   // Returns when the work queued on these buffers is done (before a collective reads them).
   virtual void synchronize() = 0;
+  // The stream the work on these buffers is queued on (a cudaStream_t), for collectives
+  // ordered after it; null for host memory.
+  virtual void* stream() { return nullptr; }
 };
 
 class HostFlatMemory final : public FlatMemory {

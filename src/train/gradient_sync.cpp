@@ -35,11 +35,17 @@ GradientSync::GradientSync(FlatMemory& memory, const ShardLayout& layout, int st
                buffers_comm.backend(), " communicator cannot move ",
                memory.on_device() ? "device" : "host", " buffers");
   if (stage_ >= 1) shard_ = memory_.allocate(layout.owned_count());
+  if (stage_ == 2 && memory.stream() != nullptr) overlap_ = buffers_comm.stream_ordered();
   if (stage_ == 2) {
     int64_t largest = 0;
     for (const Range& bucket : layout.buckets()) largest = std::max(largest, bucket.size());
-    scratch_ = memory_.allocate(largest / layout.world());
+    scratch_ = memory_.allocate(overlap_ ? layout.owned_count() : largest / layout.world());
   }
+}
+
+float* GradientSync::landing(int bucket) {
+  if (!overlap_) return scratch_.data();
+  return scratch_.data() + layout_.buckets()[static_cast<size_t>(bucket)].begin / layout_.world();
 }
 
 void GradientSync::begin_step() {
@@ -57,12 +63,15 @@ void GradientSync::begin_micro_step() {
 void GradientSync::reduce_bucket(int bucket) {
   const Range& range = layout_.buckets()[static_cast<size_t>(bucket)];
   const int64_t part = range.size() / layout_.world();
-  {
-    ScopedTimer timer(comm_seconds_);
-    memory_.synchronize();  // the backward has written the bucket
-    comm_.reduce_scatter_sum(memory_.grads() + range.begin, scratch_.data(), part, DType::kF32);
+  if (overlap_) {  // after the backward's work queued so far; the host goes on at once
+    overlap_->reduce_scatter_sum_after(memory_.stream(), memory_.grads() + range.begin,
+                                       landing(bucket), part, DType::kF32);
+    return;
   }
-  memory_.add(scratch_.data(), shard_.data() + range.begin / layout_.world(), part);
+  memory_.synchronize();  // the backward has written the bucket (not counted as communication)
+  ScopedTimer timer(comm_seconds_);
+  comm_.reduce_scatter_sum(memory_.grads() + range.begin, landing(bucket), part, DType::kF32);
+  memory_.add(landing(bucket), shard_.data() + range.begin / layout_.world(), part);
 }
 
 void GradientSync::gradients_ready_from(int64_t offset) {
@@ -74,13 +83,26 @@ void GradientSync::gradients_ready_from(int64_t offset) {
 }
 
 void GradientSync::end_micro_step() {
-  if (stage_ == 2) gradients_ready_from(0);
+  if (stage_ != 2) return;
+  gradients_ready_from(0);
+  if (!overlap_) return;
+  // comm_seconds_ counts only the communication the backward did not hide: first the
+  // backward's own end (not counted), then what the reductions still need.
+  memory_.synchronize();
+  {
+    ScopedTimer timer(comm_seconds_);
+    overlap_->wait_enqueued();  // bounded by comm.timeout_s: a stuck peer fails here
+  }
+  // The compute stream adds the landing areas after every bucket has arrived, and zeroes the
+  // next micro-step's gradients only after the reductions have read them.
+  overlap_->order_before(memory_.stream());
+  memory_.add(scratch_.data(), shard_.data(), layout_.owned_count());
 }
 
 void GradientSync::end_step() {
-  ScopedTimer timer(comm_seconds_);
   if (stage_ == 2) return;
   memory_.synchronize();
+  ScopedTimer timer(comm_seconds_);
   for (const Range& bucket : layout_.buckets()) {
     if (stage_ == 0)
       comm_.all_reduce_sum(memory_.grads() + bucket.begin, bucket.size(), DType::kF32);
@@ -112,8 +134,8 @@ double GradientSync::global_squared_norm() {
 
 void GradientSync::gather_parameters() {
   if (stage_ == 0) return;
-  ScopedTimer timer(comm_seconds_);
   memory_.synchronize();  // the optimizer has written the owned slices
+  ScopedTimer timer(comm_seconds_);
   for (int b = 0; b < static_cast<int>(layout_.buckets().size()); ++b) {
     const Range& bucket = layout_.buckets()[static_cast<size_t>(b)];
     const Range mine = layout_.owned_slice(b, comm_.rank());

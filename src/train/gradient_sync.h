@@ -9,6 +9,11 @@
 //            gradient state that lives across micro-steps); AdamW on the shard; all-gather.
 // The buffers live in a FlatMemory (host on CPU ranks, device on GPU ranks); `buffers_comm`
 // moves them (its device_buffers() matches the memory), `scalars_comm` sums host scalars.
+// Overlap: when the communicator has stream-ordered collectives (NCCL) and the memory a
+// stream, stage 2's buckets are reduce-scattered on the communicator's stream as the backward
+// produces them, each into its own landing area, while the compute stream goes on with the
+// backward; at the end of the micro-step the compute stream waits for them and adds all the
+// landing areas into the shard at once. Otherwise every collective waits for the compute.
 #pragma once
 
 #include <vector>
@@ -46,6 +51,7 @@ class GradientSync : public BackwardObserver {
 
  private:
   void reduce_bucket(int bucket);  // stage 2: reduce-scatter and accumulate into the shard
+  float* landing(int bucket);      // stage 2: where bucket's reduced slice lands
 
   FlatMemory& memory_;
   const ShardLayout& layout_;
@@ -53,7 +59,10 @@ class GradientSync : public BackwardObserver {
   Communicator& comm_;
   Communicator& scalars_comm_;
   FloatArray shard_;    // (owned_count) fp32 gradients of the owned slices (stage 1, 2)
-  FloatArray scratch_;  // (largest slice) reduce-scatter landing area (stage 2)
+  // Stage 2 reduce-scatter landing: (largest slice), reused bucket after bucket; with overlap
+  // (owned_count), one area per bucket at the bucket's place in the shard.
+  FloatArray scratch_;
+  StreamOrderedCollectives* overlap_ = nullptr;  // stage 2 with NCCL on a GPU: in flight
   int next_bucket_ = 0;        // stage 2: buckets at or above are reduced, descending
   double comm_seconds_ = 0;
 };
