@@ -1,6 +1,7 @@
 // Why this file exists: the implementation of the rank's training loop.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -184,12 +185,22 @@ TrainSummary Trainer::run() {
   return summary;
 }
 
-void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag,
+void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
                            TrainSummary& summary) {
   TensorF originals;
-  data::images_to_tensor(shard, 0, std::min<int64_t>(8, shard.count()), originals);
-  TensorF reconstruction;
-  device_->reconstruct(originals, reconstruction);
+  const int64_t count = std::min<int64_t>(8, shard.count());
+  data::images_to_tensor(shard, 0, count, originals);
+  // Reconstructed `chunk` images at a time (the rung's micro-batch): never more activation
+  // memory than training itself.
+  TensorF reconstruction(originals.shape()), part_in, part_out;
+  const int64_t per_image = originals.numel() / count;
+  for (int64_t first = 0; first < count; first += chunk) {
+    const int64_t n = std::min<int64_t>(chunk, count - first);
+    data::images_to_tensor(shard, first, n, part_in);
+    device_->reconstruct(part_in, part_out);
+    std::copy(part_out.data(), part_out.data() + n * per_image,
+              reconstruction.data() + first * per_image);
+  }
   const double psnr = io::psnr(originals, reconstruction);
   const std::string path = (fs::path(config_.run.dir) / "samples" / (tag + ".png")).string();
   if (rank_ == 0) io::write_image_grid(path, {&originals, &reconstruction});
@@ -322,7 +333,7 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   const Shape images_shape{micro, resolution, resolution, shard.channels};
   recompute_ = choose_recompute(rung, images_shape);
   device_->set_recompute(recompute_ == "blocks");
-  write_sample(shard, step_tag(step_, resolution), summary);
+  write_sample(shard, step_tag(step_, resolution), micro, summary);
 
   TensorF noise;  // (micro, R/d, R/d, latent)
   double interval_start = now_seconds(), interval_wait = 0;
@@ -411,7 +422,7 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
       interval_images = 0;
     }
     const bool sample_due = config_.run.sample_every > 0 && step_ % config_.run.sample_every == 0;
-    if (sample_due || last_step) write_sample(shard, step_tag(step_, resolution), summary);
+    if (sample_due || last_step) write_sample(shard, step_tag(step_, resolution), micro, summary);
   }
 }
 

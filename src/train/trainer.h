@@ -61,7 +61,8 @@ class Trainer {
                          TensorF& noise) const;
   bool optimizer_step(double lr, double& grad_norm);  // false when skipped (non-finite grads)
   void log_memory_plan() const;
-  void write_sample(const data::ImageShard& shard, const std::string& tag, TrainSummary& summary);
+  void write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
+                    TrainSummary& summary);
 
   Config config_;
   int rank_ = 0, world_ = 1;
