@@ -47,7 +47,7 @@ const KeySpec kKeys[] = {
     {"data.prefetch", "4", "micro-batches prepared ahead (ring slots)"},
     {"data.loader_threads", "1", "threads assembling micro-batches"},
     {"train.batch", "32", "effective (global) batch per optimizer step"},
-    {"train.micro_batch", "auto", "per rank per micro-step, per rung; auto = batch / world"},
+    {"train.micro_batch", "auto", "per rank per micro-step, per rung; auto: on GPUs the largest divisor of batch / world that fits (probed), on the CPU batch / world"},
     {"train.lr", "1e-4", "peak learning rate (cosine to 0 within each rung)"},
     {"train.warmup_images", "0", "images of linear warmup at the start of the run"},
     {"train.betas", "0.9,0.999", "AdamW betas"},

@@ -271,42 +271,65 @@ AutoencoderLossSums Trainer::run_micro_step(const data::MicroBatch& batch, const
 #endif
 }
 
-std::string Trainer::choose_recompute(int rung, const Shape& images) {
-  const std::string& setting = config_.train.recompute[rung];
-  if (setting != "auto") return setting;
-  if (!device_->on_gpu()) return "none";  // host memory: no limit worth planning against
-  // Probe: one forward and backward of a blank micro-batch without recompute. Every rank
-  // probes and the ranks agree (one rank out of memory → all recompute); the probe's
-  // gradients are discarded.
+bool Trainer::fits_on_every_rank(const Shape& images, bool recompute) {
   double fits = 1;
 #ifdef LADDER_WITH_CUDA
+  // One forward and backward of a blank micro-batch; its gradients are discarded.
   device_->set_backward_observer(nullptr);
-  device_->set_recompute(false);
+  device_->set_recompute(recompute);
   const std::vector<uint8_t> pixels(static_cast<size_t>(images.numel()), 128);
   const std::vector<float> noise(static_cast<size_t>(device_->latent_shape(images).numel()), 0.f);
   try {
     device_->micro_step(pixels.data(), images, noise.data(), 0.0, config_.train.kl_weight);
+    device_->memory().synchronize();
   } catch (const cuda::DeviceOutOfMemory&) {
     fits = 0;
-    device_->set_recompute(true);  // frees what the probe left in the blocks
   }
+  device_->set_recompute(true);  // frees what the probe kept in the blocks
   device_->memory().zero(device_->memory().grads(), layout_->padded_count());
   device_->set_backward_observer(sync_.get());
 #else
   (void)images;
+  (void)recompute;
 #endif
-  comm_->all_reduce_sum(&fits, 1, DType::kF64);
-  const bool all_fit = fits == static_cast<double>(world_);
-  log_info("rung ", rung, ": train.recompute = auto: ",
-           all_fit ? "none (a micro-batch fits without recompute)"
-                   : "blocks (a micro-batch does not fit without recompute)");
-  return all_fit ? "none" : "blocks";
+  comm_->all_reduce_sum(&fits, 1, DType::kF64);  // the same answer on every rank
+  return fits == static_cast<double>(world_);
+}
+
+Trainer::RungPlan Trainer::plan_rung(int rung, const Shape& image) {
+  const std::string& recompute = config_.train.recompute[rung];
+  const int per_rank = static_cast<int>(config_.train.batch / world_);
+  const bool micro_auto = config_.train.micro_batch[rung] == 0;
+  RungPlan plan{micro_batch_for_rung(config_, rung, world_), recompute == "blocks" ? "blocks" : "none"};
+  // Host memory has no limit worth planning against: auto is the whole per-rank batch
+  // without recompute on the CPU.
+  if (!device_->on_gpu() || (!micro_auto && recompute != "auto")) return plan;
+  // GPU: the largest micro-batch (a divisor of the per-rank batch, when auto) that fits on
+  // every rank, without recompute before with it (when auto), by probing.
+  std::vector<int> micros;
+  for (int m = micro_auto ? per_rank : plan.micro; m >= 1; --m)
+    if (per_rank % m == 0 && (micro_auto || m == plan.micro)) micros.push_back(m);
+  std::vector<std::string> options;
+  if (recompute != "blocks") options.push_back("none");
+  if (recompute != "none") options.push_back("blocks");
+  for (int m : micros)
+    for (const std::string& option : options)
+      if (fits_on_every_rank({m, image.h, image.w, image.c}, option == "blocks")) {
+        log_info("rung ", rung, ": micro-batch ", m, ", recompute ", option, " (",
+                 micro_auto ? "train.micro_batch = auto" : "train.recompute = auto",
+                 ": the largest that fits on every rank)");
+        return {m, option};
+      }
+  // Nothing fits: train with the smallest and let the out-of-memory error say so.
+  return {micros.back(), options.back()};
 }
 
 void Trainer::train_rung(int rung, TrainSummary& summary) {
   const int resolution = config_.stages.resolutions[rung];
-  const int micro = micro_batch_for_rung(config_, rung, world_);
-  const int accumulation = accumulation_for_rung(config_, rung, world_);
+  const RungPlan plan = plan_rung(rung, {1, resolution, resolution, config_.model.in_channels});
+  const int micro = plan.micro;
+  const int accumulation = static_cast<int>(config_.train.batch / world_ / micro);
+  recompute_ = plan.recompute;
   const int64_t batch = config_.train.batch;
   const int64_t steps = (config_.stages.images[rung] + batch - 1) / batch;
   const LrSchedule schedule(config_.train.lr, config_.train.warmup_images);
@@ -331,7 +354,6 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   data::Prefetcher loader(shard, prefetch);
   if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
   const Shape images_shape{micro, resolution, resolution, shard.channels};
-  recompute_ = choose_recompute(rung, images_shape);
   device_->set_recompute(recompute_ == "blocks");
   write_sample(shard, step_tag(step_, resolution), micro, summary);
 

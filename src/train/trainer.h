@@ -67,8 +67,16 @@ class Trainer {
   Config config_;
   int rank_ = 0, world_ = 1;
   void make_buffers_communicator(bool injected_comm);
-  // train.recompute of the rung; `auto` probes one micro-batch without recompute on GPU ranks.
-  std::string choose_recompute(int rung, const Shape& images);
+  // A rung's micro-batch and recompute. `auto` for either: on GPU ranks, the largest
+  // micro-batch that fits (no recompute before recompute), found by probing; on the CPU, the
+  // whole per-rank batch without recompute.
+  struct RungPlan {
+    int micro;
+    std::string recompute;  // none | blocks
+  };
+  RungPlan plan_rung(int rung, const Shape& image /* (1, R, R, C) */);
+  // Whether a blank micro-batch of `images` runs forward and backward on every rank.
+  bool fits_on_every_rank(const Shape& images, bool recompute);
   AutoencoderLossSums run_micro_step(const data::MicroBatch& batch, const Shape& images,
                                  const TensorF& noise, double grad_scale, int rung);
 
