@@ -167,6 +167,18 @@ class DeviceBuffer {
   int64_t size_ = 0;
 };
 
+// Grows `buffer` to at least `count` elements and returns its data: the grow-only scratch
+// pattern. Growing loses the contents and frees the old memory first (the peak holds one
+// copy); the caller makes sure no queued work still uses it.
+template <class T>
+T* grow_to(DeviceBuffer<T>& buffer, DeviceAllocator& allocator, int64_t count) {
+  if (buffer.size() < count) {
+    buffer.reset();
+    buffer = DeviceBuffer<T>(allocator, count);
+  }
+  return buffer.data();
+}
+
 // A non-blocking CUDA stream (does not synchronise with the legacy default stream).
 class CudaStream {
  public:

@@ -50,13 +50,8 @@ class CpuBackend {
   void group_norm_forward(const cpu::GroupNormDims& d, bool silu, const float* x,
                           const ParamView& gamma, const ParamView& beta, float* y, float* mean,
                           float* rstd) {
-    if (!silu) {
-      cpu::group_norm_forward(d, x, gamma.value(), beta.value(), y, mean, rstd);
-      return;
-    }
-    const int64_t n = int64_t(d.n) * d.hw * d.c;
     cpu::group_norm_forward(d, x, gamma.value(), beta.value(), y, mean, rstd);
-    cpu::silu_forward(n, y, y);
+    if (silu) cpu::silu_forward(int64_t(d.n) * d.hw * d.c, y, y);
   }
   void group_norm_backward(const cpu::GroupNormDims& d, bool silu, const float* x,
                            const ParamView& gamma, const ParamView& beta, const float* mean,

@@ -54,16 +54,6 @@ const float* CudaBackend<T>::values_f32(const ParamView& p) const {
 }
 
 template <class T>
-template <class U>
-U* CudaBackend<T>::scratch(cuda::DeviceBuffer<U>& buffer, int64_t count) {
-  if (buffer.size() < count) {
-    buffer.reset();
-    buffer = cuda::DeviceBuffer<U>(allocator_, count);
-  }
-  return buffer.data();
-}
-
-template <class T>
 void CudaBackend<T>::add_scratch_gradient(const T* gradient, int64_t count, const ParamView& p) {
   cuda::accumulate_to_f32(count, gradient, grads(p), stream_);
 }
@@ -89,7 +79,7 @@ void CudaBackend<T>::conv2d_backward_filter(const cpu::Conv2dDims& d, const T* x
     conv_.backward_filter(d, x, dy, grads(weight), grads(bias), stream_);
   } else {
     // (w_size) weight then (cout) bias gradients in T, zeroed: cuDNN accumulates into them.
-    T* dw = scratch(grad_scratch_, d.w_size() + d.cout);
+    T* dw = cuda::grow_to(grad_scratch_, allocator_, d.w_size() + d.cout);
     T* db = dw + d.w_size();
     LADDER_CUDA_CHECK(cudaMemsetAsync(dw, 0, (d.w_size() + d.cout) * sizeof(T), stream_));
     conv_.backward_filter(d, x, dy, dw, db, stream_);
@@ -113,7 +103,8 @@ void CudaBackend<T>::group_norm_backward(const cpu::GroupNormDims& d, bool silu,
                                          const ParamView& gamma, const ParamView& beta,
                                          const float* mean, const float* rstd, const T* dy,
                                          T* dx) {
-  float* reduction = scratch(float_scratch_, cuda::group_norm_backward_scratch_floats(d));
+  float* reduction = 
+      cuda::grow_to(float_scratch_, allocator_, cuda::group_norm_backward_scratch_floats(d));
   cuda::group_norm_backward(d, silu, x, values_f32(gamma), values_f32(beta), mean, rstd, dy, dx,
                             grads(gamma), grads(beta), reduction, stream_);
 }
@@ -152,13 +143,14 @@ template <class T>
 void CudaBackend<T>::linear_backward(int64_t m, int cin, int cout, const T* x,
                                      const ParamView& weight, const ParamView& bias, const T* dy,
                                      T* dx) {
-  float* reduction = scratch(float_scratch_, cuda::linear_backward_scratch_floats(m, cout));
+  float* reduction = 
+      cuda::grow_to(float_scratch_, allocator_, cuda::linear_backward_scratch_floats(m, cout));
   if constexpr (std::is_same_v<T, float>) {
     cuda::linear_backward(cublas_, m, cin, cout, x, weights(weight), dy, dx, grads(weight),
                           grads(bias), reduction, stream_);
   } else {
     const int64_t w_size = int64_t(cout) * cin;
-    T* dw = scratch(grad_scratch_, w_size + cout);
+    T* dw = cuda::grow_to(grad_scratch_, allocator_, w_size + cout);
     T* db = dw + w_size;
     LADDER_CUDA_CHECK(cudaMemsetAsync(dw, 0, (w_size + cout) * sizeof(T), stream_));
     cuda::linear_backward(cublas_, m, cin, cout, x, weights(weight), dy, dx, dw, db, reduction,
@@ -172,7 +164,8 @@ template <class T>
 void CudaBackend<T>::attention_forward(const cpu::AttentionDims& d, const T* q, const T* k,
                                        const T* v, FloatTensor& probs, T* o) {
   resize(probs, {d.n, d.heads, d.tokens, d.tokens});
-  void* work = scratch(attention_scratch_, cuda::attention_forward_scratch_bytes<T>(d));
+  void* work = 
+      cuda::grow_to(attention_scratch_, allocator_, cuda::attention_forward_scratch_bytes<T>(d));
   cuda::attention_forward(cublas_, d, q, k, v, probs.data(), o, work, stream_);
 }
 
@@ -180,7 +173,8 @@ template <class T>
 void CudaBackend<T>::attention_backward(const cpu::AttentionDims& d, const T* q, const T* k,
                                         const T* v, const FloatTensor& probs, const T* dout,
                                         T* dq, T* dk, T* dv) {
-  void* work = scratch(attention_scratch_, cuda::attention_backward_scratch_bytes<T>(d));
+  void* work = 
+      cuda::grow_to(attention_scratch_, allocator_, cuda::attention_backward_scratch_bytes<T>(d));
   cuda::attention_backward(cublas_, d, q, k, v, probs.data(), dout, dq, dk, dv, work, stream_);
 }
 
@@ -200,7 +194,7 @@ void CudaBackend<T>::reparameterize_backward(int64_t n, const T* logvar, const T
 
 template <class T>
 double CudaBackend<T>::l1_forward(int64_t n, const T* x, const T* target) {
-  double* work = scratch(reduction_scratch_, cuda::reduction_scratch_doubles(n));
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(n));
   return cuda::l1_forward(n, x, target, work, stream_);
 }
 
@@ -211,7 +205,7 @@ void CudaBackend<T>::l1_backward(int64_t n, const T* x, const T* target, double 
 
 template <class T>
 double CudaBackend<T>::kl_forward(int64_t n, const T* mu, const T* logvar) {
-  double* work = scratch(reduction_scratch_, cuda::reduction_scratch_doubles(n));
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(n));
   return cuda::kl_forward(n, mu, logvar, work, stream_);
 }
 
@@ -226,7 +220,7 @@ void CudaBackend<T>::kl_backward_accumulate(int64_t n, const T* mu, const T* log
 template <class T>
 void CudaBackend<T>::load_images(const uint8_t* pixels, Shape shape, Tensor& images) {
   const int64_t n = shape.numel();
-  uint8_t* device_pixels = scratch(pixels_, n);
+  uint8_t* device_pixels = cuda::grow_to(pixels_, allocator_, n);
   LADDER_CUDA_CHECK(cudaMemcpyAsync(device_pixels, pixels, n, cudaMemcpyHostToDevice, stream_));
   resize(images, shape);
   cuda::normalize_images(n, device_pixels, images.data(), stream_);
@@ -235,7 +229,7 @@ void CudaBackend<T>::load_images(const uint8_t* pixels, Shape shape, Tensor& ima
 template <class T>
 void CudaBackend<T>::load_values(const float* host, Shape shape, Tensor& out) {
   const int64_t n = shape.numel();
-  float* device_values = scratch(staging_, n);
+  float* device_values = cuda::grow_to(staging_, allocator_, n);
   LADDER_CUDA_CHECK(cudaMemcpyAsync(device_values, host, n * sizeof(float),
                                     cudaMemcpyHostToDevice, stream_));
   resize(out, shape);
@@ -245,7 +239,7 @@ void CudaBackend<T>::load_values(const float* host, Shape shape, Tensor& out) {
 template <class T>
 void CudaBackend<T>::to_host(const Tensor& t, TensorF& host) {
   const int64_t n = t.numel();
-  float* device_values = scratch(staging_, n);
+  float* device_values = cuda::grow_to(staging_, allocator_, n);
   cuda::convert(n, t.data(), device_values, stream_);
   host.reshape_or_allocate(t.shape());
   LADDER_CUDA_CHECK(cudaMemcpyAsync(host.data(), device_values, n * sizeof(float),

@@ -113,9 +113,6 @@ class CudaBackend {
   // Adds a layer's gradient of `count` elements, produced in T in grad_scratch_, into the
   // fp32 gradient of `p`.
   void add_scratch_gradient(const T* scratch, int64_t count, const ParamView& p);
-  // A grow-only scratch of at least `count` elements.
-  template <class U>
-  U* scratch(cuda::DeviceBuffer<U>& buffer, int64_t count);
 
   cuda::DeviceAllocator& allocator_;
   cudaStream_t stream_;

@@ -74,10 +74,8 @@ void CudaDevice<T>::copy_inputs(int slot, const uint8_t* pixels, int64_t pixel_c
   Inputs& in = inputs_[slot];
   if (in.pixels.size() < pixel_count || in.noise.size() < noise_count) {  // a new rung
     LADDER_CUDA_CHECK(cudaDeviceSynchronize());  // nothing reads the old buffers any more
-    in.pixels.reset();
-    in.noise.reset();
-    in.pixels = cuda::DeviceBuffer<uint8_t>(allocator_, pixel_count);
-    in.noise = cuda::DeviceBuffer<float>(allocator_, noise_count);
+    cuda::grow_to(in.pixels, allocator_, pixel_count);
+    cuda::grow_to(in.noise, allocator_, noise_count);
   }
   copy_stream_.wait(in.consumed);  // the compute stream has finished reading this slot
   in.pixels.copy_from_host_async(pixels, pixel_count, copy_stream_);  // DMA from the pinned ring

@@ -30,12 +30,9 @@ void DeviceFlatMemory::scale(float* data, int64_t count, float factor) {
 
 double DeviceFlatMemory::squared_norm(const float* data, int64_t count) {
   if (count == 0) return 0;
-  const int64_t need = cuda::reduction_scratch_doubles(count);
-  if (norm_scratch_.size() < need) {
-    norm_scratch_.reset();
-    norm_scratch_ = cuda::DeviceBuffer<double>(allocator_, need);
-  }
-  return cuda::squared_norm(count, data, norm_scratch_.data(), stream_);
+  double* scratch = 
+      cuda::grow_to(norm_scratch_, allocator_, cuda::reduction_scratch_doubles(count));
+  return cuda::squared_norm(count, data, scratch, stream_);
 }
 
 void DeviceFlatMemory::synchronize() { LADDER_CUDA_CHECK(cudaStreamSynchronize(stream_)); }

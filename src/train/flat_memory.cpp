@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/host_buffer.h"
+#include "kernels/cpu/ops.h"
 #include "train/adamw.h"
 
 namespace ladder {
@@ -18,7 +19,7 @@ void HostFlatMemory::zero(float* data, int64_t count) {
 }
 
 void HostFlatMemory::add(const float* x, float* y, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) y[i] += x[i];
+  cpu::add_accumulate(count, x, y);
 }
 
 void HostFlatMemory::scale(float* data, int64_t count, float factor) {
