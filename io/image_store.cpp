@@ -20,6 +20,9 @@ namespace {
 
 constexpr const char* kFormat = "ladder-image-store";
 constexpr int64_t kVersion = 1;
+// The per-image checksum function. Stores without this attribute were written by builds
+// whose checksum was a hand-written hash: they are refused with a message to repack.
+constexpr const char* kChecksum = "xxh3-64";
 // Block reads (verify_all, box-filtered foreign loads) hold at most this much source data.
 constexpr int64_t kBlockBytes = int64_t{256} << 20;
 
@@ -179,6 +182,7 @@ ImageStoreWriter::ImageStoreWriter(const std::string& path, int channels, std::v
   h5::write_string_attribute(root, "format", kFormat, s.tmp);
   h5::write_int_attribute(root, "version", kVersion, s.tmp);
   h5::write_int_attribute(root, "channels", channels, s.tmp);
+  h5::write_string_attribute(root, "checksum", kChecksum, s.tmp);
   h5::Group group(h5::check(H5Gcreate2(root, "/levels", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                             s.tmp, "cannot create /levels"));
   for (int r : s.levels) {
@@ -289,6 +293,13 @@ void ImageStoreReader::Impl::open_store() {
   if (version != kVersion)
     LADDER_FAIL(path(), ": store version ", version, " is not supported (this build reads version ",
                 kVersion, ")");
+  std::string checksum;
+  if (!h5::read_string_attribute(root, "checksum", &checksum, path()))
+    LADDER_FAIL(path(), ": written by an older ladder whose image checksums this build does not "
+                "compute (no 'checksum' attribute); repack it with ladder pack");
+  if (checksum != kChecksum)
+    LADDER_FAIL(path(), ": checksum attribute is '", checksum, "', expected '", kChecksum,
+                "'; repack it with ladder pack");
   if (!h5::read_int_attribute(root, "channels", &channels, path()))
     LADDER_FAIL(path(), ": no 'channels' attribute");
   if (channels < 1 || channels > 4)

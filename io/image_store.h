@@ -1,6 +1,7 @@
 // Why this file exists: the HDF5 image store (BRIEF §5, format 1), written by `ladder pack`,
 // validated by `ladder inspect`, read by the trainer. Layout:
-//   root attributes  format = "ladder-image-store", version = 1, channels
+//   root attributes  format = "ladder-image-store", version = 1, channels,
+//                    checksum = "xxh3-64" (stores of older builds lack it: repack them)
 //   /levels/R        uint8 (N, R, R, C), one image per chunk, for each level R
 //   /checksums/R     uint64 (N), store_checksum() of each image of level R
 //   /names           N strings, the source of each image (used in error messages)
@@ -18,7 +19,7 @@
 
 namespace ladder::io {
 
-// 64-bit checksum of a byte range (fast: the loader verifies every image it reads).
+// XXH3-64 of a byte range (libxxhash; fast: the loader verifies every image it reads).
 uint64_t store_checksum(const uint8_t* bytes, int64_t count);
 
 // Integer box filter: out pixel = (sum of the factor×factor block + factor²/2) / factor².

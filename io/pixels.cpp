@@ -1,5 +1,7 @@
 // Why this file exists: the two pixel routines that the store writer, the store reader and
-// the packer must agree on bit for bit: the per-image checksum and the integer box filter.
+// the packer must agree on bit for bit: the per-image checksum (XXH3-64, libxxhash) and the integer box filter.
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -10,23 +12,7 @@
 namespace ladder::io {
 
 uint64_t store_checksum(const uint8_t* bytes, int64_t count) {
-  // 8 bytes per round, multiply-xorshift mixing (in the spirit of splitmix64/wyhash); the
-  // length is mixed in so that a truncated image never matches.
-  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
-  uint64_t hash = 0x243f6a8885a308d3ull ^ static_cast<uint64_t>(count);
-  int64_t i = 0;
-  for (; i + 8 <= count; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes + i, 8);
-    hash = (hash ^ word) * kMul;
-    hash ^= hash >> 29;
-  }
-  uint64_t tail = 0;
-  for (int64_t shift = 0; i < count; ++i, shift += 8) tail |= static_cast<uint64_t>(bytes[i]) << shift;
-  hash = (hash ^ tail) * kMul;
-  hash ^= hash >> 32;
-  hash *= 0xbf58476d1ce4e5b9ull;
-  return hash ^ (hash >> 31);
+  return XXH3_64bits(bytes, static_cast<size_t>(count));
 }
 
 void box_downsample(const uint8_t* in, int height, int width, int channels, int factor,

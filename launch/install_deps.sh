@@ -8,7 +8,9 @@ packages=(
   libboost-program-options-dev   # config and flags
   libopenblas-openmp-dev         # CPU GEMM under the convolutions (OpenMP threads)
   libpng-dev libjpeg-dev         # images: grids, `ladder pack`
-  libhdf5-dev                    # image stores
+  libhdf5-dev                    # image stores, checkpoint shards
+  libxxhash-dev                  # XXH3-64 checksums (stores, checkpoints)
+  nlohmann-json3-dev             # checkpoint manifests
   libgtest-dev                   # tests
   libopenmpi-dev openmpi-bin     # multi-rank training (mpirun)
 )

@@ -307,6 +307,18 @@ TEST(ImageStoreErrors, WrongFormatAndVersion) {
                {path, "'something-else'", "expected 'ladder-image-store'"});
 }
 
+TEST(ImageStoreErrors, StoresOfOlderBuildsAskToBeRepacked) {
+  TempDir dir;
+  const std::string path = dir / "old.h5";
+  write_store(path, make_content(2, {8}));
+  {  // a store of a build that hashed images with its own function has no checksum attribute
+    io::h5::File file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    ASSERT_GE(H5Adelete(file.get(), "checksum"), 0);
+  }
+  expect_error(error_message([&] { io::ImageStoreReader reader(path); }),
+               {path, "older ladder", "repack it with ladder pack"});
+}
+
 TEST(ImageStoreErrors, NotHdf5AndMissingFile) {
   TempDir dir;
   const std::string text = dir / "notes.h5", missing = dir / "missing.h5";
