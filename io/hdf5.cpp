@@ -57,9 +57,11 @@ File open_file(const std::string& path) {
   return File(id);
 }
 
-File create_file(const std::string& path) {
+File create_file(const std::string& path, bool reproducible) {
   silence_library_errors();
-  return File(check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path,
+  PropList create(check(H5Pcreate(H5P_FILE_CREATE), path, "file creation properties"));
+  if (reproducible) check(H5Pset_obj_track_times(create.get(), false), path, "file creation properties");
+  return File(check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, create.get(), H5P_DEFAULT), path,
                     "cannot create the file"));
 }
 

@@ -78,8 +78,9 @@ T check(T status, const std::string& path, const What&... what) {
 // Opens an existing file read-only (H5F_ACC_RDONLY), with a clear error for a missing path,
 // a directory, a file that is not HDF5, and a truncated or damaged one.
 File open_file(const std::string& path);
-// Creates (or truncates) a file for writing.
-File create_file(const std::string& path);
+// Creates (or truncates) a file for writing. reproducible: objects created in it (see
+// the caller's dataset creation lists too) store no modification times, so equal contents give equal bytes.
+File create_file(const std::string& path, bool reproducible = false);
 
 // Whether a link `name` exists below `location` (intermediate groups may be missing).
 bool exists(hid_t location, const std::string& name);

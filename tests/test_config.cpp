@@ -48,6 +48,23 @@ TEST(Config, ResolvedIniLoadsBackToTheSameConfig) {
   EXPECT_EQ(a.to_ini(), b.to_ini());
 }
 
+TEST(Config, KeyValuesListEveryKeyOfTheHelpInItsOrder) {
+  const Config c = load_config("", {"--checkpoint.every_minutes", "2.5", "--train.init_from", "x"});
+  const std::string help = config_help();
+  size_t position = 0;
+  for (const auto& [key, value] : c.key_values()) {
+    const size_t found = help.find("--" + key + " ");
+    ASSERT_NE(found, std::string::npos) << key;
+    EXPECT_GT(found, position) << key << " out of order";
+    position = found;
+  }
+  const size_t keys = static_cast<size_t>(std::count(help.begin(), help.end(), '\n')) -
+                      static_cast<size_t>(std::count(help.begin(), help.end(), '['));
+  EXPECT_EQ(c.key_values().size(), keys);
+  EXPECT_DOUBLE_EQ(c.checkpoint.every_minutes, 2.5);
+  EXPECT_EQ(c.train.init_from, "x");
+}
+
 // Each bad input gives a UsageError whose message names the key (and the file or flag).
 void expect_usage_error(const std::string& ini, const std::vector<std::string>& flags,
                         const std::string& expected_fragment) {

@@ -443,7 +443,7 @@ TEST(Inspect, CorruptStoreAndDirectoryThrow) {
   expect_error(message, {path, "level 8, image 0", "checksum mismatch"});
 
   expect_error(error_message([&] { inspect_command({dir.path().string()}); }),
-               {"not a store (checkpoints: not yet supported)"});
+               {"neither a checkpoint (no manifest.json) nor a run directory"});
   EXPECT_THROW(inspect_command({}), UsageError);
 }
 

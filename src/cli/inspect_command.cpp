@@ -1,9 +1,11 @@
 // Why this file exists: `ladder inspect PATH [--dataset NAME]`: describes an image store
-// (format, count, channels, bytes and checksum of each level), reads all of it back to check
-// every image, and ends with "valid"; any problem is thrown as the one error line main()
-// prints (exit 1). Checkpoint directories come with the checkpoint issue.
+// (format, count, channels, bytes and checksum of each level), a checkpoint (step, rung,
+// world, ZeRO stage, shards and sizes) or a run directory (its checkpoints), reads all of it
+// back to check every image or shard checksum, and ends with "valid"; any problem is thrown
+// as the one error line main() prints (exit 1 for a store, 2 for a checkpoint).
 #include "cli/inspect_command.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +13,7 @@
 
 #include "core/check.h"
 #include "core/format.h"
+#include "io/checkpoint_files.h"
 #include "io/image_store.h"
 
 namespace ladder {
@@ -22,6 +25,71 @@ std::string hex64(uint64_t value) {
   return text;
 }
 
+void print_checkpoint(const std::string& dir, const io::Manifest& m) {
+  const io::TrainingState& s = m.state;
+  std::cout << "checkpoint: " << dir << "\n"
+            << "step:       " << m.step << " (rung " << s.rung << " at step " << s.rung_step << ", "
+            << s.images_seen << " images seen, optimizer step " << s.optimizer_steps << ")\n"
+            << "world:      " << m.world << " ranks, ZeRO stage " << m.zero_stage << "\n"
+            << "parameters: " << m.count << " in " << m.params.size() << " tensors (flat buffer "
+            << m.padded_count << ")\n"
+            << "loss scale: " << s.scaler.scale << ", skipped steps " << s.scaler.skipped << "\n"
+            << "shards:\n";
+  char line[200];
+  for (const io::ShardRecord& shard : m.shards) {
+    std::snprintf(line, sizeof line, "  %-26s %6zu ranges  %12" PRId64 " elements  %10s  %s\n",
+                  shard.file.c_str(), shard.ranges.size(), total_size(shard.ranges),
+                  human_bytes(shard.bytes).c_str(), hex64(shard.xxh3).c_str());
+    std::cout << line;
+  }
+}
+
+// A checkpoint (a directory with a manifest) or a run directory (with checkpoints/).
+int inspect_directory(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ignored;
+  const bool step_directory =
+      fs::path(path).lexically_normal().filename().string().rfind("step-", 0) == 0 ||
+      fs::path(path).lexically_normal().parent_path().filename() == "checkpoints";
+  const bool run_directory = fs::is_directory(fs::path(path) / "checkpoints", ignored);
+  if (!fs::exists(fs::path(path) / io::kManifestFile, ignored) && !step_directory && !run_directory)
+    throw UsageError(path + ": neither a checkpoint (no manifest.json) nor a run directory (no "
+                     "checkpoints/)");
+  if (!run_directory) {
+    const io::Manifest manifest = io::verify_checkpoint(path);  // throws at the first fault
+    print_checkpoint(path, manifest);
+    std::cout << "valid\n" << std::flush;
+    return 0;
+  }
+  const io::CheckpointDirectory checkpoints(path);
+  const std::vector<int64_t> steps = checkpoints.all_steps();
+  std::cout << "run:         " << path << "\n"
+            << "checkpoints: " << checkpoints.complete_steps().size() << " complete";
+  const int64_t latest = checkpoints.latest_step();
+  if (latest >= 0) std::cout << ", latest " << io::step_directory_name(latest);
+  std::cout << "\n" << std::flush;
+  int bad = 0;
+  for (int64_t step : steps) {
+    const std::string dir = checkpoints.step_path(step);
+    try {
+      const io::Manifest manifest = io::verify_checkpoint(dir);
+      std::cout << "  " << io::step_directory_name(step) << "  valid  (" << manifest.world
+                << " ranks, ZeRO " << manifest.zero_stage << ", rung " << manifest.state.rung << ")\n";
+    } catch (const UsageError& e) {
+      std::cout << "  " << io::step_directory_name(step) << "  INVALID: " << e.what() << "\n";
+      ++bad;
+    }
+  }
+  if (latest >= 0 && std::find(steps.begin(), steps.end(), latest) == steps.end()) {
+    std::cout << "  latest names " << io::step_directory_name(latest) << ", which does not exist\n";
+    ++bad;
+  }
+  if (bad > 0)
+    throw UsageError(detail::concat(path, ": ", bad, " of ", steps.size(), " checkpoints are invalid"));
+  std::cout << "valid\n" << std::flush;
+  return 0;
+}
+
 }  // namespace
 
 std::string inspect_usage() {
@@ -30,6 +98,9 @@ std::string inspect_usage() {
          "Describes and validates an HDF5 image store: format, image count, channels, and for\n"
          "each level its bytes and checksum. Every image is read back and checked; the last\n"
          "line is \"valid\", or the command fails (exit 1) naming the problem.\n"
+         "PATH may also be a checkpoint (run.dir/checkpoints/step-N: step, rung, world, ZeRO\n"
+         "stage, shards and sizes; every shard's XXH3-64 is verified) or a run directory (each\n"
+         "of its checkpoints verified); a fault fails with exit 2, naming the file.\n"
          "\n"
          "options:\n"
          "  --dataset NAME   inspect a plain uint8 (N, H, W, C) dataset (h5py layout) instead\n"
@@ -59,8 +130,7 @@ int inspect_command(const std::vector<std::string>& args) {
   }
   LADDER_CHECK_USAGE(!path.empty(), "inspect: PATH is required (see ladder inspect --help)");
   std::error_code ignored;
-  if (std::filesystem::is_directory(path, ignored))
-    LADDER_FAIL(path, ": not a store (checkpoints: not yet supported)");
+  if (std::filesystem::is_directory(path, ignored)) return inspect_directory(path);
 
   io::ImageStoreReader reader(path, dataset);
   const io::StoreInfo& info = reader.info();

@@ -19,10 +19,12 @@ const char* kUsage =
     "ladder trains high-resolution image autoencoders (AutoencoderKL) on CPUs and GPUs.\n"
     "\n"
     "commands:\n"
-    "  train --config F.ini [--section.key value ...]   train (under mpirun: on every rank)\n"
+    "  train --config F.ini [--section.key value ...] [--resume auto|PATH]\n"
+    "                                                   train (under mpirun: on every rank)\n"
     "  pack --images DIR | --synthetic N --out S.h5 --levels 256,512,1024\n"
     "                                                   build an HDF5 image store\n"
-    "  inspect PATH                                     describe and validate a store\n"
+    "  inspect PATH                                     describe and validate a store, a\n"
+    "                                                   checkpoint or a run directory\n"
     "\n"
     "options:\n"
     "  --help, -h      this text; `ladder <command> --help` for a command\n"
@@ -34,7 +36,7 @@ int dispatch(const std::vector<std::string>& args) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version") {
-    std::cout << "ladder 0.1.0 (cpu"
+    std::cout << "ladder " LADDER_VERSION " (cpu"
 #ifdef LADDER_WITH_CUDA
               << ", cuda compiled"
 #endif
@@ -70,6 +72,8 @@ int main(int argc, char** argv) {
       std::cerr << "ladder: error: " << e.what() << "\n";
     code = 1;
   }
-  if (code != 0 && ladder::ProcessContext::get().world() > 1) ladder::MpiSession::abort_all(code);
+  // A stop after a checkpoint (75) is agreed by every rank: they all leave normally.
+  if (code != 0 && code != ladder::kExitStopped && ladder::ProcessContext::get().world() > 1)
+    ladder::MpiSession::abort_all(code);
   return code;
 }

@@ -57,13 +57,15 @@ const KeySpec kKeys[] = {
     {"train.precision", "auto", "auto (GPU: bf16, CPU: fp32) | fp32 | bf16 | fp16 (dynamic loss scaling)"},
     {"train.zero_stage", "2", "0 | 1 | 2 (multi-rank issue)"},
     {"train.bucket_mb", "25", "ZeRO-2 gradient bucket size in MiB (multi-rank issue)"},
+    {"train.init_from", "", "start from these weights (a checkpoint directory) with fresh optimizer state; names and shapes must match"},
     {"train.recompute", "none", "none | blocks | auto per rung: recompute ResBlock insides in the backward (auto: blocks when a micro-batch does not fit on the GPU without; none on the CPU)"},
     {"stages.resolutions", "256,512,1024", "the resolution ladder"},
     {"stages.images", "100000", "images trained per rung"},
     {"stages.lr_scale", "1", "learning-rate multiplier per rung"},
     {"stages.reset_optimizer", "false", "reset Adam moments at the start of each rung"},
-    {"checkpoint.every", "0", "steps between checkpoints (0: none; checkpoint issue)"},
-    {"checkpoint.keep", "3", "checkpoints kept"},
+    {"checkpoint.every", "0", "steps between checkpoints (0: only at the end of each rung and of the run)"},
+    {"checkpoint.every_minutes", "0", "minutes between checkpoints (0: off; with checkpoint.every, whichever comes first)"},
+    {"checkpoint.keep", "3", "newest complete checkpoints kept (older ones deleted once a newer one committed)"},
     {"comm.backend", "auto", "auto | nccl | mpi"},
     {"comm.timeout_s", "300", "seconds before a stuck collective fails the run"},
 };
@@ -326,6 +328,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   c.train.zero_stage = static_cast<int>(zero_stage);
   c.train.bucket_mb = r.number("train.bucket_mb");
   if (c.train.bucket_mb <= 0) r.fail("train.bucket_mb", "must be > 0");
+  c.train.init_from = r.text("train.init_from");
   c.train.recompute = r.per_rung<std::string>("train.recompute", rungs, [&](const std::string& s) {
     if (s != "none" && s != "blocks" && s != "auto")
       r.fail("train.recompute", "each value must be none, blocks or auto");
@@ -335,6 +338,8 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   int64_t every = r.integer("checkpoint.every");
   if (every < 0) r.fail("checkpoint.every", "must be >= 0");
   c.checkpoint.every = static_cast<int>(every);
+  c.checkpoint.every_minutes = r.number("checkpoint.every_minutes");
+  if (c.checkpoint.every_minutes < 0) r.fail("checkpoint.every_minutes", "must be >= 0 (0: off)");
   c.checkpoint.keep = r.positive_int("checkpoint.keep");
   c.comm.backend = r.choice("comm.backend", {"auto", "nccl", "mpi"});
   c.comm.timeout_s = r.number("comm.timeout_s");
@@ -397,32 +402,74 @@ std::string join_micro(const std::vector<int>& items) {
 }
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> Config::key_values() const {
+  auto number = [](double value) {
+    std::ostringstream os;
+    os.precision(17);
+    os << value;
+    return os.str();
+  };
+  auto boolean = [](bool value) { return std::string(value ? "true" : "false"); };
+  std::vector<std::string> lr_scale_text;
+  for (double value : stages.lr_scale) lr_scale_text.push_back(number(value));
+  return {
+      {"run.dir", run.dir},
+      {"run.seed", std::to_string(run.seed)},
+      {"run.device", run.device},
+      {"run.log_every", std::to_string(run.log_every)},
+      {"run.sample_every", std::to_string(run.sample_every)},
+      {"model.kind", model.kind},
+      {"model.in_channels", std::to_string(model.in_channels)},
+      {"model.channels", join(model.channels)},
+      {"model.res_blocks", std::to_string(model.res_blocks)},
+      {"model.attention_levels", join_bools(model.attention_levels)},
+      {"model.mid_attention", boolean(model.mid_attention)},
+      {"model.latent_channels", std::to_string(model.latent_channels)},
+      {"model.norm_groups", std::to_string(model.norm_groups)},
+      {"model.norm_eps", number(model.norm_eps)},
+      {"data.store", data.store},
+      {"data.dataset", data.dataset},
+      {"data.layout", data.layout},
+      {"data.flip", boolean(data.flip)},
+      {"data.prefetch", std::to_string(data.prefetch)},
+      {"data.loader_threads", std::to_string(data.loader_threads)},
+      {"train.batch", std::to_string(train.batch)},
+      {"train.micro_batch", join_micro(train.micro_batch)},
+      {"train.lr", number(train.lr)},
+      {"train.warmup_images", number(train.warmup_images)},
+      {"train.betas", number(train.beta1) + "," + number(train.beta2)},
+      {"train.weight_decay", number(train.weight_decay)},
+      {"train.grad_clip", number(train.grad_clip)},
+      {"train.kl_weight", number(train.kl_weight)},
+      {"train.precision", train.precision},
+      {"train.zero_stage", std::to_string(train.zero_stage)},
+      {"train.bucket_mb", number(train.bucket_mb)},
+      {"train.init_from", train.init_from},
+      {"train.recompute", join(train.recompute)},
+      {"stages.resolutions", join(stages.resolutions)},
+      {"stages.images", join(stages.images)},
+      {"stages.lr_scale", join(lr_scale_text)},
+      {"stages.reset_optimizer", join_bools(stages.reset_optimizer)},
+      {"checkpoint.every", std::to_string(checkpoint.every)},
+      {"checkpoint.every_minutes", number(checkpoint.every_minutes)},
+      {"checkpoint.keep", std::to_string(checkpoint.keep)},
+      {"comm.backend", comm.backend},
+      {"comm.timeout_s", number(comm.timeout_s)},
+  };
+}
+
 std::string Config::to_ini() const {
   std::ostringstream os;
-  os.precision(17);
   os << "# resolved by ladder: every key, defaults included\n";
-  os << "[run]\ndir = " << run.dir << "\nseed = " << run.seed << "\ndevice = " << run.device
-     << "\nlog_every = " << run.log_every << "\nsample_every = " << run.sample_every << "\n\n";
-  os << "[model]\nkind = " << model.kind << "\nin_channels = " << model.in_channels
-     << "\nchannels = " << join(model.channels) << "\nres_blocks = " << model.res_blocks
-     << "\nattention_levels = " << join_bools(model.attention_levels)
-     << "\nmid_attention = " << (model.mid_attention ? "true" : "false")
-     << "\nlatent_channels = " << model.latent_channels << "\nnorm_groups = " << model.norm_groups
-     << "\nnorm_eps = " << model.norm_eps << "\n\n";
-  os << "[data]\nstore = " << data.store << "\ndataset = " << data.dataset
-     << "\nlayout = " << data.layout << "\nflip = " << (data.flip ? "true" : "false")
-     << "\nprefetch = " << data.prefetch << "\nloader_threads = " << data.loader_threads << "\n\n";
-  os << "[train]\nbatch = " << train.batch << "\nmicro_batch = " << join_micro(train.micro_batch)
-     << "\nlr = " << train.lr << "\nwarmup_images = " << train.warmup_images
-     << "\nbetas = " << train.beta1 << "," << train.beta2 << "\nweight_decay = " << train.weight_decay
-     << "\ngrad_clip = " << train.grad_clip << "\nkl_weight = " << train.kl_weight
-     << "\nprecision = " << train.precision << "\nzero_stage = " << train.zero_stage
-     << "\nbucket_mb = " << train.bucket_mb << "\nrecompute = " << join(train.recompute) << "\n\n";
-  os << "[stages]\nresolutions = " << join(stages.resolutions) << "\nimages = " << join(stages.images)
-     << "\nlr_scale = " << join(stages.lr_scale)
-     << "\nreset_optimizer = " << join_bools(stages.reset_optimizer) << "\n\n";
-  os << "[checkpoint]\nevery = " << checkpoint.every << "\nkeep = " << checkpoint.keep << "\n\n";
-  os << "[comm]\nbackend = " << comm.backend << "\ntimeout_s = " << comm.timeout_s << "\n";
+  std::string section;
+  for (const auto& [key, value] : key_values()) {
+    const std::string key_section = key.substr(0, key.find('.'));
+    if (key_section != section) {
+      os << (section.empty() ? "" : "\n") << "[" << key_section << "]\n";
+      section = key_section;
+    }
+    os << key.substr(key.find('.') + 1) << " = " << value << "\n";
+  }
   return os.str();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ladder {
@@ -51,6 +52,7 @@ struct TrainConfig {
   int zero_stage = 2;
   double bucket_mb = 25;
   std::vector<std::string> recompute;  // per rung: none | blocks | auto
+  std::string init_from;               // checkpoint directory to start from; empty: none
 };
 
 struct StagesConfig {
@@ -63,8 +65,9 @@ struct StagesConfig {
 };
 
 struct CheckpointConfig {
-  int every = 0;
-  int keep = 3;
+  int every = 0;             // steps between checkpoints; 0: rung and run ends only
+  double every_minutes = 0;  // minutes between checkpoints; 0: off
+  int keep = 3;              // newest complete checkpoints kept
 };
 
 struct CommConfig {
@@ -81,6 +84,9 @@ struct Config {
   CheckpointConfig checkpoint;
   CommConfig comm;
 
+  // Every key as "section.key" and its value text, in the canonical order (a checkpoint's
+  // manifest stores them; a resume compares them).
+  std::vector<std::pair<std::string, std::string>> key_values() const;
   // The resolved config as INI text, every key, in the canonical order (config.ini).
   std::string to_ini() const;
 };

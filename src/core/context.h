@@ -1,6 +1,7 @@
 // Why this file exists: the one place for process-wide state (BRIEF: no global mutable state
-// beyond the process context): this process's rank and world size, and the host-memory
-// counters that feed `mem_peak_bytes`.
+// beyond the process context): this process's rank and world size, the host-memory
+// counters that feed `mem_peak_bytes`, and the stop request a signal handler leaves for the
+// trainer (train/stop_signals.h).
 #pragma once
 
 #include <atomic>
@@ -33,11 +34,19 @@ class ProcessContext {
 
   MemoryCounter& host_memory() { return host_memory_; }
 
+  // The signal that asked this process to stop (SIGTERM, SIGUSR1, SIGINT), 0 if none. Set from
+  // a signal handler (a lock-free atomic store is async-signal-safe), read by the trainer at
+  // optimizer-step boundaries.
+  void request_stop(int signal) { stop_signal_.store(signal, std::memory_order_relaxed); }
+  int stop_signal() const { return stop_signal_.load(std::memory_order_relaxed); }
+
  private:
   ProcessContext() = default;
   int rank_ = 0;
   int world_ = 1;
   MemoryCounter host_memory_;
+  std::atomic<int> stop_signal_{0};
+  static_assert(std::atomic<int>::is_always_lock_free, "stop_signal_ is set in a signal handler");
 };
 
 }  // namespace ladder

@@ -50,6 +50,9 @@ class Prefetcher {
 
   // Blocks until the next micro-batch is ready. The batch stays valid until the next call.
   const MicroBatch& next();
+  // Micro-batches handed out so far, counted from the rung's start (first_batch included):
+  // the data cursor a checkpoint saves. Called from the thread that calls next().
+  int64_t consumed() const { return next_to_consume_; }
 
  private:
   enum class SlotState { kFree, kFilling, kReady };

@@ -10,7 +10,7 @@
 namespace ladder {
 
 AdamW::AdamW(const ParamStore& store, std::vector<Range> owned, AdamWSettings settings)
-    : settings_(settings), exp_avg_(total_size(owned)), exp_avg_sq_(total_size(owned)) {
+    : owned_(owned), settings_(settings), exp_avg_(total_size(owned)), exp_avg_sq_(total_size(owned)) {
   int64_t owned_offset = 0;
   for (const Range& range : owned) {
     LADDER_CHECK(0 <= range.begin && range.begin <= range.end && range.end <= store.padded_count(),
@@ -28,6 +28,37 @@ AdamW::AdamW(const ParamStore& store, std::vector<Range> owned, AdamWSettings se
     if (cursor < range.end)
       segments_.push_back({cursor, range.end, owned_offset + cursor - range.begin, false});
     owned_offset += range.size();
+  }
+}
+
+int64_t concatenated_offset(const std::vector<Range>& ranges, int64_t at, int64_t count) {
+  int64_t offset = 0;
+  for (const Range& range : ranges) {
+    if (range.begin <= at && at + count <= range.end) return offset + at - range.begin;
+    offset += range.size();
+  }
+  LADDER_FAIL("flat range [", at, ", ", at + count, ") is not inside the optimizer's ranges");
+}
+
+void AdamW::download_moments(const std::vector<Range>& ranges, float* exp_avg,
+                             float* exp_avg_sq) const {
+  int64_t out = 0;
+  for (const Range& range : ranges) {
+    const int64_t from = concatenated_offset(owned_, range.begin, range.size());
+    std::copy_n(exp_avg_.data() + from, range.size(), exp_avg + out);
+    std::copy_n(exp_avg_sq_.data() + from, range.size(), exp_avg_sq + out);
+    out += range.size();
+  }
+}
+
+void AdamW::upload_moments(const std::vector<Range>& ranges, const float* exp_avg,
+                           const float* exp_avg_sq) {
+  int64_t in = 0;
+  for (const Range& range : ranges) {
+    const int64_t to = concatenated_offset(owned_, range.begin, range.size());
+    std::copy_n(exp_avg + in, range.size(), exp_avg_.data() + to);
+    std::copy_n(exp_avg_sq + in, range.size(), exp_avg_sq_.data() + to);
+    in += range.size();
   }
 }
 

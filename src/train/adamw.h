@@ -32,7 +32,20 @@ class Optimizer {
   virtual int64_t owned_count() const = 0;
   virtual int64_t steps() const = 0;
   virtual int64_t state_bytes() const = 0;  // the moments' bytes
+
+  // Checkpoints: the global flat-buffer ranges whose moments this optimizer holds, and the
+  // moments of `ranges` (global offsets inside those), concatenated, to or from host memory.
+  virtual const std::vector<Range>& owned_ranges() const = 0;
+  virtual void download_moments(const std::vector<Range>& ranges, float* exp_avg,
+                                float* exp_avg_sq) const = 0;
+  virtual void upload_moments(const std::vector<Range>& ranges, const float* exp_avg,
+                              const float* exp_avg_sq) = 0;
+  virtual void set_steps(int64_t steps) = 0;  // a resumed run's bias-correction count
 };
+
+// Where global offset `at` sits in the concatenation of `ranges` (at must lie inside one of
+// them and `count` elements from there must too; throws otherwise).
+int64_t concatenated_offset(const std::vector<Range>& ranges, int64_t at, int64_t count);
 
 class AdamW final : public Optimizer {
  public:
@@ -44,12 +57,19 @@ class AdamW final : public Optimizer {
   int64_t owned_count() const override { return exp_avg_.size(); }
   int64_t steps() const override { return steps_; }
   int64_t state_bytes() const override { return exp_avg_.bytes() + exp_avg_sq_.bytes(); }
+  const std::vector<Range>& owned_ranges() const override { return owned_; }
+  void download_moments(const std::vector<Range>& ranges, float* exp_avg,
+                        float* exp_avg_sq) const override;
+  void upload_moments(const std::vector<Range>& ranges, const float* exp_avg,
+                      const float* exp_avg_sq) override;
+  void set_steps(int64_t steps) override { steps_ = steps; }
 
  private:
   struct Segment {  // flat-buffer offsets [begin, end) and where they sit in the owned order
     int64_t begin, end, owned_offset;
     bool decay;
   };
+  std::vector<Range> owned_;
   std::vector<Segment> segments_;
   AdamWSettings settings_;
   HostBuffer<float> exp_avg_, exp_avg_sq_;  // Adam m and v, (owned_count)

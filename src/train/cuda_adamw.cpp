@@ -2,6 +2,7 @@
 #ifdef LADDER_WITH_CUDA
 #include "train/cuda_adamw.h"
 
+#include "core/cuda_check.h"
 #include "kernels/cuda/ops.h"
 
 namespace ladder {
@@ -14,6 +15,36 @@ CudaAdamW::CudaAdamW(cuda::DeviceAllocator& allocator, cudaStream_t stream,
       exp_avg_(allocator, total_size(owned_)),
       exp_avg_sq_(allocator, total_size(owned_)) {
   reset();
+}
+
+void CudaAdamW::download_moments(const std::vector<Range>& ranges, float* exp_avg,
+                                 float* exp_avg_sq) const {
+  int64_t out = 0;
+  for (const Range& range : ranges) {
+    const int64_t from = concatenated_offset(owned_, range.begin, range.size());
+    const size_t bytes = static_cast<size_t>(range.size()) * sizeof(float);
+    LADDER_CUDA_CHECK(cudaMemcpyAsync(exp_avg + out, exp_avg_.data() + from, bytes,
+                                      cudaMemcpyDeviceToHost, stream_));
+    LADDER_CUDA_CHECK(cudaMemcpyAsync(exp_avg_sq + out, exp_avg_sq_.data() + from, bytes,
+                                      cudaMemcpyDeviceToHost, stream_));
+    out += range.size();
+  }
+  LADDER_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaAdamW::upload_moments(const std::vector<Range>& ranges, const float* exp_avg,
+                               const float* exp_avg_sq) {
+  int64_t in = 0;
+  for (const Range& range : ranges) {
+    const int64_t to = concatenated_offset(owned_, range.begin, range.size());
+    const size_t bytes = static_cast<size_t>(range.size()) * sizeof(float);
+    LADDER_CUDA_CHECK(cudaMemcpyAsync(exp_avg_.data() + to, exp_avg + in, bytes,
+                                      cudaMemcpyHostToDevice, stream_));
+    LADDER_CUDA_CHECK(cudaMemcpyAsync(exp_avg_sq_.data() + to, exp_avg_sq + in, bytes,
+                                      cudaMemcpyHostToDevice, stream_));
+    in += range.size();
+  }
+  LADDER_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffers may go right after
 }
 
 void CudaAdamW::reset() {

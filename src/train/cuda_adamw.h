@@ -24,6 +24,12 @@ class CudaAdamW final : public Optimizer {
   int64_t owned_count() const override { return exp_avg_.size(); }
   int64_t steps() const override { return steps_; }
   int64_t state_bytes() const override { return exp_avg_.bytes() + exp_avg_sq_.bytes(); }
+  const std::vector<Range>& owned_ranges() const override { return owned_; }
+  void download_moments(const std::vector<Range>& ranges, float* exp_avg,
+                        float* exp_avg_sq) const override;
+  void upload_moments(const std::vector<Range>& ranges, const float* exp_avg,
+                      const float* exp_avg_sq) override;
+  void set_steps(int64_t steps) override { steps_ = steps; }
 
  private:
   cudaStream_t stream_;

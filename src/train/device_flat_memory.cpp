@@ -2,6 +2,7 @@
 #ifdef LADDER_WITH_CUDA
 #include "train/device_flat_memory.h"
 
+#include "core/cuda_check.h"
 #include "kernels/cuda/ops.h"
 
 namespace ladder {
@@ -36,6 +37,13 @@ double DeviceFlatMemory::squared_norm(const float* data, int64_t count) {
 }
 
 void DeviceFlatMemory::synchronize() { LADDER_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void DeviceFlatMemory::download(const float* data, float* host, int64_t count) {
+  if (count == 0) return;
+  LADDER_CUDA_CHECK(cudaMemcpyAsync(host, data, static_cast<size_t>(count) * sizeof(float),
+                                    cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+}
 
 }  // namespace ladder
 

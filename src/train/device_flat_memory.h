@@ -26,6 +26,7 @@ class DeviceFlatMemory final : public FlatMemory {
   double squared_norm(const float* data, int64_t count) override;
   void synchronize() override;
   void* stream() override { return stream_; }
+  void download(const float* data, float* host, int64_t count) override;
 
  private:
   cuda::DeviceAllocator& allocator_;

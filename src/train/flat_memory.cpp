@@ -14,6 +14,10 @@ FloatArray HostFlatMemory::allocate(int64_t count) {
   return FloatArray(buffer->data(), count, [buffer] { delete buffer; });
 }
 
+void HostFlatMemory::download(const float* data, float* host, int64_t count) {
+  if (count > 0) std::memcpy(host, data, static_cast<size_t>(count) * sizeof(float));
+}
+
 void HostFlatMemory::zero(float* data, int64_t count) {
   if (count > 0) std::memset(data, 0, static_cast<size_t>(count) * sizeof(float));
 }

@@ -65,6 +65,8 @@ class FlatMemory {
   // The stream the work on these buffers is queued on (a cudaStream_t), for collectives
   // ordered after it; null for host memory.
   virtual void* stream() { return nullptr; }
+  // host (count) ← data (count), after the work queued so far (checkpoints stage through it).
+  virtual void download(const float* data, float* host, int64_t count) = 0;
 };
 
 class HostFlatMemory final : public FlatMemory {
@@ -80,6 +82,7 @@ class HostFlatMemory final : public FlatMemory {
   void scale(float* data, int64_t count, float factor) override;
   double squared_norm(const float* data, int64_t count) override;
   void synchronize() override {}
+  void download(const float* data, float* host, int64_t count) override;
 
  private:
   ParamStore& store_;

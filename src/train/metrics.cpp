@@ -3,6 +3,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/check.h"
 
@@ -22,6 +25,27 @@ std::string to_json(const StepMetrics& m) {
                 static_cast<long long>(m.mem_peak_bytes), static_cast<long long>(m.skipped_steps),
                 m.time_s, m.world, m.zero_stage, m.micro_batch, m.accumulation);
   return line;
+}
+
+void keep_metrics_through(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in.good()) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    // A line cut short by a kill is dropped too: it is not valid JSON.
+    const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_object() && record.contains("step") && record["step"].is_number_integer() &&
+        record["step"].get<int64_t>() <= step)
+      kept += line + "\n";
+  }
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << kept;
+    out.flush();
+    LADDER_CHECK(out.good(), "cannot write ", temporary);
+  }
+  std::filesystem::rename(temporary, path);
 }
 
 MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {

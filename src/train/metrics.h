@@ -43,4 +43,8 @@ class MetricsWriter {
 
 std::string to_json(const StepMetrics& metrics);
 
+// A resume from step S: rewrites `path` (atomically) without the lines of steps after S, so
+// that steps only increase. A missing file is left missing.
+void keep_metrics_through(const std::string& path, int64_t step);
+
 }  // namespace ladder

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "data/prefetcher.h"
 #include "io/image_grid.h"
 #include "train/oom_message.h"
+#include "train/stop_signals.h"
 #ifdef LADDER_WITH_CUDA
 #include "comm/staged_communicator.h"
 #include "kernels/cuda/device_memory.h"
@@ -58,7 +60,7 @@ std::string step_tag(int64_t step, int resolution) {
 
 }  // namespace
 
-Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
+Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions options)
     : config_(std::move(config)), comm_(std::move(comm)) {
   const bool injected_comm = comm_ != nullptr;
   if (!comm_) {
@@ -78,23 +80,43 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
     fail_rank_ = rank;
     fail_step_ = step;
   }
+  if (const char* trigger = std::getenv("LADDER_TEST_SIGNAL")) {  // "rank:step:signal", tests only
+    long long rank = -1, step = -1, signal = 0;
+    LADDER_CHECK_USAGE(std::sscanf(trigger, "%lld:%lld:%lld", &rank, &step, &signal) == 3,
+                       "LADDER_TEST_SIGNAL must be rank:step:signal, got '", trigger, "'");
+    if (rank == rank_) {
+      signal_step_ = step;
+      signal_number_ = static_cast<int>(signal);
+    }
+  }
 
   device_ = make_compute_device(config_, params_, node_local_rank());  // builds the model
   LADDER_CHECK_USAGE(device_->on_gpu() || config_.comm.backend != "nccl",
                      "comm.backend = nccl needs ranks that compute on GPUs (run.device = cuda)");
 
   const fs::path dir = config_.run.dir;
-  LADDER_CHECK_USAGE(!fs::exists(dir / "metrics.jsonl"), "run.dir '", config_.run.dir,
-                     "' already holds a run (metrics.jsonl); choose a new run.dir");
+  const bool resuming = !options.resume.empty();
+  LADDER_CHECK_USAGE(resuming || !fs::exists(dir / "metrics.jsonl"), "run.dir '", config_.run.dir,
+                     "' already holds a run (metrics.jsonl); continue it with --resume auto or "
+                     "choose a new run.dir");
   comm_->barrier();  // every rank has looked before rank 0 writes
   fs::create_directories(dir / "samples");
-  if (rank_ == 0) write_text_atomically((dir / "config.ini").string(), config_.to_ini());
+  const io::CheckpointDirectory checkpoints(config_.run.dir);
+  if (rank_ == 0) checkpoints.remove_temporaries();  // what a killed run left half-written
+  if (resuming) resumed_ = choose_checkpoint(options.resume, checkpoints, *comm_);
 
   const int64_t bucket_elements =
       std::max<int64_t>(1, static_cast<int64_t>(config_.train.bucket_mb * (1 << 20) / sizeof(float)));
   layout_ = std::make_unique<ShardLayout>(params_.count(), world_, bucket_elements);
   params_.allocate(layout_->padded_count());
   params_.initialize(config_.run.seed);  // the same on every rank: no broadcast needed
+  if (resumed_) {
+    check_same_model(*resumed_, config_, params_);
+    load_master(*resumed_, params_);
+  } else if (!config_.train.init_from.empty()) {
+    warm_start(config_.train.init_from, params_);
+    log_info("weights from ", config_.train.init_from, " (train.init_from), fresh optimizer state");
+  }
   device_->attach_parameters(params_);
   make_buffers_communicator(injected_comm);
   sync_ = std::make_unique<GradientSync>(device_->memory(), *layout_, config_.train.zero_stage,
@@ -106,6 +128,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
   settings.beta2 = config_.train.beta2;
   settings.weight_decay = config_.train.weight_decay;
   optimizer_ = device_->make_optimizer(params_, sync_->optimizer_ranges(), settings);
+  if (resumed_) restore_training_state();
   LADDER_CHECK_USAGE(!config_.data.store.empty(),
                      "config: data.store is required (an image store made by ladder pack)");
   store_ = std::make_unique<io::ImageStoreReader>(config_.data.store, config_.data.dataset);
@@ -118,7 +141,19 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
   for (int resolution : config_.stages.resolutions)
     LADDER_CHECK_USAGE(store_->has_resolution(resolution), config_.data.store,
                        ": no images at resolution ", resolution, " (stages.resolutions)");
-  if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(metrics_path());
+  if (rank_ == 0) {
+    write_text_atomically((dir / "config.ini").string(), config_.to_ini());
+    if (resuming) {  // steps only increase: a new history from the checkpoint's step
+      keep_metrics_through(metrics_path(), step_);
+      for (const std::string& name : checkpoints.supersede_after(step_))
+        log_warning("resume: ", name, " is from a later point of the previous history; kept aside, "
+                    "never loaded");
+    }
+    metrics_ = std::make_unique<MetricsWriter>(metrics_path());
+  }
+  checkpointer_ = std::make_unique<Checkpointer>(config_, *comm_, params_, *layout_,
+                                                 device_->memory(), *optimizer_,
+                                                 device_->buffer_pinner());
 
   log_info("model: AutoencoderKL, ", params_.count(), " parameters");
   log_info("device: ", device_->name(), " (run.device = ", config_.run.device, "), precision ",
@@ -126,6 +161,44 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm)
            (buffers_comm_ ? *buffers_comm_ : *comm_).backend(), ", ZeRO stage ",
            config_.train.zero_stage);
   log_memory_plan();
+}
+
+void Trainer::restore_training_state() {
+  const io::TrainingState& state = resumed_->manifest.state;
+  LADDER_CHECK_USAGE(state.rung < config_.stages.rungs(), resumed_->dir, ": the checkpoint is in rung ",
+                     state.rung, ", but stages.resolutions has ", config_.stages.rungs(), " rungs");
+  load_moments(*resumed_, *optimizer_);
+  optimizer_->set_steps(state.optimizer_steps);
+  scaler_.restore(state.scaler);
+  skipped_steps_ = state.scaler.skipped;
+  step_ = state.step;
+  images_seen_ = state.images_seen;
+  start_rung_ = state.rung;
+  start_rung_step_ = state.rung_step;
+  start_data_position_ = state.data_world == world_ ? state.data_position : -1;
+  const char* without = std::getenv("LADDER_TEST_RESTORE_WITHOUT");  // tests: a broken restore
+  if (without != nullptr && std::string(without) == "data_cursor") start_data_position_ = 0;
+  log_info("resume: from ", resumed_->dir, " (step ", step_, ", rung ", state.rung, " at step ",
+           state.rung_step, ", ", images_seen_, " images seen; written by ",
+           resumed_->manifest.world, " ranks at ZeRO stage ", resumed_->manifest.zero_stage, ")");
+  std::string changes;
+  for (const std::string& change : changes_since(resumed_->manifest, config_, world_))
+    changes += (changes.empty() ? "" : ", ") + change;
+  if (!changes.empty()) log_info("resume: changed since the checkpoint: ", changes);
+}
+
+io::TrainingState Trainer::training_state(int rung, int64_t rung_step, int64_t data_position) const {
+  io::TrainingState state;
+  state.step = step_;
+  state.images_seen = images_seen_;
+  state.rung = rung;
+  state.rung_step = rung_step;
+  state.optimizer_steps = optimizer_->steps();
+  state.scaler = scaler_.state();
+  state.scaler.skipped = skipped_steps_;
+  state.data_position = data_position;
+  state.data_world = world_;
+  return state;
 }
 
 void Trainer::make_buffers_communicator(bool injected_comm) {
@@ -179,7 +252,13 @@ TrainSummary Trainer::run() {
   start_time_ = now_seconds();
   device_->reset_peak();  // mem_peak_bytes: this run's peak
   TrainSummary summary;
-  for (int rung = 0; rung < config_.stages.rungs(); ++rung) train_rung(rung, summary);
+  bool stopped = false;
+  for (int rung = start_rung_; rung < config_.stages.rungs() && !stopped; ++rung)
+    stopped = !train_rung(rung, rung == start_rung_ ? start_rung_step_ : 0, summary);
+  if (stopped)
+    summary.stop_signal = ProcessContext::get().stop_signal();
+  else
+    checkpointer_->finish();
   summary.steps = step_;
   summary.images_seen = images_seen_;
   return summary;
@@ -324,7 +403,7 @@ Trainer::RungPlan Trainer::plan_rung(int rung, const Shape& image) {
   return {micros.back(), options.back()};
 }
 
-void Trainer::train_rung(int rung, TrainSummary& summary) {
+bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
   const int resolution = config_.stages.resolutions[rung];
   const RungPlan plan = plan_rung(rung, {1, resolution, resolution, config_.model.in_channels});
   const int micro = plan.micro;
@@ -334,6 +413,7 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   const int64_t steps = (config_.stages.images[rung] + batch - 1) / batch;
   const LrSchedule schedule(config_.train.lr, config_.train.warmup_images);
   const double rung_total = static_cast<double>(steps * batch);
+  if (first_step >= steps) return true;  // a resume at the rung's end (or stages.images shrank)
 
   const double load_start = now_seconds();
   data::ImageShard shard = store_->load_shard(resolution, rank_, world_);
@@ -351,17 +431,26 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
   prefetch.seed = config_.run.seed;
   prefetch.rank = rank_;
   prefetch.pin_buffers = device_->buffer_pinner();  // GPU: page-locked ring, DMA to the device
+  // The data cursor: where this rank is in its sequence of the rung's share. A resume on the
+  // same world size continues the saved one; on another it restarts from the rung's step.
+  const int64_t per_rank = batch / world_;
+  const bool saved_cursor = rung == start_rung_ && first_step > 0 && start_data_position_ >= 0;
+  const int64_t position = saved_cursor ? start_data_position_ : first_step * per_rank;
+  LADDER_CHECK(position % micro == 0, "data cursor ", position, " is not a multiple of micro-batch ", micro);
+  prefetch.first_batch = position / micro;
   data::Prefetcher loader(shard, prefetch);
-  if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
   const Shape images_shape{micro, resolution, resolution, shard.channels};
   device_->set_recompute(recompute_ == "blocks");
-  write_sample(shard, step_tag(step_, resolution), micro, summary);
+  if (first_step == 0) {
+    if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
+    write_sample(shard, step_tag(step_, resolution), micro, summary);
+  }
 
   TensorF noise;  // (micro, R/d, R/d, latent)
   double interval_start = now_seconds(), interval_wait = 0;
   double interval_comm_start = sync_->comm_seconds();
   int64_t interval_images = 0;
-  for (int64_t rung_step = 0; rung_step < steps; ++rung_step) {
+  for (int64_t rung_step = first_step; rung_step < steps; ++rung_step) {
     if (rank_ == fail_rank_ && step_ + 1 == fail_step_)
       LADDER_FAIL("test-only failure trigger LADDER_TEST_FAIL at step ", step_ + 1);
     sync_->begin_step();
@@ -394,6 +483,7 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
     }
     ++step_;
     images_seen_ += batch;
+    if (step_ == signal_step_) std::raise(signal_number_);  // a real signal, from this rank
     if (step_callback_) step_callback_(step_);
     interval_images += batch;
 
@@ -445,7 +535,17 @@ void Trainer::train_rung(int rung, TrainSummary& summary) {
     }
     const bool sample_due = config_.run.sample_every > 0 && step_ % config_.run.sample_every == 0;
     if (sample_due || last_step) write_sample(shard, step_tag(step_, resolution), micro, summary);
+
+    const bool checkpoint_due =
+        (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0) || last_step;
+    if (checkpointer_->after_step(training_state(rung, rung_step + 1, loader.consumed() * micro),
+                                  checkpoint_due)) {
+      log_info("stopped by ", StopSignals::name(ProcessContext::get().stop_signal()), " after step ",
+               step_, "; the checkpoint is committed: continue with --resume auto");
+      return false;
+    }
   }
+  return true;
 }
 
 }  // namespace ladder

@@ -1,11 +1,14 @@
 // Why this file exists: the training loop of one rank. It climbs the resolution ladder
 // (BRIEF §1): per rung it loads the rank's share of the images, then runs optimizer steps of
 // `accumulation` micro-batches each, AdamW with warmup+cosine learning rate and global-norm
-// clipping, and writes the run directory (config.ini, metrics.jsonl, samples/).
+// clipping, and writes the run directory (config.ini, metrics.jsonl, samples/, checkpoints/).
+// After every step the Checkpointer decides whether to save or stop; a resumed run starts
+// from the checkpoint's step, rung, position in the rung and data cursor.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "comm/communicator.h"
@@ -20,6 +23,8 @@
 #include "train/gradient_sync.h"
 #include "train/shard_layout.h"
 #include "train/metrics.h"
+#include "train/checkpointer.h"
+#include "train/resume.h"
 
 namespace ladder {
 
@@ -30,12 +35,18 @@ struct TrainSummary {
   double first_rec_loss = 0, last_rec_loss = 0;
   double first_psnr = 0, last_psnr = 0;  // of the reconstruction grids, dB
   std::string first_sample, last_sample;  // PNG paths
+  int stop_signal = 0;  // non-zero: stopped by this signal after committing a checkpoint
+};
+
+struct TrainOptions {
+  std::string resume;  // "": a new run; "auto" or a checkpoint directory: --resume
 };
 
 class Trainer {
  public:
   // comm: the ranks to train over; null: all ranks of the job (comm.backend decides how).
-  explicit Trainer(Config config, std::unique_ptr<Communicator> comm = nullptr);
+  explicit Trainer(Config config, std::unique_ptr<Communicator> comm = nullptr,
+                   TrainOptions options = {});
   ~Trainer();
 
   TrainSummary run();
@@ -56,7 +67,10 @@ class Trainer {
   std::string metrics_path() const;
 
  private:
-  void train_rung(int rung, TrainSummary& summary);
+  // Trains `rung` from its step `first_step`; false when a stop signal ended the run.
+  bool train_rung(int rung, int64_t first_step, TrainSummary& summary);
+  void restore_training_state();  // from resumed_, after the optimizer exists
+  io::TrainingState training_state(int rung, int64_t rung_step, int64_t data_position) const;
   void fill_latent_noise(const std::vector<int64_t>& indices, const Shape& latent,
                          TensorF& noise) const;
   bool optimizer_step(double lr, double& grad_norm);  // false when skipped (non-finite grads)
@@ -91,8 +105,16 @@ class Trainer {
   std::string recompute_ = "none";  // the current rung's, after `auto` was decided
   std::function<void(int64_t)> step_callback_;
   int64_t fail_rank_ = -1, fail_step_ = -1;  // LADDER_TEST_FAIL=rank:step (tests only)
+  // LADDER_TEST_SIGNAL=rank:step:signal (tests only): this rank raises `signal` after `step`.
+  int64_t signal_step_ = -1;
+  int signal_number_ = 0;
   std::unique_ptr<io::ImageStoreReader> store_;
   std::unique_ptr<MetricsWriter> metrics_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  std::optional<Checkpoint> resumed_;  // the checkpoint this run continues
+  int start_rung_ = 0;
+  int64_t start_rung_step_ = 0;
+  int64_t start_data_position_ = -1;  // -1: from start_rung_step_ (another world size)
   int64_t step_ = 0;
   int64_t images_seen_ = 0;
   int64_t skipped_steps_ = 0;

@@ -1,0 +1,159 @@
+// Why this file exists: choosing, checking and loading the checkpoint a run starts from.
+#include "train/resume.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "core/check.h"
+#include "core/log.h"
+
+namespace fs = std::filesystem;
+
+namespace ladder {
+namespace {
+
+// The config keys that decide the parameter table: a checkpoint must agree on all of them.
+const char* kModelShapeKeys[] = {"model.kind",          "model.in_channels",    "model.channels",
+                                 "model.res_blocks",    "model.attention_levels",
+                                 "model.mid_attention", "model.latent_channels", "model.norm_groups"};
+
+std::string describe(const std::vector<int64_t>& shape) {
+  std::string text = "(";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + ")";
+}
+
+// Parameters present on one side only or with other shapes, at most 10 described.
+std::string parameter_mismatches(const io::Manifest& manifest, const ParamStore& params) {
+  std::map<std::string, const io::ParamRecord*> saved;
+  for (const io::ParamRecord& record : manifest.params) saved[record.name] = &record;
+  std::vector<std::string> faults;
+  for (const ParamEntry& entry : params.entries()) {
+    auto found = saved.find(entry.name);
+    if (found == saved.end()) {
+      faults.push_back("missing " + entry.name);
+      continue;
+    }
+    if (found->second->shape != entry.shape)
+      faults.push_back(entry.name + " has shape " + describe(found->second->shape) + ", expected " +
+                       describe(entry.shape));
+    saved.erase(found);
+  }
+  for (const auto& [name, record] : saved) faults.push_back("unexpected " + name);
+  std::string text;
+  for (size_t i = 0; i < faults.size() && i < 10; ++i) text += (i ? "; " : "") + faults[i];
+  if (faults.size() > 10) text += detail::concat("; and ", faults.size() - 10, " more");
+  return text;
+}
+
+}  // namespace
+
+std::optional<Checkpoint> choose_checkpoint(const std::string& resume,
+                                            const io::CheckpointDirectory& directory,
+                                            Communicator& comm) {
+  // Rank 0 verifies every byte; the others learn the outcome: a step (auto), 0 (PATH), -1
+  // (none) or -2 (rank 0 refused PATH, and throws with the reason).
+  double choice = -1;
+  std::optional<Checkpoint> chosen;
+  if (comm.rank() == 0) {
+    if (resume != "auto") {
+      try {
+        chosen = Checkpoint{resume, io::verify_checkpoint(resume)};
+        choice = 0;
+      } catch (const UsageError&) {
+        choice = -2;
+        comm.broadcast(&choice, 1, DType::kF64, 0);
+        throw;
+      }
+    } else {
+      std::vector<int64_t> candidates = directory.complete_steps();
+      const int64_t latest = directory.latest_step();
+      if (latest >= 0) {  // what `latest` names first (it is normally the newest anyway)
+        candidates.erase(std::remove(candidates.begin(), candidates.end(), latest), candidates.end());
+        candidates.insert(candidates.begin(), latest);
+      }
+      for (int64_t step : candidates) {
+        const std::string dir = directory.step_path(step);
+        try {
+          chosen = Checkpoint{dir, io::verify_checkpoint(dir)};
+          choice = static_cast<double>(step);
+          break;
+        } catch (const Error& e) {
+          log_warning("resume: skipping checkpoint ", dir, ": ", e.what());
+        }
+      }
+    }
+  }
+  comm.broadcast(&choice, 1, DType::kF64, 0);
+  if (choice == -2) throw UsageError(detail::concat("rank 0 refused the checkpoint ", resume));
+  if (choice == -1 || comm.rank() == 0) return chosen;
+  const std::string dir = resume != "auto" ? resume : directory.step_path(static_cast<int64_t>(choice));
+  return Checkpoint{dir, io::read_manifest((fs::path(dir) / io::kManifestFile).string())};
+}
+
+void check_same_model(const Checkpoint& checkpoint, const Config& config, const ParamStore& params) {
+  std::map<std::string, std::string> now;
+  for (const auto& [key, value] : config.key_values()) now[key] = value;
+  std::string differing;
+  for (const char* key : kModelShapeKeys) {
+    auto saved = checkpoint.manifest.config.find(key);
+    const std::string was = saved == checkpoint.manifest.config.end() ? "(absent)" : saved->second;
+    if (was != now[key])
+      differing += detail::concat(differing.empty() ? "" : "; ", key, " = ", was,
+                                  " in the checkpoint, ", now[key], " now");
+  }
+  if (!differing.empty())
+    throw UsageError(detail::concat(checkpoint.dir, ": a checkpoint of another model (", differing, ")"));
+  const std::string mismatches = parameter_mismatches(checkpoint.manifest, params);
+  if (!mismatches.empty())
+    throw UsageError(detail::concat(checkpoint.dir, ": parameters do not match (", mismatches, ")"));
+  for (size_t i = 0; i < params.entries().size(); ++i)
+    LADDER_CHECK_USAGE(checkpoint.manifest.params[i].offset == params.entries()[i].offset,
+                       checkpoint.dir, ": parameter ", params.entries()[i].name,
+                       " sits at another flat offset");
+}
+
+std::vector<std::string> changes_since(const io::Manifest& manifest, const Config& config, int world) {
+  std::vector<std::string> changes;
+  for (const auto& [key, value] : config.key_values()) {
+    auto saved = manifest.config.find(key);
+    const std::string was = saved == manifest.config.end() ? "(absent)" : saved->second;
+    if (was != value) changes.push_back(key + " " + was + " -> " + value);
+  }
+  if (manifest.world != world) changes.push_back(detail::concat("world ", manifest.world, " -> ", world));
+  return changes;
+}
+
+void load_master(const Checkpoint& checkpoint, ParamStore& params) {
+  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, "master",
+                             {Range{0, params.padded_count()}}, params.values());
+}
+
+void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer) {
+  const std::vector<Range>& ranges = optimizer.owned_ranges();
+  HostBuffer<float> exp_avg(total_size(ranges)), exp_avg_sq(total_size(ranges));
+  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, "exp_avg", ranges, exp_avg.data());
+  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, "exp_avg_sq", ranges,
+                             exp_avg_sq.data());
+  optimizer.upload_moments(ranges, exp_avg.data(), exp_avg_sq.data());
+}
+
+void warm_start(const std::string& path, ParamStore& params) {
+  const Checkpoint checkpoint{path, io::verify_checkpoint(path)};
+  const std::string mismatches = parameter_mismatches(checkpoint.manifest, params);
+  if (!mismatches.empty())
+    throw UsageError(detail::concat("train.init_from = ", path, ": parameters do not match (",
+                                    mismatches, ")"));
+  // Each parameter from wherever the checkpoint holds it, into our own order.
+  std::map<std::string, int64_t> saved_offset;
+  for (const io::ParamRecord& record : checkpoint.manifest.params) saved_offset[record.name] = record.offset;
+  std::vector<Range> ranges;
+  for (const ParamEntry& entry : params.entries()) {
+    const int64_t at = saved_offset.at(entry.name);
+    ranges.push_back({at, at + entry.numel});
+  }
+  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, "master", ranges, params.values());
+}
+
+}  // namespace ladder

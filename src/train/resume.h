@@ -1,0 +1,50 @@
+// Why this file exists: starting from a checkpoint. `--resume auto|PATH` continues a run:
+// rank 0 picks the checkpoint (auto: the one `latest` names, else the newest complete one;
+// any that does not verify is skipped with a warning naming it) and every rank restores
+// from it the flat master weights and the Adam moments of the ranges it now owns, whatever
+// the world size and ZeRO stage that wrote it (ranges are global offsets).
+// `train.init_from` starts a new run from a checkpoint's weights only, matched by name.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "config/config.h"
+#include "core/params.h"
+#include "io/checkpoint_files.h"
+#include "train/adamw.h"
+
+namespace ladder {
+
+struct Checkpoint {
+  std::string dir;  // the step directory
+  io::Manifest manifest;
+};
+
+// `resume` is "auto" or a step directory. Collective: every rank gets the same answer.
+// auto with no usable checkpoint: nullopt (a fresh start). A PATH that does not verify
+// throws UsageError naming the file and the fault.
+std::optional<Checkpoint> choose_checkpoint(const std::string& resume,
+                                            const io::CheckpointDirectory& directory,
+                                            Communicator& comm);
+
+// Throws UsageError (one line) when the checkpoint holds another model: the model keys that
+// differ, or up to 10 parameter names and shapes that do not match.
+void check_same_model(const Checkpoint& checkpoint, const Config& config, const ParamStore& params);
+
+// "train.lr 0.002 -> 0.001", "world 2 -> 3", ... for every setting that differs now.
+std::vector<std::string> changes_since(const io::Manifest& manifest, const Config& config, int world);
+
+// Restores the master weights into params.values() (every rank holds them all) and the
+// moments into the optimizer's owned ranges.
+void load_master(const Checkpoint& checkpoint, ParamStore& params);
+void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer);
+
+// train.init_from = a checkpoint directory: its master weights, matched by name, into
+// params.values(). Names and shapes must match exactly (one UsageError listing up to 10
+// mismatches: missing, unexpected, wrong shape).
+void warm_start(const std::string& path, ParamStore& params);
+
+}  // namespace ladder
