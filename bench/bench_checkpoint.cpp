@@ -1,11 +1,15 @@
 // Why this file exists: what a checkpoint costs the training loop. For the 51.7M-parameter
 // high-resolution autoencoder (BRIEF §4 default; fp32 master + Adam m, v = 12 bytes per
-// parameter), run under `mpirun -np N` (N = 1, 2, 4): the loop's stall per checkpoint (the
-// Checkpointer's after_step with a checkpoint due: staging into host memory, then back to
-// training) against the synchronous write (stage, write, fsync, hash every shard, commit:
-// after_step + finish), alternating the two, and the read throughput of a resume's ranged
-// reads (every rank reads all master weights and its own moments). Rank 0 prints one JSON
-// line per repeat. The disk's own figure comes from dd (bench/checkpoint_disk.sh runs both).
+// parameter), run under `mpirun -np N` (N = 1, 2, 4), the trainer's own sequence: a
+// checkpoint falls due at a step boundary (Checkpointer::after_step), the next step's
+// forward and backward run (one real micro-step of the model, 2 images at 32², on the CPU
+// device), then the update waits until the checkpoint has its copy (wait_until_staged). The
+// stall is the time spent in those two calls; against it, alternating, the synchronous write
+// (after_step + finish: stage, write, fsync, hash every shard, commit), and the read
+// throughput of a resume's ranged reads (every rank reads all master weights and its own
+// moments), and the micro-step's time with and without a checkpoint written beside it (the
+// background write shares the cores). Rank 0 prints one JSON line per repeat. The disk's own figure comes from dd
+// (bench/checkpoint_disk.sh runs both).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,9 +18,8 @@
 #include "comm/communicator.h"
 #include "comm/mpi_session.h"
 #include "config/config.h"
-#include "model/autoencoder_kl.h"
-#include "model/cpu_backend.h"
 #include "train/adamw.h"
+#include "train/compute_device.h"
 #include "train/checkpointer.h"
 #include "train/flat_memory.h"
 #include "train/resume.h"
@@ -39,16 +42,19 @@ int main(int argc, char** argv) {
     const int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
     std::unique_ptr<Communicator> comm = make_communicator(CommSettings{});
     const int rank = comm->rank(), world = comm->world();
-    Config config = load_config("", {"--run.dir", dir, "--checkpoint.keep", "1"});
+    Config config = load_config("", {"--run.dir", dir, "--checkpoint.keep", "1", "--run.device", "cpu"});
     ParamStore params;
-    CpuBackend backend;
-    AutoencoderKL<CpuBackend> model(config.model, params, backend);
+    std::unique_ptr<ComputeDevice> device = make_compute_device(config, params, 0);
     const ShardLayout layout(params.count(), world,
                              static_cast<int64_t>(config.train.bucket_mb * (1 << 20) / sizeof(float)));
     params.allocate(layout.padded_count());
     params.initialize(1);
-    HostFlatMemory memory(params);
+    device->attach_parameters(params);
+    FlatMemory& memory = device->memory();
     AdamW optimizer(params, layout.owned_ranges(rank), AdamWSettings{});  // ZeRO-1/2 ownership
+    const Shape images{2, 32, 32, 3};
+    const std::vector<uint8_t> pixels(static_cast<size_t>(images.numel()), 100);
+    const std::vector<float> noise(static_cast<size_t>(device->latent_shape(images).numel()), 0.5f);
     {  // non-zero moments, as after training
       std::vector<float> ones(static_cast<size_t>(layout.owned_count()), 1e-3f);
       optimizer.upload_moments(layout.owned_ranges(rank), ones.data(), ones.data());
@@ -69,6 +75,12 @@ int main(int argc, char** argv) {
       double start = now_seconds();
       checkpointer.after_step(state, /*scheduled=*/true);
       double stall = now_seconds() - start;
+      start = now_seconds();
+      device->micro_step(pixels.data(), images, noise.data(), 1.0, 1e-6);  // the next step
+      const double compute = now_seconds() - start;
+      start = now_seconds();
+      checkpointer.wait_until_staged();
+      stall += now_seconds() - start;
       comm->all_reduce_sum(&stall, 1, DType::kF64);  // mean over ranks
       stall /= world;
       checkpointer.finish();
@@ -79,6 +91,10 @@ int main(int argc, char** argv) {
       checkpointer.after_step(state, true);
       checkpointer.finish();
       const double sync = now_seconds() - start;
+      // The same micro-step with no checkpoint in flight: what the background write costs it.
+      start = now_seconds();
+      device->micro_step(pixels.data(), images, noise.data(), 1.0, 1e-6);
+      const double compute_alone = now_seconds() - start;
       // Read back as a resume on this world size would.
       comm->barrier();
       start = now_seconds();
@@ -93,10 +109,11 @@ int main(int argc, char** argv) {
       const double read_bytes = 4.0 * layout.padded_count() * world + 8.0 * layout.padded_count();
       if (rank == 0)
         std::printf("{\"ranks\": %d, \"repeat\": %d, \"stall_s\": %.4f, \"sync_write_s\": %.3f, "
-                    "\"stall_frac\": %.4f, \"write_GBps\": %.3f, \"verify_s\": %.3f, "
-                    "\"read_s\": %.3f, \"read_GBps\": %.3f}\n",
-                    world, r, stall, sync, stall / sync, bytes / sync / 1e9, verify, read,
-                    read_bytes / read / 1e9);
+                    "\"stall_frac\": %.4f, \"micro_step_s\": %.3f, \"micro_step_alone_s\": %.3f, "
+                    "\"write_GBps\": %.3f, \"verify_s\": %.3f, \"read_s\": %.3f, "
+                    "\"read_GBps\": %.3f}\n",
+                    world, r, stall, sync, stall / sync, compute, compute_alone, bytes / sync / 1e9,
+                    verify, read, read_bytes / read / 1e9);
     }
   }
   return 0;

@@ -12,7 +12,9 @@ namespace {
 // HDF5 prints its whole error stack to stderr on every failed call unless told not to; we
 // report failures ourselves, as one line. The library keeps this setting; we keep nothing.
 void silence_library_errors() {
-  static const bool silenced = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
+  // Per thread: a thread-safe HDF5 keeps one error stack (and its printing) per thread, and
+  // checkpoint shards are written from a background thread.
+  thread_local const bool silenced = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
   (void)silenced;
 }
 

@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev             # checkpoint manifests
   libgtest-dev                   # tests
   libopenmpi-dev openmpi-bin     # multi-rank training (mpirun)
+  python3                        # tests/checkpoint/*.py (standard library only)
 )
 
 missing=()

@@ -271,6 +271,19 @@ TEST_F(CheckpointCli, ARunDirectoryWithARunNeedsResume) {
   EXPECT_EQ(fresh.output.find("resume: from"), std::string::npos) << fresh.output;
 }
 
+TEST_F(CheckpointCli, EveryMinutesAddsCheckpointsBetweenTheScheduledOnes) {
+  // checkpoint.every 0: without the minutes only the rung's end (step 12) would be saved.
+  const std::string run = dir_ / "minutes";
+  const testing::CommandResult result = testing::run_ladder(
+      "train " + tiny_run_flags(run) + " --checkpoint.every 0 --checkpoint.every_minutes 0.0001"
+      " --checkpoint.keep 100 --stages.images 48");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const std::vector<int64_t> steps = io::CheckpointDirectory(run).complete_steps();
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.front(), 12);
+  EXPECT_GT(steps.size(), 1u) << "no checkpoint on the minutes (6 ms) within 12 steps";
+}
+
 std::vector<std::string> split_flags(const std::string& text) {
   std::vector<std::string> flags;
   std::istringstream stream(text);

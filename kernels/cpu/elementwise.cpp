@@ -1,8 +1,10 @@
 // Why this file exists: the pointwise ops (SiLU, residual add, gradient accumulation,
-// scaling). Each element is independent, so the loops split across OpenMP threads freely
+// scaling, copying). Each element is independent, so the loops split across OpenMP threads freely
 // without changing any result bit.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/ops.h"
 
@@ -48,6 +50,18 @@ void add_accumulate(int64_t n, const T* x, T* y) {
 }
 
 template <class T>
+void copy(int64_t n, const T* x, T* y) {
+  // Blocks of a few MiB per thread: one thread alone does not saturate memory bandwidth.
+  constexpr int64_t kBlock = int64_t(1) << 20;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t first = b * kBlock;
+    std::memcpy(y + first, x + first, static_cast<size_t>(std::min(kBlock, n - first)) * sizeof(T));
+  }
+}
+
+template <class T>
 void scale_inplace(int64_t n, T alpha, T* x) {
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
   for (int64_t i = 0; i < n; ++i) x[i] *= alpha;
@@ -65,6 +79,7 @@ void normalize_images(int64_t n, const uint8_t* in, T* out) {
   template void add_forward<T>(int64_t, const T*, const T*, T*);          \
   template void add_accumulate<T>(int64_t, const T*, T*);                 \
   template void scale_inplace<T>(int64_t, T, T*);                         \
+  template void copy<T>(int64_t, const T*, T*);                           \
   template void normalize_images<T>(int64_t, const uint8_t*, T*);
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(double)

@@ -79,6 +79,8 @@ template <class T>
 void add_accumulate(int64_t n, const T* x, T* y);  // y += x (where two gradient paths meet)
 template <class T>
 void scale_inplace(int64_t n, T alpha, T* x);  // x *= alpha
+template <class T>
+void copy(int64_t n, const T* x, T* y);  // y = x, on every thread (checkpoint staging)
 
 // Batch normalisation of images for the model: uint8 [0, 255] → [−1, 1] (no backward).
 template <class T>

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "kernels/cpu/ops.h"
 
 namespace ladder {
 
@@ -45,8 +46,8 @@ void AdamW::download_moments(const std::vector<Range>& ranges, float* exp_avg,
   int64_t out = 0;
   for (const Range& range : ranges) {
     const int64_t from = concatenated_offset(owned_, range.begin, range.size());
-    std::copy_n(exp_avg_.data() + from, range.size(), exp_avg + out);
-    std::copy_n(exp_avg_sq_.data() + from, range.size(), exp_avg_sq + out);
+    cpu::copy(range.size(), exp_avg_.data() + from, exp_avg + out);
+    cpu::copy(range.size(), exp_avg_sq_.data() + from, exp_avg_sq + out);
     out += range.size();
   }
 }
@@ -56,8 +57,8 @@ void AdamW::upload_moments(const std::vector<Range>& ranges, const float* exp_av
   int64_t in = 0;
   for (const Range& range : ranges) {
     const int64_t to = concatenated_offset(owned_, range.begin, range.size());
-    std::copy_n(exp_avg + in, range.size(), exp_avg_.data() + to);
-    std::copy_n(exp_avg_sq + in, range.size(), exp_avg_sq_.data() + to);
+    cpu::copy(range.size(), exp_avg + in, exp_avg_.data() + to);
+    cpu::copy(range.size(), exp_avg_sq + in, exp_avg_sq_.data() + to);
     in += range.size();
   }
 }

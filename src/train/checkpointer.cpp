@@ -74,6 +74,30 @@ void Checkpointer::finish() {
   comm_.barrier();
 }
 
+void Checkpointer::stage() {
+  const int64_t n = layout_.owned_count();
+  float* master = staging_.data();
+  int64_t out = 0;
+  for (const Range& range : ranges_) {
+    memory_.download(memory_.values() + range.begin, master + out, range.size());
+    out += range.size();
+  }
+  optimizer_.download_moments(ranges_, master + n, master + 2 * n);
+  {
+    std::lock_guard<std::mutex> lock(staged_mutex_);
+    staged_ = true;
+  }
+  staged_signal_.notify_all();
+}
+
+void Checkpointer::wait_until_staged() {
+  if (!in_flight_) return;
+  const double wait_start = now_seconds();
+  std::unique_lock<std::mutex> lock(staged_mutex_);
+  staged_signal_.wait(lock, [this] { return staged_; });
+  last_stall_s_ += now_seconds() - wait_start;
+}
+
 void Checkpointer::start(const io::TrainingState& state) {
   const double stage_start = now_seconds();
   last_start_time_ = stage_start;
@@ -81,12 +105,11 @@ void Checkpointer::start(const io::TrainingState& state) {
   float* master = staging_.data();
   float* exp_avg = master + n;
   float* exp_avg_sq = exp_avg + n;
-  int64_t out = 0;
-  for (const Range& range : ranges_) {
-    memory_.download(memory_.values() + range.begin, master + out, range.size());
-    out += range.size();
-  }
-  optimizer_.download_moments(ranges_, exp_avg, exp_avg_sq);
+  staged_ = false;
+  // Device memory is copied now (the writer thread has no CUDA context of its own); host
+  // memory by the writer, while the next step computes.
+  const bool stage_in_writer = !memory_.on_device();
+  if (!stage_in_writer) stage();
   last_stall_s_ = now_seconds() - stage_start;
 
   const std::string directory = directory_.temporary_path(state.step);
@@ -98,9 +121,10 @@ void Checkpointer::start(const io::TrainingState& state) {
   written_.store(false, std::memory_order_relaxed);
   write_error_ = nullptr;
   const int rank = comm_.rank(), world = comm_.world();
-  writer_ = std::thread([this, path, rank, world, master, exp_avg, exp_avg_sq] {
+  writer_ = std::thread([this, path, rank, world, master, exp_avg, exp_avg_sq, stage_in_writer] {
     try {
       const double write_start = now_seconds();
+      if (stage_in_writer) stage();
       written_file_ = io::write_shard_file(path, rank, world, pending_.step, ranges_,
                                            {master, exp_avg, exp_avg_sq});
       write_seconds_ = now_seconds() - write_start;
@@ -109,11 +133,17 @@ void Checkpointer::start(const io::TrainingState& state) {
     } catch (...) {
       write_error_ = std::current_exception();
     }
+    {  // never leave the loop waiting for a copy that failed
+      std::lock_guard<std::mutex> lock(staged_mutex_);
+      staged_ = true;
+    }
+    staged_signal_.notify_all();
     written_.store(true, std::memory_order_release);
   });
 }
 
 void Checkpointer::complete() {
+  wait_until_staged();
   writer_.join();
   in_flight_ = false;
   if (write_error_) std::rethrow_exception(write_error_);
@@ -135,7 +165,7 @@ void Checkpointer::complete() {
   directory_.commit(manifest_for(pending_, files), config_.checkpoint.keep);
   log_info("checkpoint ", directory_.step_path(pending_.step), ": ", human_bytes(total), " in ",
            world, world == 1 ? " shard" : " shards", " (training waited ", last_stall_s_,
-           " s for staging; rank 0 wrote its shard in ", write_seconds_, " s)");
+           " s for staging; rank 0 staged and wrote its shard in ", write_seconds_, " s)");
 }
 
 io::Manifest Checkpointer::manifest_for(const io::TrainingState& state,

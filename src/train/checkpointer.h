@@ -4,10 +4,13 @@
 // clock), and whether every rank has finished writing the checkpoint in flight. A checkpoint
 // is then:
 //   1. staged: the rank's owned ranges of the fp32 master weights and Adam moments are copied
-//      into a host staging buffer (device → page-locked host on GPU ranks). This is the only
-//      time the training loop waits;
-//   2. written by a background thread into checkpoints/.tmp-step-N/shard-R-of-W.h5, fsynced,
-//      hashed (XXH3-64), while training goes on;
+//      into a host staging buffer. On GPU ranks the training loop does it at once (device →
+//      page-locked host). On CPU ranks the background thread does it while the next step's
+//      forward and backward run (they read the weights but change neither them nor the
+//      moments); the loop waits, in wait_until_staged(), only if the copy is not done when the
+//      next update is about to change them. This is the only time the loop waits;
+//   2. written by the background thread into checkpoints/.tmp-step-N/shard-R-of-W.h5,
+//      fsynced, hashed (XXH3-64), while training goes on;
 //   3. committed at the first step boundary where every rank has finished: the sizes and
 //      checksums are all-gathered and rank 0 writes the manifest, renames the directory into
 //      place and replaces `latest` (io/checkpoint_files.h).
@@ -17,9 +20,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,16 +57,21 @@ class Checkpointer {
   // (checkpoint.every, or the last step of a rung). Returns true when the run must stop: a
   // stop signal reached some rank, and this step's checkpoint is committed.
   bool after_step(const io::TrainingState& state, bool scheduled);
+  // Before anything changes the master weights or moments (the optimizer step, a reset):
+  // returns once the checkpoint in flight has its copy of them.
+  void wait_until_staged();
   // The end of the run: completes the checkpoint in flight.
   void finish();
 
-  // Seconds the training loop waited for the last checkpoint's staging, and the background
-  // write of the last committed one took (for the log and bench/).
+  // Seconds the training loop waited for the last checkpoint's staging (inline on GPU ranks,
+  // in wait_until_staged() on CPU ranks), and the background write of the last committed one
+  // took (for the log and bench/).
   double last_stall_seconds() const { return last_stall_s_; }
   double last_write_seconds() const { return last_write_s_; }
 
  private:
   void start(const io::TrainingState& state);  // stage, then write in the background
+  void stage();  // the copy into staging_ (the writer thread's on host memory)
   void complete();                             // every rank: wait, gather, rank 0 commits
   io::Manifest manifest_for(const io::TrainingState& state,
                             const std::vector<io::WrittenFile>& files) const;
@@ -82,6 +92,9 @@ class Checkpointer {
   bool in_flight_ = false;
   io::TrainingState pending_;
   std::thread writer_;
+  std::mutex staged_mutex_;
+  std::condition_variable staged_signal_;
+  bool staged_ = false;  // under staged_mutex_
   std::atomic<bool> written_{false};
   std::exception_ptr write_error_;
   io::WrittenFile written_file_;

@@ -15,7 +15,7 @@ FloatArray HostFlatMemory::allocate(int64_t count) {
 }
 
 void HostFlatMemory::download(const float* data, float* host, int64_t count) {
-  if (count > 0) std::memcpy(host, data, static_cast<size_t>(count) * sizeof(float));
+  cpu::copy(count, data, host);
 }
 
 void HostFlatMemory::zero(float* data, int64_t count) {

@@ -113,6 +113,8 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   if (resumed_) {
     check_same_model(*resumed_, config_, params_);
     load_master(*resumed_, params_);
+    if (!config_.train.init_from.empty())
+      log_info("train.init_from is not used: the run continues from its checkpoint");
   } else if (!config_.train.init_from.empty()) {
     warm_start(config_.train.init_from, params_);
     log_info("weights from ", config_.train.init_from, " (train.init_from), fresh optimizer state");
@@ -175,7 +177,12 @@ void Trainer::restore_training_state() {
   images_seen_ = state.images_seen;
   start_rung_ = state.rung;
   start_rung_step_ = state.rung_step;
-  start_data_position_ = state.data_world == world_ ? state.data_position : -1;
+  // The saved cursor holds for the world size and batch that wrote it; otherwise the rung's
+  // position (rung_step × batch / world) restarts the new share's sequence.
+  const auto saved_batch = resumed_->manifest.config.find("train.batch");
+  const bool same_split = state.data_world == world_ && saved_batch != resumed_->manifest.config.end() &&
+                          saved_batch->second == std::to_string(config_.train.batch);
+  start_data_position_ = same_split ? state.data_position : -1;
   const char* without = std::getenv("LADDER_TEST_RESTORE_WITHOUT");  // tests: a broken restore
   if (without != nullptr && std::string(without) == "data_cursor") start_data_position_ = 0;
   log_info("resume: from ", resumed_->dir, " (step ", step_, ", rung ", state.rung, " at step ",
@@ -319,6 +326,7 @@ bool Trainer::optimizer_step(double lr, double& grad_norm) {
   double factor = 1.0 / loss_scale;
   if (clip > 0 && grad_norm > clip) factor *= clip / (grad_norm + 1e-6);
   if (factor != 1.0) memory.scale(grads, sync_->optimizer_grad_count(), static_cast<float>(factor));
+  checkpointer_->wait_until_staged();  // a checkpoint in flight has its copy of the state
   optimizer_->step(memory.values(), grads, lr);
   sync_->gather_parameters();
   device_->parameters_changed();
@@ -442,7 +450,10 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
   const Shape images_shape{micro, resolution, resolution, shard.channels};
   device_->set_recompute(recompute_ == "blocks");
   if (first_step == 0) {
-    if (rung > 0 && config_.stages.reset_optimizer[rung]) optimizer_->reset();
+    if (rung > 0 && config_.stages.reset_optimizer[rung]) {
+      checkpointer_->wait_until_staged();
+      optimizer_->reset();
+    }
     write_sample(shard, step_tag(step_, resolution), micro, summary);
   }
 

@@ -1,6 +1,8 @@
 // Why this file exists: `ladder train` on the GPU (run.device = cuda) end to end, in one
 // process: an fp32 GPU run follows the CPU run's loss curve; bf16 and fp16 runs learn (fp16
-// through the dynamic loss scale); the metrics report device memory. Skipped without a GPU.
+// through the dynamic loss scale); the metrics report device memory; a checkpoint written on
+// the GPU (device → page-locked staging) resumes on the GPU and on the CPU with the saved
+// master weights and moments bit for bit. Skipped without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "io/checkpoint_files.h"
 #include "kernels/cuda/device_memory.h"
 #include "../test_support.h"
 #include "train/trainer.h"
@@ -75,6 +78,40 @@ TEST(CudaTraining, Bf16AndFp16Learn) {
     while (std::getline(in, line)) last = line;
     EXPECT_NE(last.find("\"mem_peak_bytes\": "), std::string::npos);
     EXPECT_EQ(last.find("\"mem_peak_bytes\": 0,"), std::string::npos) << "device peak recorded";
+  }
+}
+
+TEST(CudaTraining, ACheckpointOfTheGpuResumesOnTheGpuAndTheCpu) {
+  LADDER_SKIP_WITHOUT_GPU();
+  TempDir dir;
+  Config first = small_run(dir / "gpu", "cuda", "fp16", 4);  // fp16: the loss scale is saved too
+  first.checkpoint.every = 2;
+  Trainer trainer(first);
+  trainer.run();
+  const std::string source = dir / "gpu/checkpoints/step-00000004";
+  const io::Manifest manifest = io::verify_checkpoint(source);
+  EXPECT_EQ(manifest.state.scaler.scale, 65536);
+  std::vector<float> master(static_cast<size_t>(manifest.count)), m(master.size()), v(master.size());
+  io::read_checkpoint_ranges(source, manifest, "master", {Range{0, manifest.count}}, master.data());
+  io::read_checkpoint_ranges(source, manifest, "exp_avg", {Range{0, manifest.count}}, m.data());
+  io::read_checkpoint_ranges(source, manifest, "exp_avg_sq", {Range{0, manifest.count}}, v.data());
+  // What the GPU trained to is what was saved.
+  const ParamStore& trained = trainer.params();
+  EXPECT_TRUE(std::equal(master.begin(), master.end(), trained.values()));
+  for (const char* device : {"cuda", "cpu"}) {
+    Config next = small_run(dir / (std::string("resume-") + device), device,
+                            device == std::string("cpu") ? "fp32" : "fp16", 6);
+    TrainOptions options;
+    options.resume = source;
+    Trainer resumed(next, nullptr, options);
+    const ParamStore& params = resumed.params();
+    EXPECT_TRUE(std::equal(master.begin(), master.end(), params.values())) << device;
+    const std::vector<Range> all = {Range{0, manifest.count}};
+    std::vector<float> got_m(m.size()), got_v(v.size());
+    resumed.optimizer().download_moments(all, got_m.data(), got_v.data());
+    EXPECT_EQ(got_m, m) << device;
+    EXPECT_EQ(got_v, v) << device;
+    EXPECT_EQ(resumed.run().steps, 6) << device;
   }
 }
 
