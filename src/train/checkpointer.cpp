@@ -1,6 +1,8 @@
 // Why this file exists: the checkpoint protocol of Checkpointer (see the header).
 #include "train/checkpointer.h"
 
+#include <omp.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -122,6 +124,8 @@ void Checkpointer::start(const io::TrainingState& state) {
   write_error_ = nullptr;
   const int rank = comm_.rank(), world = comm_.world();
   writer_ = std::thread([this, path, rank, world, master, exp_avg, exp_avg_sq, stage_in_writer] {
+    // One thread: the background copy must not add an OpenMP team beside the training's.
+    omp_set_num_threads(1);
     try {
       const double write_start = now_seconds();
       if (stage_in_writer) stage();
