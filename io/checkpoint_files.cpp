@@ -219,7 +219,11 @@ void CheckpointDirectory::commit(const Manifest& manifest, int keep) const {
   const std::string final_path = step_path(manifest.step);
   write_text_durably((fs::path(temporary) / kManifestFile).string(), manifest_to_json(manifest));
   fsync_path(temporary);
-  if (fs::exists(final_path)) fs::remove_all(final_path);  // a superseded history's (see header)
+  if (fs::exists(final_path)) {  // a damaged directory under this name: kept aside, never loaded
+    std::string aside = final_path + ".replaced";
+    for (int n = 1; fs::exists(aside); ++n) aside = final_path + ".replaced-" + std::to_string(n);
+    fs::rename(final_path, aside);
+  }
   fs::rename(temporary, final_path);
   fsync_path(path_);
   const std::string latest = (fs::path(path_) / kLatestFile).string();

@@ -61,9 +61,9 @@ class CheckpointDirectory {
   int64_t latest_step() const;
 
   // Rank 0, after every shard of `step` is in temporary_path(step): writes the manifest,
-  // fsyncs, renames into place (a directory already there under that name, from a run
-  // superseded by a resume, is replaced), replaces `latest`, then deletes the oldest
-  // complete checkpoints beyond `keep`.
+  // fsyncs, renames into place (a directory already under that name, which can only be a
+  // damaged one, is renamed step-NNNNNNNN.replaced first), replaces `latest`, then deletes
+  // the oldest complete checkpoints beyond `keep`.
   void commit(const Manifest& manifest, int keep) const;
   // Removes .tmp-* directories (checkpoints a killed run left half-written).
   void remove_temporaries() const;

@@ -133,6 +133,12 @@ TEST(CheckpointFiles, CommitKeepsTheNewestAndRemovesTemporaries) {
   EXPECT_FALSE(fs::exists(directory.temporary_path(10)));
   EXPECT_EQ(directory.supersede_after(6), (std::vector<std::string>{"step-00000008.superseded"}));
   EXPECT_EQ(directory.complete_steps(), (std::vector<int64_t>{6}));
+  // A damaged directory under the name of a new commit is kept aside, not deleted.
+  fs::create_directories(directory.step_path(12));
+  testing::write_file(directory.step_path(12) + "/junk", "x");
+  write_checkpoint(directory, layout_manifest(100, 2, 16, 12), 5, 0);
+  EXPECT_TRUE(fs::exists(directory.step_path(12) + ".replaced/junk"));
+  EXPECT_EQ(directory.complete_steps(), (std::vector<int64_t>{12, 6}));
 }
 
 TEST(CheckpointFiles, MetricsPastTheCheckpointAreDropped) {
