@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <thread>
 
 #include "core/context.h"
@@ -37,6 +38,12 @@ MpiSession::~MpiSession() {
 #ifdef LADDER_WITH_MPI
   if (owns_mpi_) MPI_Finalize();
 #endif
+}
+
+int MpiSession::node_local_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char* value = std::getenv(name)) return std::atoi(value);
+  return 0;
 }
 
 void MpiSession::abort_all(int exit_code) {

@@ -15,6 +15,10 @@ class MpiSession {
   // Ends every rank now (an error on one rank must not leave the others hanging).
   [[noreturn]] static void abort_all(int exit_code);
 
+  // This rank's index among the ranks of its node (mpirun and Slurm say it), for the choice
+  // of GPU; 0 when launched otherwise.
+  static int node_local_rank();
+
  private:
   bool owns_mpi_ = false;
 };

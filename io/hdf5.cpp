@@ -255,4 +255,14 @@ std::string read_string_element(hid_t dataset, hsize_t index, const std::string&
   return buffer;
 }
 
+void write_float_dataset(hid_t file, const std::string& name, const std::vector<hsize_t>& dims,
+                         const float* data, const std::string& path) {
+  Dataspace space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), path, name));
+  Dataset dataset(check(H5Dcreate2(file, name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
+                                   H5P_DEFAULT, H5P_DEFAULT),
+                        path, "cannot create ", name));
+  check(H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path,
+        "cannot write ", name);
+}
+
 }  // namespace ladder::io::h5

@@ -113,6 +113,10 @@ bool read_string_attribute(hid_t object, const std::string& name, std::string* v
 bool read_int_attribute(hid_t object, const std::string& name, int64_t* value,
                         const std::string& path);
 
+// Writes a contiguous float32 dataset `name` of shape `dims` from `data` (C order).
+void write_float_dataset(hid_t file, const std::string& name, const std::vector<hsize_t>& dims,
+                         const float* data, const std::string& path);
+
 // Reads element `index` of a 1-D string dataset (variable-length or fixed).
 std::string read_string_element(hid_t dataset, hsize_t index, const std::string& path);
 

@@ -461,7 +461,8 @@ bool ImageStoreReader::has_resolution(int resolution) const {
   return impl_->level_index(resolution) >= 0;
 }
 
-data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int world) const {
+data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int world,
+                                              int64_t limit) const {
   const Impl& s = *impl_;
   const StoreInfo& info = s.info;
   LADDER_CHECK(world >= 1 && rank >= 0 && rank < world, "load_shard: rank ", rank, " of world ", world);
@@ -479,7 +480,8 @@ data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int worl
   data::ImageShard shard;
   shard.resolution = resolution;
   shard.channels = info.channels;
-  const int64_t count = info.count > rank ? (info.count - rank + world - 1) / world : 0;
+  const int64_t total = limit >= 0 ? std::min(limit, info.count) : info.count;
+  const int64_t count = total > rank ? (total - rank + world - 1) / world : 0;
   shard.indices.resize(static_cast<size_t>(count));
   for (int64_t k = 0; k < count; ++k) shard.indices[k] = rank + k * world;
   shard.pixels = HostBuffer<uint8_t>(count * shard.image_bytes());  // (count, R, R, C)

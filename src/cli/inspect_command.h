@@ -1,5 +1,5 @@
-// Why this file exists: `ladder inspect PATH`, which describes and validates a store (and,
-// later, a checkpoint); non-zero exit when invalid.
+// Why this file exists: `ladder inspect PATH`, which describes and validates a store, a
+// checkpoint or a run directory; non-zero exit when invalid.
 #pragma once
 
 #include <string>

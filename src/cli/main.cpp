@@ -4,8 +4,10 @@
 #include <string>
 #include <vector>
 
+#include "cli/export_command.h"
 #include "cli/inspect_command.h"
 #include "cli/pack_command.h"
+#include "cli/reconstruct_command.h"
 #include "cli/train_command.h"
 #include "comm/mpi_session.h"
 #include "core/check.h"
@@ -25,6 +27,10 @@ const char* kUsage =
     "                                                   build an HDF5 image store\n"
     "  inspect PATH                                     describe and validate a store, a\n"
     "                                                   checkpoint or a run directory\n"
+    "  export --checkpoint DIR --out M.safetensors [--dtype fp32|bf16|fp16]\n"
+    "                                                   weights for PyTorch/MONAI\n"
+    "  reconstruct --checkpoint DIR|M.safetensors --store S.h5 [--resolution R] [--count N]\n"
+    "              --out grid.png|R.h5                  evaluate: mean L1, PSNR, a grid or float32 h5\n"
     "\n"
     "options:\n"
     "  --help, -h      this text; `ladder <command> --help` for a command\n"
@@ -50,6 +56,8 @@ int dispatch(const std::vector<std::string>& args) {
   if (args[0] == "train") return ladder::train_command(rest);
   if (args[0] == "pack") return ladder::pack_command(rest);
   if (args[0] == "inspect") return ladder::inspect_command(rest);
+  if (args[0] == "export") return ladder::export_command(rest);
+  if (args[0] == "reconstruct") return ladder::reconstruct_command(rest);
   throw ladder::UsageError("unknown command '" + args[0] + "' (see ladder --help)");
 }
 

@@ -151,7 +151,7 @@ const typename B::Tensor& AttentionBlock<B>::backward(const Tensor& dy) {
 template <class B>
 Upsample<B>::Upsample(B& backend, ParamStore& store, const std::string& name, int channels)
     : backend_(backend),
-      conv_(backend, store, name + ".conv.conv", channels, channels, 3, 1, Padding::same(3)) {}
+      conv_(backend, store, name + ".postconv.conv", channels, channels, 3, 1, Padding::same(3)) {}
 
 template <class B>
 const typename B::Tensor& Upsample<B>::forward(const Tensor& x) {

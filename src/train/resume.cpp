@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "core/log.h"
+#include "model/torch_layout.h"
 
 namespace fs = std::filesystem;
 
@@ -140,6 +142,11 @@ void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer) {
 }
 
 void warm_start(const std::string& path, ParamStore& params) {
+  std::error_code error;
+  if (fs::is_regular_file(path, error)) {
+    load_torch_weights(io::read_safetensors_header(path), params);
+    return;
+  }
   const Checkpoint checkpoint{path, io::verify_checkpoint(path)};
   const std::string mismatches = parameter_mismatches(checkpoint.manifest, params);
   if (!mismatches.empty())
@@ -154,6 +161,26 @@ void warm_start(const std::string& path, ParamStore& params) {
     ranges.push_back({at, at + entry.numel});
   }
   io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, "master", ranges, params.values());
+}
+
+std::vector<std::string> model_flags_of(const std::string& path) {
+  std::map<std::string, std::string> keys;
+  std::error_code error;
+  if (fs::is_regular_file(path, error)) {
+    const io::SafetensorsHeader header = io::read_safetensors_header(path);
+    auto config = header.metadata.find("config");
+    if (config == header.metadata.end()) return {};
+    const nlohmann::json object = nlohmann::json::parse(config->second, nullptr, false);
+    if (!object.is_object()) throw UsageError(path + ": __metadata__.config is not a JSON object");
+    for (auto it = object.begin(); it != object.end(); ++it)
+      if (it.value().is_string()) keys[it.key()] = it.value().get<std::string>();
+  } else {
+    keys = io::read_manifest((fs::path(path) / io::kManifestFile).string()).config;
+  }
+  std::vector<std::string> flags;
+  for (const auto& [key, value] : keys)
+    if (key.rfind("model.", 0) == 0) flags.insert(flags.end(), {"--" + key, value});
+  return flags;
 }
 
 }  // namespace ladder

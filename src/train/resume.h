@@ -3,7 +3,8 @@
 // any that does not verify is skipped with a warning naming it) and every rank restores
 // from it the flat master weights and the Adam moments of the ranges it now owns, whatever
 // the world size and ZeRO stage that wrote it (ranges are global offsets).
-// `train.init_from` starts a new run from a checkpoint's weights only, matched by name.
+// `train.init_from` starts a new run from weights only, matched by name: a checkpoint's, or a
+// safetensors file's (`ladder export`, or PyTorch's safetensors.torch.save_file).
 #pragma once
 
 #include <optional>
@@ -42,9 +43,15 @@ std::vector<std::string> changes_since(const io::Manifest& manifest, const Confi
 void load_master(const Checkpoint& checkpoint, ParamStore& params);
 void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer);
 
-// train.init_from = a checkpoint directory: its master weights, matched by name, into
-// params.values(). Names and shapes must match exactly (one UsageError listing up to 10
-// mismatches: missing, unexpected, wrong shape).
+// Weights from `path` into params.values(), matched by name: a checkpoint directory (its
+// master weights) or a safetensors file (MONAI names, PyTorch layouts; BF16/F16/F64 converted
+// to fp32). Names and shapes must match exactly (one UsageError listing up to 10 mismatches:
+// missing, unexpected, wrong shape, unsupported dtype). train.init_from, reconstruct.
 void warm_start(const std::string& path, ParamStore& params);
+
+// The model keys that `path` was trained with, as "--model.key value" flags: a checkpoint's
+// manifest, or the "config" entry of a safetensors file's __metadata__ (ladder's exports);
+// empty for a file that does not say (PyTorch's own).
+std::vector<std::string> model_flags_of(const std::string& path);
 
 }  // namespace ladder

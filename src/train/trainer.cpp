@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "comm/mpi_session.h"
 #include "core/context.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -42,14 +43,6 @@ void write_text_atomically(const std::string& path, const std::string& text) {
     LADDER_CHECK(out.good(), "cannot write ", temporary);
   }
   fs::rename(temporary, path);
-}
-
-// This rank's index among the ranks of its node (mpirun and Slurm say it), for the choice of
-// GPU; 0 when launched otherwise.
-int node_local_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
-    if (const char* value = std::getenv(name)) return std::atoi(value);
-  return 0;
 }
 
 std::string step_tag(int64_t step, int resolution) {
@@ -90,7 +83,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
     }
   }
 
-  device_ = make_compute_device(config_, params_, node_local_rank());  // builds the model
+  device_ = make_compute_device(config_, params_, MpiSession::node_local_rank());  // builds the model
   LADDER_CHECK_USAGE(device_->on_gpu() || config_.comm.backend != "nccl",
                      "comm.backend = nccl needs ranks that compute on GPUs (run.device = cuda)");
 

@@ -1,0 +1,125 @@
+// Why this file exists: `ladder export --checkpoint DIR --out M.safetensors [--dtype ...]`:
+// the master weights of a checkpoint written on any number of ranks, gathered from its
+// shards, as MONAI's AutoencoderKL state dict (names as ladder keeps them, convolution
+// weights transposed to (Cout, Cin, kh, kw)). __metadata__ holds the model config (ladder's
+// model keys as a JSON object, and MONAI's constructor arguments), the step and the ladder
+// version, and nothing that depends on the world size: the same state exports to the same
+// bytes whichever world wrote it.
+#include "cli/export_command.h"
+
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "core/check.h"
+#include "core/format.h"
+#include "io/checkpoint_files.h"
+#include "io/safetensors.h"
+#include "model/blocks.h"
+#include "model/torch_layout.h"
+#include "train/resume.h"
+
+namespace ladder {
+namespace {
+
+// MONAI's AutoencoderKL(...) arguments for a ladder model config.
+nlohmann::json monai_arguments(const ModelConfig& model) {
+  return {{"spatial_dims", 2},
+          {"in_channels", model.in_channels},
+          {"out_channels", model.in_channels},
+          {"channels", model.channels},
+          {"latent_channels", model.latent_channels},
+          {"num_res_blocks", model.res_blocks},
+          {"norm_num_groups", model.norm_groups},
+          {"norm_eps", model.norm_eps},
+          {"attention_levels", model.attention_levels},
+          {"with_encoder_nonlocal_attn", model.mid_attention},
+          {"with_decoder_nonlocal_attn", model.mid_attention}};
+}
+
+}  // namespace
+
+std::string export_usage() {
+  return "usage: ladder export --checkpoint DIR --out M.safetensors [--dtype fp32|bf16|fp16]\n"
+         "\n"
+         "Writes the weights of a checkpoint (run.dir/checkpoints/step-N, from any number of\n"
+         "ranks) as one safetensors file that MONAI's AutoencoderKL loads with strict=True:\n"
+         "\n"
+         "  import json; from safetensors import safe_open; from safetensors.torch import load_file\n"
+         "  from monai.networks.nets import AutoencoderKL\n"
+         "  with safe_open(\"M.safetensors\", \"pt\") as f: kwargs = json.loads(f.metadata()[\"monai_arguments\"])\n"
+         "  model = AutoencoderKL(**kwargs); model.load_state_dict(load_file(\"M.safetensors\"), strict=True)\n"
+         "\n"
+         "__metadata__: config (ladder's model keys, JSON), monai_arguments (JSON), step,\n"
+         "ladder_version. MONAI's attention has one head: a model with attention at more than\n"
+         "128 channels (ladder's heads are at most 128 channels) exports, with a warning that\n"
+         "MONAI's forward will differ there.\n"
+         "\n"
+         "options:\n"
+         "  --checkpoint DIR   a checkpoint directory (verified first)\n"
+         "  --out FILE         the safetensors file to write (atomically)\n"
+         "  --dtype D          fp32 (default), bf16 or fp16 (round to nearest even)\n"
+         "  --help             this text\n";
+}
+
+int export_command(const std::vector<std::string>& args) {
+  std::string checkpoint, out, dtype = "fp32";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << export_usage();
+      return 0;
+    }
+    auto value = [&](std::string& into) {
+      LADDER_CHECK_USAGE(i + 1 < args.size(), "export: ", arg, " needs a value");
+      into = args[++i];
+    };
+    if (arg == "--checkpoint") value(checkpoint);
+    else if (arg == "--out") value(out);
+    else if (arg == "--dtype") value(dtype);
+    else if (arg == "--ema")
+      throw UsageError("export: --ema: checkpoints hold no EMA weights yet (EMA is not implemented)");
+    else
+      throw UsageError("export: unknown argument '" + arg + "' (see ladder export --help)");
+  }
+  LADDER_CHECK_USAGE(!checkpoint.empty() && !out.empty(),
+                     "export: --checkpoint DIR and --out M.safetensors are required");
+  const std::map<std::string, std::string> dtypes = {{"fp32", "F32"}, {"bf16", "BF16"}, {"fp16", "F16"}};
+  LADDER_CHECK_USAGE(dtypes.count(dtype) == 1, "export: --dtype must be fp32, bf16 or fp16 (got '", dtype, "')");
+
+  const io::Manifest manifest = io::verify_checkpoint(checkpoint);
+  const Config config = load_config("", model_flags_of(checkpoint));
+  std::vector<float> master(static_cast<size_t>(manifest.count));
+  io::read_checkpoint_ranges(checkpoint, manifest, "master", {Range{0, manifest.count}}, master.data());
+  std::vector<io::SafetensorToWrite> tensors;
+  for (const io::ParamRecord& p : manifest.params)
+    tensors.push_back(torch_tensor(p.name, p.shape, master.data() + p.offset, dtypes.at(dtype)));
+
+  nlohmann::json model_keys = nlohmann::json::object();
+  for (const auto& [key, value] : manifest.config)
+    if (key.rfind("model.", 0) == 0) model_keys[key] = value;
+  const std::map<std::string, std::string> metadata = {
+      {"format", "pt"},
+      {"config", model_keys.dump()},
+      {"monai_arguments", monai_arguments(config.model).dump()},
+      {"step", std::to_string(manifest.step)},
+      {"ladder_version", LADDER_VERSION}};
+  io::write_safetensors(out, metadata, tensors);
+
+  for (size_t level = 0; level < config.model.channels.size(); ++level)
+    if ((config.model.attention_levels[level] || (config.model.mid_attention && level + 1 == config.model.channels.size())) &&
+        attention_heads(config.model.channels[level]) > 1)
+      std::cerr << "ladder: warning: attention at " << config.model.channels[level] << " channels uses "
+                << attention_heads(config.model.channels[level])
+                << " heads here and one head in MONAI's AutoencoderKL: MONAI's forward differs\n";
+  int64_t bytes = 0;
+  for (const io::SafetensorToWrite& tensor : tensors) bytes += static_cast<int64_t>(tensor.bytes.size());
+  std::cout << "export: " << checkpoint << " (step " << manifest.step << ", " << manifest.world
+            << (manifest.world == 1 ? " rank" : " ranks") << ") -> " << out << ": " << tensors.size()
+            << " tensors, " << manifest.count << " parameters, " << dtype << ", " << human_bytes(bytes)
+            << "\n";
+  return 0;
+}
+
+}  // namespace ladder
