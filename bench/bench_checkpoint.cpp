@@ -83,13 +83,13 @@ int main(int argc, char** argv) {
       stall += now_seconds() - start;
       comm->all_reduce_sum(&stall, 1, DType::kF64);  // mean over ranks
       stall /= world;
-      checkpointer.finish();
+      checkpointer.finish(state);
       // Synchronous: staging, write, fsync, hash and commit before returning.
       state.step = ++step;
       comm->barrier();
       start = now_seconds();
       checkpointer.after_step(state, true);
-      checkpointer.finish();
+      checkpointer.finish(state);
       const double sync = now_seconds() - start;
       // The same micro-step with no checkpoint in flight: what the background write costs it.
       start = now_seconds();

@@ -69,6 +69,11 @@ int train_command(const std::vector<std::string>& args) {
   Trainer trainer(config, nullptr, options);
   TrainSummary summary = trainer.run();
   if (summary.stop_signal != 0) return kExitStopped;
+  if (summary.steps_this_run == 0) {  // a resumed run that had nothing left to train
+    log_info("done: nothing left to train at step ", summary.steps, " (", summary.images_seen,
+             " images); the state is checkpointed in ", config.run.dir, "/checkpoints");
+    return 0;
+  }
   log_info("done: ", summary.steps, " steps, ", summary.images_seen, " images; loss ",
            summary.first_loss, " -> ", summary.last_loss, " (reconstruction L1 ",
            summary.first_rec_loss, " -> ", summary.last_rec_loss, ")");

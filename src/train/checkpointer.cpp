@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -70,9 +71,18 @@ bool Checkpointer::after_step(const io::TrainingState& state, bool scheduled) {
   return stop;
 }
 
-void Checkpointer::finish() {
-  if (!in_flight_) return;
-  complete();
+void Checkpointer::finish(const io::TrainingState& state) {
+  if (in_flight_) complete();
+  double missing = 0;  // rank 0 has committed everything by now; it decides for all
+  if (comm_.rank() == 0) {
+    const std::vector<int64_t> steps = directory_.complete_steps();
+    missing = std::find(steps.begin(), steps.end(), state.step) == steps.end() ? 1 : 0;
+  }
+  comm_.broadcast(&missing, 1, DType::kF64, 0);
+  if (missing > 0) {
+    start(state);
+    complete();
+  }
   comm_.barrier();
 }
 

@@ -60,8 +60,11 @@ class Checkpointer {
   // Before anything changes the master weights or moments (the optimizer step, a reset):
   // returns once the checkpoint in flight has its copy of them.
   void wait_until_staged();
-  // The end of the run: completes the checkpoint in flight.
-  void finish();
+  // The end of the run, at `state`: completes the checkpoint in flight, and writes one of
+  // `state` when run.dir has none at its step (a run resumed from another directory, or on
+  // another world size, with nothing left to train: the loaded state saved in this run's
+  // layout).
+  void finish(const io::TrainingState& state);
 
   // Seconds the training loop waited for the last checkpoint's staging (inline on GPU ranks,
   // in wait_until_staged() on CPU ranks), and the background write of the last committed one

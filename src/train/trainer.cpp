@@ -160,6 +160,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
 
 void Trainer::restore_training_state() {
   const io::TrainingState& state = resumed_->manifest.state;
+  last_state_ = state;
   LADDER_CHECK_USAGE(state.rung < config_.stages.rungs(), resumed_->dir, ": the checkpoint is in rung ",
                      state.rung, ", but stages.resolutions has ", config_.stages.rungs(), " rungs");
   load_moments(*resumed_, *optimizer_);
@@ -258,7 +259,7 @@ TrainSummary Trainer::run() {
   if (stopped)
     summary.stop_signal = ProcessContext::get().stop_signal();
   else
-    checkpointer_->finish();
+    checkpointer_->finish(last_state_);
   summary.steps = step_;
   summary.images_seen = images_seen_;
   return summary;
@@ -494,7 +495,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
     const double rec_loss = sums.reconstruction / static_cast<double>(batch);
     const double kl_loss = sums.kl / static_cast<double>(batch);
     const double loss = rec_loss + config_.train.kl_weight * kl_loss;
-    if (step_ == 1) {
+    if (++summary.steps_this_run == 1) {  // the first step of this process (of a resume, too)
       summary.first_loss = loss;
       summary.first_rec_loss = rec_loss;
     }
@@ -542,8 +543,8 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
 
     const bool checkpoint_due =
         (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0) || last_step;
-    if (checkpointer_->after_step(training_state(rung, rung_step + 1, loader.consumed() * micro),
-                                  checkpoint_due)) {
+    last_state_ = training_state(rung, rung_step + 1, loader.consumed() * micro);
+    if (checkpointer_->after_step(last_state_, checkpoint_due)) {
       log_info("stopped by ", StopSignals::name(ProcessContext::get().stop_signal()), " after step ",
                step_, "; the checkpoint is committed: continue with --resume auto");
       return false;

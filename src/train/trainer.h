@@ -29,7 +29,8 @@
 namespace ladder {
 
 struct TrainSummary {
-  int64_t steps = 0;
+  int64_t steps = 0;  // the run's step count at the end (a resume's included)
+  int64_t steps_this_run = 0;
   int64_t images_seen = 0;
   double first_loss = 0, last_loss = 0;
   double first_rec_loss = 0, last_rec_loss = 0;
@@ -115,6 +116,7 @@ class Trainer {
   int start_rung_ = 0;
   int64_t start_rung_step_ = 0;
   int64_t start_data_position_ = -1;  // -1: from start_rung_step_ (another world size)
+  io::TrainingState last_state_;      // after the last step done (or the one resumed from)
   int64_t step_ = 0;
   int64_t images_seen_ = 0;
   int64_t skipped_steps_ = 0;
