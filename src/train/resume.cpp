@@ -143,6 +143,7 @@ void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer) {
 
 void warm_start(const std::string& path, ParamStore& params) {
   std::error_code error;
+  LADDER_CHECK_USAGE(fs::exists(path, error), path, ": no such file or directory");
   if (fs::is_regular_file(path, error)) {
     load_torch_weights(io::read_safetensors_header(path), params);
     return;
@@ -166,6 +167,7 @@ void warm_start(const std::string& path, ParamStore& params) {
 std::vector<std::string> model_flags_of(const std::string& path) {
   std::map<std::string, std::string> keys;
   std::error_code error;
+  LADDER_CHECK_USAGE(fs::exists(path, error), path, ": no such file or directory");
   if (fs::is_regular_file(path, error)) {
     const io::SafetensorsHeader header = io::read_safetensors_header(path);
     auto config = header.metadata.find("config");
