@@ -82,6 +82,19 @@ void scale_inplace(int64_t n, T alpha, T* x);  // x *= alpha
 template <class T>
 void copy(int64_t n, const T* x, T* y);  // y = x, on every thread (checkpoint staging)
 
+// Channel concatenation of NHWC tensors over m = N·H·W pixels: y (m, ca + cb) = [a | b];
+// split writes da (m, ca) and db (m, cb).
+template <class T>
+void concat_channels(int64_t m, int ca, int cb, const T* a, const T* b, T* y);
+template <class T>
+void split_channels(int64_t m, int ca, int cb, const T* dy, T* da, T* db);
+// A per-image channel vector broadcast over the pixels: y (n, hw, c) = x + v (n, c) (y may
+// be x); its gradient dv (n, c) = Σ_pixels dy (written).
+template <class T>
+void add_per_channel(int n, int64_t hw, int c, const T* x, const T* v, T* y);
+template <class T>
+void sum_per_channel(int n, int64_t hw, int c, const T* dy, T* dv);
+
 // Batch normalisation of images for the model: uint8 [0, 255] → [−1, 1] (no backward).
 template <class T>
 void normalize_images(int64_t n, const uint8_t* in, T* out);  // out = in · 2/255 − 1

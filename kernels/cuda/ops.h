@@ -49,6 +49,16 @@ template <class T>
 void add_accumulate(int64_t n, const T* x, T* y, cudaStream_t stream);  // y += x
 template <class T>
 void scale_inplace(int64_t n, float alpha, T* x, cudaStream_t stream);  // x *= alpha
+
+// The UNet's channel plumbing (kernels/cuda/channels.cu; contracts in kernels/cpu/ops.h).
+template <class T>
+void concat_channels(int64_t m, int ca, int cb, const T* a, const T* b, T* y, cudaStream_t stream);
+template <class T>
+void split_channels(int64_t m, int ca, int cb, const T* dy, T* da, T* db, cudaStream_t stream);
+template <class T>
+void add_per_channel(int n, int64_t hw, int c, const T* x, const T* v, T* y, cudaStream_t stream);
+template <class T>
+void sum_per_channel(int n, int64_t hw, int c, const T* dy, T* dv, cudaStream_t stream);
 // uint8 [0, 255] → [−1, 1]: out = in · 2/255 − 1 (no backward).
 template <class T>
 void normalize_images(int64_t n, const uint8_t* in, T* out, cudaStream_t stream);

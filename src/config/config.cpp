@@ -37,6 +37,7 @@ const KeySpec kKeys[] = {
     {"model.res_blocks", "2", "ResBlocks per level"},
     {"model.attention_levels", "none", "none, or one 0/1 per level"},
     {"model.mid_attention", "false", "mid block (ResBlock, attention, ResBlock)"},
+    {"model.head_channels", "8", "diffusion UNet: channels per attention head, one value or one per level (0 where a level has no attention; the mid block uses the last)"},
     {"model.latent_channels", "4", "latent channels"},
     {"model.norm_groups", "32", "GroupNorm groups (must divide every channel count)"},
     {"model.norm_eps", "1e-6", "GroupNorm epsilon"},
@@ -264,6 +265,17 @@ Config load_config(const std::string& config_path, const std::vector<std::string
     for (const std::string& item : r.list("model.attention_levels"))
       c.model.attention_levels.push_back(r.boolean("model.attention_levels", item));
   c.model.mid_attention = r.boolean("model.mid_attention");
+  {
+    const std::vector<std::string> items = r.list("model.head_channels");
+    if (items.size() != 1 && items.size() != c.model.channels.size())
+      r.fail("model.head_channels", detail::concat("needs one value or one per level (",
+                                                   c.model.channels.size(), " levels)"));
+    for (size_t level = 0; level < c.model.channels.size(); ++level) {
+      const int64_t value = r.integer("model.head_channels", items[items.size() == 1 ? 0 : level]);
+      if (value < 0) r.fail("model.head_channels", "must be >= 0");
+      c.model.head_channels.push_back(static_cast<int>(value));
+    }
+  }
   c.model.latent_channels = r.positive_int("model.latent_channels");
   c.model.norm_groups = r.positive_int("model.norm_groups");
   c.model.norm_eps = r.number("model.norm_eps");
@@ -424,6 +436,7 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"model.res_blocks", std::to_string(model.res_blocks)},
       {"model.attention_levels", join_bools(model.attention_levels)},
       {"model.mid_attention", boolean(model.mid_attention)},
+      {"model.head_channels", join(model.head_channels)},
       {"model.latent_channels", std::to_string(model.latent_channels)},
       {"model.norm_groups", std::to_string(model.norm_groups)},
       {"model.norm_eps", number(model.norm_eps)},

@@ -25,6 +25,7 @@ struct ModelConfig {
   int res_blocks = 2;
   std::vector<bool> attention_levels;  // one per level
   bool mid_attention = false;          // mid block: ResBlock, attention, ResBlock
+  std::vector<int> head_channels;      // diffusion UNet: channels per attention head, per level
   int latent_channels = 4;
   int norm_groups = 32;
   double norm_eps = 1e-6;

@@ -87,10 +87,10 @@ typename AttentionBlock<B>::Linear AttentionBlock<B>::add_linear(ParamStore& sto
 
 template <class B>
 AttentionBlock<B>::AttentionBlock(B& backend, ParamStore& store, const std::string& name,
-                                  int channels, NormSettings norm)
+                                  int channels, NormSettings norm, int heads)
     : backend_(backend),
       channels_(channels),
-      heads_(attention_heads(channels)),
+      heads_(heads > 0 ? heads : attention_heads(channels)),
       norm_(backend, store, name + ".norm", channels, norm.groups, norm.eps, /*silu=*/false) {
   to_q_ = add_linear(store, name + ".attn.to_q");
   to_k_ = add_linear(store, name + ".attn.to_k");

@@ -56,8 +56,9 @@ class AttentionBlock : public Layer<B> {
  public:
   using Tensor = typename B::Tensor;
 
+  // heads 0: attention_heads(channels) (the autoencoder's rule); the UNet gives its own.
   AttentionBlock(B& backend, ParamStore& store, const std::string& name, int channels,
-                 NormSettings norm);
+                 NormSettings norm, int heads = 0);
   const Tensor& forward(const Tensor& x) override;  // (N, H, W, C) → (N, H, W, C)
   const Tensor& backward(const Tensor& dy) override;
 

@@ -8,12 +8,12 @@ namespace ladder {
 
 template <class B>
 Conv2d<B>::Conv2d(B& backend, ParamStore& store, const std::string& name, int cin, int cout,
-                  int kernel, int stride, Padding padding)
+                  int kernel, int stride, Padding padding, bool zero_initialized)
     : backend_(backend), cin_(cin), cout_(cout), kernel_(kernel), stride_(stride), padding_(padding) {
   int64_t fan_in = int64_t(cin) * kernel * kernel;
-  weight_ = store.add(name + ".weight", {cout, kernel, kernel, cin}, ParamInit::kFanInUniform,
-                      fan_in, /*decay=*/true);
-  bias_ = store.add(name + ".bias", {cout}, ParamInit::kFanInUniform, fan_in, /*decay=*/false);
+  const ParamInit init = zero_initialized ? ParamInit::kZeros : ParamInit::kFanInUniform;
+  weight_ = store.add(name + ".weight", {cout, kernel, kernel, cin}, init, fan_in, /*decay=*/true);
+  bias_ = store.add(name + ".bias", {cout}, init, fan_in, /*decay=*/false);
 }
 
 template <class B>

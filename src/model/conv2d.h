@@ -22,8 +22,9 @@ class Conv2d : public Layer<B> {
   using Tensor = typename B::Tensor;
 
   // Registers "<name>.weight" and "<name>.bias".
+  // zero_initialized: weight and bias start at 0 (the UNet's conv2 and output conv).
   Conv2d(B& backend, ParamStore& store, const std::string& name, int cin, int cout, int kernel,
-         int stride, Padding padding);
+         int stride, Padding padding, bool zero_initialized = false);
 
   // The first layer of a model never needs the gradient of the images.
   void skip_input_gradient() { compute_input_grad_ = false; }

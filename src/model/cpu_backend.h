@@ -77,6 +77,22 @@ class CpuBackend {
     cpu::add_forward(n, a, b, y);
   }
   void add_accumulate(int64_t n, const float* x, float* y) { cpu::add_accumulate(n, x, y); }
+  void silu_forward(int64_t n, const float* x, float* y) { cpu::silu_forward(n, x, y); }
+  void silu_backward(int64_t n, const float* x, const float* dy, float* dx) {
+    cpu::silu_backward(n, x, dy, dx);
+  }
+  void concat_channels(int64_t m, int ca, int cb, const float* a, const float* b, float* y) {
+    cpu::concat_channels(m, ca, cb, a, b, y);
+  }
+  void split_channels(int64_t m, int ca, int cb, const float* dy, float* da, float* db) {
+    cpu::split_channels(m, ca, cb, dy, da, db);
+  }
+  void add_per_channel(int n, int64_t hw, int c, const float* x, const float* v, float* y) {
+    cpu::add_per_channel(n, hw, c, x, v, y);
+  }
+  void sum_per_channel(int n, int64_t hw, int c, const float* dy, float* dv) {
+    cpu::sum_per_channel(n, hw, c, dy, dv);
+  }
   void upsample_forward(int n, int h, int w, int c, const float* x, float* y) {
     cpu::upsample_nearest2x_forward(n, h, w, c, x, y);
   }

@@ -117,6 +117,31 @@ void CudaBackend<T>::add_forward(int64_t n, const T* a, const T* b, T* y) {
 }
 
 template <class T>
+void CudaBackend<T>::silu_forward(int64_t n, const T* x, T* y) {
+  cuda::silu_forward(n, x, y, stream_);
+}
+template <class T>
+void CudaBackend<T>::silu_backward(int64_t n, const T* x, const T* dy, T* dx) {
+  cuda::silu_backward(n, x, dy, dx, stream_);
+}
+template <class T>
+void CudaBackend<T>::concat_channels(int64_t m, int ca, int cb, const T* a, const T* b, T* y) {
+  cuda::concat_channels(m, ca, cb, a, b, y, stream_);
+}
+template <class T>
+void CudaBackend<T>::split_channels(int64_t m, int ca, int cb, const T* dy, T* da, T* db) {
+  cuda::split_channels(m, ca, cb, dy, da, db, stream_);
+}
+template <class T>
+void CudaBackend<T>::add_per_channel(int n, int64_t hw, int c, const T* x, const T* v, T* y) {
+  cuda::add_per_channel(n, hw, c, x, v, y, stream_);
+}
+template <class T>
+void CudaBackend<T>::sum_per_channel(int n, int64_t hw, int c, const T* dy, T* dv) {
+  cuda::sum_per_channel(n, hw, c, dy, dv, stream_);
+}
+
+template <class T>
 void CudaBackend<T>::add_accumulate(int64_t n, const T* x, T* y) {
   cuda::add_accumulate(n, x, y, stream_);
 }

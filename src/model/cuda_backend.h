@@ -76,6 +76,12 @@ class CudaBackend {
 
   void add_forward(int64_t n, const T* a, const T* b, T* y);
   void add_accumulate(int64_t n, const T* x, T* y);
+  void silu_forward(int64_t n, const T* x, T* y);
+  void silu_backward(int64_t n, const T* x, const T* dy, T* dx);
+  void concat_channels(int64_t m, int ca, int cb, const T* a, const T* b, T* y);
+  void split_channels(int64_t m, int ca, int cb, const T* dy, T* da, T* db);
+  void add_per_channel(int n, int64_t hw, int c, const T* x, const T* v, T* y);
+  void sum_per_channel(int n, int64_t hw, int c, const T* dy, T* dv);
   void upsample_forward(int n, int h, int w, int c, const T* x, T* y);
   void upsample_backward(int n, int h, int w, int c, const T* dy, T* dx);
 

@@ -319,6 +319,47 @@ TYPED_TEST(CudaOps, Upsample) {
   }
 }
 
+// The UNet's channel plumbing: skip concatenation and its split, the per-image channel
+// vector broadcast over the pixels and its sum (kernels/cuda/channels.cu).
+TYPED_TEST(CudaOps, UNetChannels) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  const double bound = Dtype<T>::kBound;
+  Gpu gpu;
+  Rng rng(17, 0);
+  for (const int64_t m : {int64_t{1}, int64_t{37}, int64_t{64 * 64}}) {
+    const int ca = 24, cb = 13, n = 1 + static_cast<int>(m % 3);
+    const int64_t hw = m;
+    const std::string name = std::string(Dtype<T>::kName) + " m=" + std::to_string(m);
+    const Floats a = representable<T>(random_floats(size_t(m * ca), rng));
+    const Floats b = representable<T>(random_floats(size_t(m * cb), rng));
+    const Floats dy = representable<T>(random_floats(size_t(m * (ca + cb)), rng));
+    Floats y(dy.size()), da(a.size()), db(b.size());
+    cpu::concat_channels<float>(m, ca, cb, a.data(), b.data(), y.data());
+    cpu::split_channels<float>(m, ca, cb, dy.data(), da.data(), db.data());
+    auto a_dev = gpu.upload<T>(a), b_dev = gpu.upload<T>(b), dy_dev = gpu.upload<T>(dy);
+    auto y_dev = gpu.garbage<T>(y.size()), da_dev = gpu.garbage<T>(da.size()), db_dev = gpu.garbage<T>(db.size());
+    concat_channels<T>(m, ca, cb, a_dev.data(), b_dev.data(), y_dev.data(), gpu.stream);
+    split_channels<T>(m, ca, cb, dy_dev.data(), da_dev.data(), db_dev.data(), gpu.stream);
+    expect_close(name + " concat", gpu.download(y_dev), y, 0.0);
+    expect_close(name + " split a", gpu.download(da_dev), da, 0.0);
+    expect_close(name + " split b", gpu.download(db_dev), db, 0.0);
+
+    const Floats x = representable<T>(random_floats(size_t(n * hw * ca), rng));
+    const Floats v = representable<T>(random_floats(size_t(n * ca), rng));
+    Floats out(x.size()), dv(v.size());
+    cpu::add_per_channel<float>(n, hw, ca, x.data(), v.data(), out.data());
+    cpu::sum_per_channel<float>(n, hw, ca, x.data(), dv.data());
+    auto x_dev = gpu.upload<T>(x), v_dev = gpu.upload<T>(v);
+    auto out_dev = gpu.garbage<T>(out.size()), dv_dev = gpu.garbage<T>(dv.size());
+    add_per_channel<T>(n, hw, ca, x_dev.data(), v_dev.data(), out_dev.data(), gpu.stream);
+    sum_per_channel<T>(n, hw, ca, x_dev.data(), dv_dev.data(), gpu.stream);
+    expect_close(name + " add_per_channel", gpu.download(out_dev), out, bound);
+    // A sum over up to 4096 pixels: its rounding to T is the only difference.
+    expect_close(name + " sum_per_channel", gpu.download(dv_dev), dv, bound);
+  }
+}
+
 // ---- Losses and latent sampling ----------------------------------------------------------
 TYPED_TEST(CudaOps, L1) {
   if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();

@@ -352,6 +352,41 @@ TEST(AddGrad, Matches) {
   check_gradients(c);
 }
 
+// The UNet's skip concatenation: y = [a | b] per pixel; the split writes both gradients.
+TEST(ConcatChannelsGrad, Matches) {
+  const int64_t m = 6;
+  const int ca = 3, cb = 2;
+  Rng rng(8, 9);
+  GradCase c;
+  c.inputs = {{"a", random_vec(m * ca, rng), Grad::kWritten}, {"b", random_vec(m * cb, rng), Grad::kWritten}};
+  c.output_sizes = {size_t(m * (ca + cb))};
+  c.forward = [=](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    concat_channels(m, ca, cb, in[0].data(), in[1].data(), out[0].data());
+  };
+  c.backward = [=](const std::vector<Vec>&, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+    split_channels(m, ca, cb, dout[0].data(), g[0].data(), g[1].data());
+  };
+  check_gradients(c);
+}
+
+// The timestep projection: y = x + v broadcast over the pixels; dv = Σ_pixels dy.
+TEST(AddPerChannelGrad, Matches) {
+  const int n = 2, c_ = 3;
+  const int64_t hw = 5;
+  Rng rng(8, 10);
+  GradCase c;
+  c.inputs = {{"x", random_vec(n * hw * c_, rng), Grad::kWritten}, {"v", random_vec(n * c_, rng), Grad::kWritten}};
+  c.output_sizes = {size_t(n * hw * c_)};
+  c.forward = [=](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    add_per_channel(n, hw, c_, in[0].data(), in[1].data(), out[0].data());
+  };
+  c.backward = [=](const std::vector<Vec>&, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+    std::copy(dout[0].begin(), dout[0].end(), g[0].begin());
+    sum_per_channel(n, hw, c_, dout[0].data(), g[1].data());
+  };
+  check_gradients(c);
+}
+
 TEST(UpsampleGrad, Matches) {
   const int n = 2, h = 2, w = 3, ch = 2;
   Rng rng(8, 4);
