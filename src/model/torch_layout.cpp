@@ -120,7 +120,10 @@ void load_torch_weights(const io::SafetensorsHeader& file, ParamStore& params) {
     std::string text;
     for (size_t i = 0; i < faults.size() && i < 10; ++i) text += (i ? "; " : "") + faults[i];
     if (faults.size() > 10) text += detail::concat("; and ", faults.size() - 10, " more");
-    throw UsageError(detail::concat(file.path, ": weights do not match the model (", text, ")"));
+    const bool described = file.metadata.count("config") > 0;
+    throw UsageError(detail::concat(file.path, ": weights do not match the model (", text, ")",
+                                    described ? "" : "; the file names no ladder model: give it with "
+                                                     "the model.* keys of the config or flags"));
   }
   for (const auto& [entry, tensor] : matched) {
     std::vector<float> ordered(static_cast<size_t>(entry->numel));
