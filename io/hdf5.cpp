@@ -265,4 +265,24 @@ void write_float_dataset(hid_t file, const std::string& name, const std::vector<
         "cannot write ", name);
 }
 
+void write_double_attribute(hid_t object, const std::string& name, double value,
+                            const std::string& path) {
+  Dataspace space(check(H5Screate(H5S_SCALAR), path, "attribute ", name));
+  Attribute attribute(check(H5Acreate2(object, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
+                                       H5P_DEFAULT),
+                            path, "cannot create attribute ", name));
+  check(H5Awrite(attribute.get(), H5T_NATIVE_DOUBLE, &value), path, "cannot write attribute ", name);
+}
+
+bool read_double_attribute(hid_t object, const std::string& name, double* value,
+                           const std::string& path) {
+  if (H5Aexists(object, name.c_str()) <= 0) return false;
+  Attribute attribute(check(H5Aopen(object, name.c_str(), H5P_DEFAULT), path, "attribute ", name));
+  Datatype type(check(H5Aget_type(attribute.get()), path, "attribute ", name));
+  if (H5Tget_class(type.get()) != H5T_FLOAT && H5Tget_class(type.get()) != H5T_INTEGER)
+    fail(path, "attribute " + name + " is not a number");
+  check(H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, value), path, "cannot read attribute ", name);
+  return true;
+}
+
 }  // namespace ladder::io::h5

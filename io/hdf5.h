@@ -108,6 +108,10 @@ void write_string_attribute(hid_t object, const std::string& name, const std::st
                             const std::string& path);
 void write_int_attribute(hid_t object, const std::string& name, int64_t value,
                          const std::string& path);
+void write_double_attribute(hid_t object, const std::string& name, double value,
+                            const std::string& path);
+bool read_double_attribute(hid_t object, const std::string& name, double* value,
+                           const std::string& path);
 bool read_string_attribute(hid_t object, const std::string& name, std::string* value,
                            const std::string& path);
 bool read_int_attribute(hid_t object, const std::string& name, int64_t* value,

@@ -428,6 +428,11 @@ std::string ImageStoreReader::Impl::levels_text() const {
   return join(items);
 }
 
+std::string ImageStoreReader::name(int64_t index) const {
+  if (impl_->info.foreign) return "image " + std::to_string(index);
+  return impl_->image_name(index);
+}
+
 std::string ImageStoreReader::Impl::image_name(int64_t index) const {
   try {
     return h5::read_string_element(names.get(), static_cast<hsize_t>(index), path());

@@ -89,6 +89,9 @@ class ImageStoreReader {
   // levels' checksums. Throws on the first problem.
   void verify_all();
 
+  // The source name of image `index` ("?" when unreadable; foreign files: "image N").
+  std::string name(int64_t index) const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -15,6 +15,7 @@
 #include "core/format.h"
 #include "io/checkpoint_files.h"
 #include "io/image_store.h"
+#include "io/latent_store.h"
 
 namespace ladder {
 namespace {
@@ -98,7 +99,8 @@ std::string inspect_usage() {
          "Describes and validates an HDF5 image store: format, image count, channels, and for\n"
          "each level its bytes and checksum. Every image is read back and checked; the last\n"
          "line is \"valid\", or the command fails (exit 1) naming the problem.\n"
-         "PATH may also be a checkpoint (run.dir/checkpoints/step-N: step, rung, world, ZeRO\n"
+         "PATH may also be a latent store (ladder encode; every image's latents verified), a\n"
+         "checkpoint (run.dir/checkpoints/step-N: step, rung, world, ZeRO\n"
          "stage, shards and sizes; every shard's XXH3-64 is verified) or a run directory (each\n"
          "of its checkpoints verified); a fault fails with exit 2, naming the file.\n"
          "\n"
@@ -132,6 +134,23 @@ int inspect_command(const std::vector<std::string>& args) {
   std::error_code ignored;
   if (std::filesystem::is_directory(path, ignored)) return inspect_directory(path);
 
+  if (dataset.empty() && io::is_latent_store(path)) {
+    const io::LatentStoreReader latents(path);
+    const io::LatentStoreInfo& info = latents.info();
+    std::cout << "path:         " << info.path << "\n"
+              << "format:       ladder-latent-store, version 1\n"
+              << "count:        " << info.count << " images\n"
+              << "latent:       " << info.latent_channels << " channels, " << info.downsampling
+              << "x downsampling, scale_factor " << info.scale_factor << "\n"
+              << "autoencoder:  " << info.autoencoder_checkpoint << " (step " << info.autoencoder_step << ")\n"
+              << "levels:      ";
+    for (int r : info.resolutions)
+      std::cout << " " << r << " (" << r / info.downsampling << "x" << r / info.downsampling << ")";
+    std::cout << "\n" << std::flush;
+    latents.verify_all();  // throws at the first checksum mismatch
+    std::cout << "valid\n" << std::flush;
+    return 0;
+  }
   io::ImageStoreReader reader(path, dataset);
   const io::StoreInfo& info = reader.info();
   std::cout << "path:      " << info.path << "\n";

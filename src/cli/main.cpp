@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/encode_command.h"
 #include "cli/export_command.h"
 #include "cli/inspect_command.h"
 #include "cli/pack_command.h"
@@ -31,6 +32,8 @@ const char* kUsage =
     "                                                   weights for PyTorch/MONAI\n"
     "  reconstruct --checkpoint DIR|M.safetensors --store S.h5 [--resolution R] [--count N]\n"
     "              --out grid.png|R.h5                  evaluate: mean L1, PSNR, a grid or float32 h5\n"
+    "  encode --checkpoint AE --store S.h5 --out L.h5 [--levels ...]\n"
+    "                                                   a latent store for stage 2 (under mpirun)\n"
     "\n"
     "options:\n"
     "  --help, -h      this text; `ladder <command> --help` for a command\n"
@@ -57,6 +60,7 @@ int dispatch(const std::vector<std::string>& args) {
   if (args[0] == "pack") return ladder::pack_command(rest);
   if (args[0] == "inspect") return ladder::inspect_command(rest);
   if (args[0] == "export") return ladder::export_command(rest);
+  if (args[0] == "encode") return ladder::encode_command(rest);
   if (args[0] == "reconstruct") return ladder::reconstruct_command(rest);
   throw ladder::UsageError("unknown command '" + args[0] + "' (see ladder --help)");
 }

@@ -172,6 +172,14 @@ AutoencoderLossSums AutoencoderKL<B>::forward_backward(const Tensor& images, con
 }
 
 template <class B>
+std::pair<const typename B::Tensor*, const typename B::Tensor*> AutoencoderKL<B>::encode(
+    const Tensor& images) {
+  const Tensor& encoded = encoder_.forward(images);
+  const Tensor& mu = quant_mu_->forward(encoded);
+  return {&mu, &quant_logvar_->forward(encoded)};
+}
+
+template <class B>
 const typename B::Tensor& AutoencoderKL<B>::reconstruct(const Tensor& images) {
   const Tensor& mu = quant_mu_->forward(encoder_.forward(images));
   return decoder_.forward(post_quant_->forward(mu));

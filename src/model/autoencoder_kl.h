@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -36,6 +37,9 @@ class AutoencoderKL {
 
   // Evaluation: z = μ. Returns the reconstruction (N, R, R, C).
   const Tensor& reconstruct(const Tensor& images);
+  // The latent distribution of images: μ and log σ² (unclamped, as the 1×1 convs give them),
+  // each (N, R/d, R/d, latent); valid until the next forward.
+  std::pair<const Tensor*, const Tensor*> encode(const Tensor& images);
 
   // Activation recompute for every ResBlock (train.recompute = blocks): the forward keeps
   // block inputs and outputs only; each block's backward recomputes its inside first.

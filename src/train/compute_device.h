@@ -57,6 +57,8 @@ class ComputeDevice {
                                          double kl_weight) = 0;
   // images: host fp32 in [−1, 1]; reconstruction (z = μ) into `out` on the host.
   virtual void reconstruct(const TensorF& images, TensorF& out) = 0;
+  // images: host fp32 in [−1, 1]; the latent μ and log σ² into host tensors (ladder encode).
+  virtual void encode(const TensorF& images, TensorF& mu, TensorF& logvar) = 0;
   virtual void set_recompute(bool recompute) = 0;
   virtual void set_backward_observer(BackwardObserver* observer) = 0;
 

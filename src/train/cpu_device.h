@@ -40,6 +40,11 @@ class CpuDevice final : public ComputeDevice {
   void reconstruct(const TensorF& images, TensorF& out) override {
     backend_.to_host(model_.reconstruct(images), out);
   }
+  void encode(const TensorF& images, TensorF& mu, TensorF& logvar) override {
+    const auto [m, v] = model_.encode(images);
+    backend_.to_host(*m, mu);
+    backend_.to_host(*v, logvar);
+  }
   void set_recompute(bool recompute) override { model_.set_recompute(recompute); }
   void set_backward_observer(BackwardObserver* observer) override {
     model_.set_backward_observer(observer);

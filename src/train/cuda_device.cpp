@@ -110,6 +110,15 @@ void CudaDevice<T>::reconstruct(const TensorF& images, TensorF& out) {
   backend_.to_host(model_.reconstruct(device_images), out);
 }
 
+template <class T>
+void CudaDevice<T>::encode(const TensorF& images, TensorF& mu, TensorF& logvar) {
+  typename CudaBackend<T>::Tensor device_images;
+  backend_.load_values(images.data(), images.shape(), device_images);
+  const auto [m, v] = model_.encode(device_images);
+  backend_.to_host(*m, mu);
+  backend_.to_host(*v, logvar);
+}
+
 template class CudaDevice<float>;
 template class CudaDevice<__nv_bfloat16>;
 template class CudaDevice<__half>;

@@ -38,6 +38,7 @@ class CudaDevice final : public ComputeDevice {
   AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
                                  double grad_scale, double kl_weight) override;
   void reconstruct(const TensorF& images, TensorF& out) override;
+  void encode(const TensorF& images, TensorF& mu, TensorF& logvar) override;
   void set_recompute(bool recompute) override { model_.set_recompute(recompute); }
   void set_backward_observer(BackwardObserver* observer) override {
     model_.set_backward_observer(observer);

@@ -1,0 +1,143 @@
+// Why this file exists: `ladder encode` and the latent store (BRIEF §5 "HDF5 latent store"):
+// μ and log σ² equal the autoencoder's own encoding, the same on 2 ranks as on 1, scale_factor
+// is 1 / std of the sampled latents of the top level, a rank's share holds images
+// i ≡ rank (mod world), and a flipped byte is a checksum error naming the image; inspect
+// validates the store.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "config/config.h"
+#include "core/rng.h"
+#include "data/image_shard.h"
+#include "io/image_store.h"
+#include "io/latent_store.h"
+#include "test_support.h"
+#include "train/compute_device.h"
+#include "train/resume.h"
+
+namespace ladder {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+class LatentStore : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    const testing::CommandResult train = testing::run_ladder(
+        "train --config /dev/null --run.dir " + (*dir_ / "ae") + " --run.device cpu --run.sample_every 0"
+        " --model.channels 8,16 --model.norm_groups 4 --model.res_blocks 1 --model.latent_channels 2"
+        " --data.store " + testing::small_synthetic_store() + " --stages.resolutions 32 --stages.images 8"
+        " --train.batch 4");
+    ASSERT_EQ(train.exit_code, 0) << train.output;
+    const testing::CommandResult packed = testing::run_ladder(
+        "pack --synthetic 7 --out " + (*dir_ / "s.h5") + " --levels 16,32 --seed 2");
+    ASSERT_EQ(packed.exit_code, 0) << packed.output;
+    const testing::CommandResult encoded = testing::run_ladder(
+        "encode --checkpoint " + checkpoint() + " --store " + (*dir_ / "s.h5") + " --out " + (*dir_ / "l.h5"));
+    ASSERT_EQ(encoded.exit_code, 0) << encoded.output;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string checkpoint() { return *dir_ / "ae/checkpoints/step-00000002"; }
+  static TempDir* dir_;
+};
+TempDir* LatentStore::dir_ = nullptr;
+
+TEST_F(LatentStore, HoldsTheAutoencodersEncodingAndItsScale) {
+  const io::LatentStoreReader latents(*dir_ / "l.h5");
+  const io::LatentStoreInfo& info = latents.info();
+  EXPECT_EQ(info.count, 7);
+  EXPECT_EQ(info.latent_channels, 2);
+  EXPECT_EQ(info.downsampling, 2);
+  EXPECT_EQ(info.resolutions, (std::vector<int>{16, 32}));
+  EXPECT_EQ(info.autoencoder_step, 2);
+
+  // The autoencoder's own encoding of the store's images, in one batch.
+  Config config = load_config("", model_flags_of(checkpoint()));
+  config.run.device = "cpu";
+  ParamStore params;
+  std::unique_ptr<ComputeDevice> device = make_compute_device(config, params, 0);
+  params.allocate();
+  warm_start(checkpoint(), params);
+  device->attach_parameters(params);
+  const io::ImageStoreReader store(*dir_ / "s.h5");
+  double sums[3] = {0, 0, 0};
+  for (int resolution : {16, 32}) {
+    const data::ImageShard images = store.load_shard(resolution, 0, 1);
+    TensorF batch, mu, logvar;
+    data::images_to_tensor(images, 0, images.count(), batch);
+    device->encode(batch, mu, logvar);
+    const io::LatentShard stored = latents.load_shard(resolution, 0, 1);
+    ASSERT_EQ(stored.count(), 7);
+    double worst = 0;
+    for (int64_t i = 0; i < mu.numel(); ++i)
+      worst = std::max({worst, std::abs(double(stored.mu.data()[i]) - mu[i]),
+                        std::abs(double(stored.logvar.data()[i]) - logvar[i])});
+    EXPECT_LT(worst, 1e-5) << resolution;  // batches of 4 against one of 7: rounding only
+    if (resolution != 32) continue;
+    const int64_t per_image = stored.floats_per_image();
+    for (int64_t k = 0; k < stored.count(); ++k) {  // the sampled latents' moments, as encode draws them
+      Rng rng(0 ^ 0x6c6174656e74ull, static_cast<uint64_t>(stored.indices[k]));
+      for (int64_t e = 0; e < per_image; ++e) {
+        const double lv = std::clamp(double(stored.logvar.data()[k * per_image + e]), -30.0, 20.0);
+        const double z = stored.mu.data()[k * per_image + e] + std::exp(0.5 * lv) * rng.normal();
+        sums[0] += z;
+        sums[1] += z * z;
+        sums[2] += 1;
+      }
+    }
+  }
+  const double mean = sums[0] / sums[2];
+  const double std = std::sqrt((sums[1] - sums[2] * mean * mean) / (sums[2] - 1));
+  EXPECT_NEAR(info.scale_factor * std, 1.0, 1e-9);
+
+  const io::LatentShard share = latents.load_shard(32, 1, 3);  // images 1 and 4
+  EXPECT_EQ(share.indices, (std::vector<int64_t>{1, 4}));
+  const testing::CommandResult inspect = testing::run_ladder("inspect " + (*dir_ / "l.h5"));
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_NE(inspect.output.find("ladder-latent-store"), std::string::npos) << inspect.output;
+}
+
+TEST_F(LatentStore, TwoRanksWriteWhatOneRankWrites) {
+  const char* binary = std::getenv("LADDER_BINARY");
+  const std::string command =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe " +
+      std::string(binary ? binary : "ladder") + " encode --checkpoint " + checkpoint() + " --store " +
+      (*dir_ / "s.h5") + " --out " + (*dir_ / "l2.h5") + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  const io::LatentStoreReader one(*dir_ / "l.h5"), two(*dir_ / "l2.h5");
+  EXPECT_NEAR(two.info().scale_factor / one.info().scale_factor, 1.0, 1e-6);
+  for (int resolution : {16, 32}) {
+    const io::LatentShard a = one.load_shard(resolution, 0, 1), b = two.load_shard(resolution, 0, 1);
+    for (int64_t i = 0; i < a.count() * a.floats_per_image(); ++i)
+      ASSERT_NEAR(a.mu.data()[i], b.mu.data()[i], 1e-5) << resolution << " " << i;
+  }
+}
+
+TEST_F(LatentStore, AFlippedByteIsAChecksumErrorNamingTheImage) {
+  const std::string path = *dir_ / "flipped.h5";
+  fs::copy_file(*dir_ / "l.h5", path, fs::copy_options::overwrite_existing);
+  {  // the chunks are written in image order; the last image's log σ² ends the data
+    const io::LatentStoreReader reader(path);
+    const io::LatentShard all = reader.load_shard(32, 0, 1);
+    const float* last = all.mu.data() + 6 * all.floats_per_image();
+    std::string bytes = testing::read_file(path);
+    const size_t at = bytes.find(std::string(reinterpret_cast<const char*>(last), 64));
+    ASSERT_NE(at, std::string::npos);
+    bytes[at + 3] = static_cast<char>(bytes[at + 3] ^ 0x10);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  const io::LatentStoreReader reader(path);
+  const std::string message = testing::error_message([&] { reader.load_shard(32, 0, 1); });
+  EXPECT_NE(message.find("image 6 at resolution 32: checksum mismatch"), std::string::npos) << message;
+  const testing::CommandResult inspect = testing::run_ladder("inspect " + path);
+  EXPECT_NE(inspect.exit_code, 0) << inspect.output;
+}
+
+}  // namespace
+}  // namespace ladder
