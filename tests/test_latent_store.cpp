@@ -2,7 +2,7 @@
 // μ and log σ² equal the autoencoder's own encoding, the same on 2 ranks as on 1, scale_factor
 // is 1 / std of the sampled latents of the top level, a rank's share holds images
 // i ≡ rank (mod world), and a flipped byte is a checksum error naming the image; inspect
-// validates the store.
+// validates the store; `ladder sample` decodes a UNet's samples with it.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,8 +13,13 @@
 #include "config/config.h"
 #include "core/rng.h"
 #include "data/image_shard.h"
+#include "io/hdf5.h"
 #include "io/image_store.h"
 #include "io/latent_store.h"
+#include "io/safetensors.h"
+#include "model/cpu_backend.h"
+#include "model/diffusion_unet.h"
+#include "model/torch_layout.h"
 #include "test_support.h"
 #include "train/compute_device.h"
 #include "train/resume.h"
@@ -137,6 +142,51 @@ TEST_F(LatentStore, AFlippedByteIsAChecksumErrorNamingTheImage) {
   EXPECT_NE(message.find("image 6 at resolution 32: checksum mismatch"), std::string::npos) << message;
   const testing::CommandResult inspect = testing::run_ladder("inspect " + path);
   EXPECT_NE(inspect.exit_code, 0) << inspect.output;
+}
+
+}  // namespace
+}  // namespace ladder
+
+namespace ladder {
+namespace {
+
+// `ladder sample` end to end on the CPU: a UNet written as a safetensors file (random
+// non-zero weights, MONAI names), the autoencoder of this suite, a grid and the latents.
+TEST_F(LatentStore, SampleWritesAGridAndItsLatents) {
+  Config unet_config = load_config("", {"--model.kind", "diffusion_unet", "--model.in_channels", "2",
+                                        "--model.res_blocks", "1", "--model.channels", "8,16",
+                                        "--model.attention_levels", "0,1", "--model.head_channels", "0,8",
+                                        "--model.norm_groups", "4"});
+  ParamStore params;
+  CpuBackend backend;
+  DiffusionUNet<CpuBackend> unet(unet_config.model, params, backend);
+  params.allocate();
+  params.initialize(4);
+  Rng rng(2, 0);
+  for (int64_t i = 0; i < params.count(); ++i) params.values()[i] += static_cast<float>(0.02 * rng.normal());
+  std::vector<io::SafetensorToWrite> tensors;
+  for (const ParamEntry& entry : params.entries())
+    tensors.push_back(torch_tensor(entry.name, entry.shape, params.values() + entry.offset, "F32"));
+  const std::string weights = *dir_ / "unet.safetensors";
+  io::write_safetensors(weights, {}, tensors);
+  const std::string model = " --model.kind diffusion_unet --model.in_channels 2 --model.res_blocks 1"
+                            " --model.channels 8,16 --model.attention_levels 0,1 --model.head_channels 0,8"
+                            " --model.norm_groups 4";
+  const testing::CommandResult sampled = testing::run_ladder(
+      "sample --checkpoint " + weights + model + " --autoencoder " + checkpoint() +
+      " --count 3 --resolution 16 --sampler ddpm --steps 5 --scale-factor 0.6 --out " + (*dir_ / "grid.png") +
+      " --save-latents " + (*dir_ / "z.h5"));
+  ASSERT_EQ(sampled.exit_code, 0) << sampled.output;
+  EXPECT_GT(fs::file_size(*dir_ / "grid.png"), 100u);
+  io::h5::File file = io::h5::open_file(*dir_ / "z.h5");
+  io::h5::Dataset latents(H5Dopen2(file.get(), "latents", H5P_DEFAULT));
+  EXPECT_EQ(io::h5::shape(latents.get()), (std::vector<hsize_t>{3, 8, 8, 2}));
+  // Without the scale factor nothing decodes; a bad sampler is a usage error.
+  for (const std::string& bad : {" --out x.png --autoencoder " + checkpoint() + " --resolution 16",
+                                 std::string(" --sampler euler --latent-resolution 8 --save-latents y.h5")}) {
+    const testing::CommandResult result = testing::run_ladder("sample --checkpoint " + weights + model + bad);
+    EXPECT_EQ(result.exit_code, 2) << bad << "\n" << result.output;
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "cli/inspect_command.h"
 #include "cli/pack_command.h"
 #include "cli/reconstruct_command.h"
+#include "cli/sample_command.h"
 #include "cli/train_command.h"
 #include "comm/mpi_session.h"
 #include "core/check.h"
@@ -34,6 +35,8 @@ const char* kUsage =
     "              --out grid.png|R.h5                  evaluate: mean L1, PSNR, a grid or float32 h5\n"
     "  encode --checkpoint AE --store S.h5 --out L.h5 [--levels ...]\n"
     "                                                   a latent store for stage 2 (under mpirun)\n"
+    "  sample --checkpoint UNET [--autoencoder AE] --count N --resolution R --sampler ddim|ddpm\n"
+    "         --steps S --out grid.png [--save-latents F.h5]  generate images (stage 2)\n"
     "\n"
     "options:\n"
     "  --help, -h      this text; `ladder <command> --help` for a command\n"
@@ -61,6 +64,7 @@ int dispatch(const std::vector<std::string>& args) {
   if (args[0] == "inspect") return ladder::inspect_command(rest);
   if (args[0] == "export") return ladder::export_command(rest);
   if (args[0] == "encode") return ladder::encode_command(rest);
+  if (args[0] == "sample") return ladder::sample_command(rest);
   if (args[0] == "reconstruct") return ladder::reconstruct_command(rest);
   throw ladder::UsageError("unknown command '" + args[0] + "' (see ladder --help)");
 }

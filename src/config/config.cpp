@@ -31,7 +31,7 @@ const KeySpec kKeys[] = {
     {"run.device", "auto", "auto | cpu | cuda"},
     {"run.log_every", "10", "optimizer steps between metrics lines"},
     {"run.sample_every", "100", "steps between reconstruction grids (0: start and end only)"},
-    {"model.kind", "autoencoder_kl", "autoencoder_kl"},
+    {"model.kind", "autoencoder_kl", "autoencoder_kl | diffusion_unet (stage 2: sample works on UNet weights; training it is not implemented yet)"},
     {"model.in_channels", "3", "image channels"},
     {"model.channels", "128,256,512,512", "channels per level"},
     {"model.res_blocks", "2", "ResBlocks per level"},
@@ -64,6 +64,13 @@ const KeySpec kKeys[] = {
     {"stages.images", "100000", "images trained per rung"},
     {"stages.lr_scale", "1", "learning-rate multiplier per rung"},
     {"stages.reset_optimizer", "false", "reset Adam moments at the start of each rung"},
+    {"diffusion.timesteps", "1000", "T, the diffusion steps of training"},
+    {"diffusion.schedule", "linear_beta", "linear_beta | scaled_linear_beta | cosine"},
+    {"diffusion.beta_start", "1e-4", "first beta (linear schedules)"},
+    {"diffusion.beta_end", "2e-2", "last beta (linear schedules)"},
+    {"diffusion.prediction", "epsilon", "epsilon | v_prediction | sample"},
+    {"diffusion.snr_gamma", "0", "Min-SNR-gamma loss weighting (0: off; 5 is the paper's)"},
+    {"diffusion.noise_offset", "0", "offset noise: + offset * N(0, 1) per image and channel (0: off)"},
     {"checkpoint.every", "0", "steps between checkpoints (0: only at the end of each rung and of the run)"},
     {"checkpoint.every_minutes", "0", "minutes between checkpoints (0: off; with checkpoint.every, whichever comes first)"},
     {"checkpoint.keep", "3", "newest complete checkpoints kept (older ones deleted once a newer one committed)"},
@@ -251,7 +258,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   if (sample_every < 0) r.fail("run.sample_every", "must be >= 0");
   c.run.sample_every = static_cast<int>(sample_every);
 
-  c.model.kind = r.choice("model.kind", {"autoencoder_kl"});
+  c.model.kind = r.choice("model.kind", {"autoencoder_kl", "diffusion_unet"});
   c.model.in_channels = r.positive_int("model.in_channels");
   for (const std::string& item : r.list("model.channels")) {
     int64_t channels = r.integer("model.channels", item);
@@ -346,6 +353,18 @@ Config load_config(const std::string& config_path, const std::vector<std::string
       r.fail("train.recompute", "each value must be none, blocks or auto");
     return s;
   });
+
+  c.diffusion.timesteps = r.positive_int("diffusion.timesteps");
+  c.diffusion.schedule = r.choice("diffusion.schedule", {"linear_beta", "scaled_linear_beta", "cosine"});
+  c.diffusion.beta_start = r.number("diffusion.beta_start");
+  c.diffusion.beta_end = r.number("diffusion.beta_end");
+  if (!(c.diffusion.beta_start > 0 && c.diffusion.beta_start <= c.diffusion.beta_end && c.diffusion.beta_end < 1))
+    r.fail("diffusion.beta_end", "needs 0 < diffusion.beta_start <= diffusion.beta_end < 1");
+  c.diffusion.prediction = r.choice("diffusion.prediction", {"epsilon", "v_prediction", "sample"});
+  c.diffusion.snr_gamma = r.number("diffusion.snr_gamma");
+  if (c.diffusion.snr_gamma < 0) r.fail("diffusion.snr_gamma", "must be >= 0 (0: off)");
+  c.diffusion.noise_offset = r.number("diffusion.noise_offset");
+  if (c.diffusion.noise_offset < 0) r.fail("diffusion.noise_offset", "must be >= 0 (0: off)");
 
   int64_t every = r.integer("checkpoint.every");
   if (every < 0) r.fail("checkpoint.every", "must be >= 0");
@@ -463,6 +482,13 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"stages.images", join(stages.images)},
       {"stages.lr_scale", join(lr_scale_text)},
       {"stages.reset_optimizer", join_bools(stages.reset_optimizer)},
+      {"diffusion.timesteps", std::to_string(diffusion.timesteps)},
+      {"diffusion.schedule", diffusion.schedule},
+      {"diffusion.beta_start", number(diffusion.beta_start)},
+      {"diffusion.beta_end", number(diffusion.beta_end)},
+      {"diffusion.prediction", diffusion.prediction},
+      {"diffusion.snr_gamma", number(diffusion.snr_gamma)},
+      {"diffusion.noise_offset", number(diffusion.noise_offset)},
       {"checkpoint.every", std::to_string(checkpoint.every)},
       {"checkpoint.every_minutes", number(checkpoint.every_minutes)},
       {"checkpoint.keep", std::to_string(checkpoint.keep)},

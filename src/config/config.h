@@ -71,6 +71,15 @@ struct CheckpointConfig {
   int keep = 3;              // newest complete checkpoints kept
 };
 
+struct DiffusionConfig {  // stage 2 (diffusion/)
+  int timesteps = 1000;
+  std::string schedule;     // linear_beta | scaled_linear_beta | cosine
+  double beta_start = 1e-4, beta_end = 2e-2;
+  std::string prediction;   // epsilon | v_prediction | sample
+  double snr_gamma = 0;     // 0: off
+  double noise_offset = 0;  // 0: off
+};
+
 struct CommConfig {
   std::string backend;  // auto | nccl | mpi
   double timeout_s = 300;
@@ -82,6 +91,7 @@ struct Config {
   DataConfig data;
   TrainConfig train;
   StagesConfig stages;
+  DiffusionConfig diffusion;
   CheckpointConfig checkpoint;
   CommConfig comm;
 

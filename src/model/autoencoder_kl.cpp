@@ -180,6 +180,11 @@ std::pair<const typename B::Tensor*, const typename B::Tensor*> AutoencoderKL<B>
 }
 
 template <class B>
+const typename B::Tensor& AutoencoderKL<B>::decode(const Tensor& z) {
+  return decoder_.forward(post_quant_->forward(z));
+}
+
+template <class B>
 const typename B::Tensor& AutoencoderKL<B>::reconstruct(const Tensor& images) {
   const Tensor& mu = quant_mu_->forward(encoder_.forward(images));
   return decoder_.forward(post_quant_->forward(mu));

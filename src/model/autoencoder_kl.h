@@ -40,6 +40,8 @@ class AutoencoderKL {
   // The latent distribution of images: μ and log σ² (unclamped, as the 1×1 convs give them),
   // each (N, R/d, R/d, latent); valid until the next forward.
   std::pair<const Tensor*, const Tensor*> encode(const Tensor& images);
+  // Latents z (N, R/d, R/d, latent) to images (N, R, R, C).
+  const Tensor& decode(const Tensor& z);
 
   // Activation recompute for every ResBlock (train.recompute = blocks): the forward keeps
   // block inputs and outputs only; each block's backward recomputes its inside first.

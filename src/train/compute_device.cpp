@@ -15,6 +15,8 @@ namespace ladder {
 
 std::unique_ptr<ComputeDevice> make_compute_device(const Config& config, ParamStore& store,
                                                    int gpu_index) {
+  LADDER_CHECK_USAGE(config.model.kind == "autoencoder_kl", "model.kind = ", config.model.kind,
+                     ": this command needs an autoencoder (autoencoder_kl)");
   const std::string& device = config.run.device;
   const std::string& precision = config.train.precision;
 #ifdef LADDER_WITH_CUDA

@@ -59,6 +59,8 @@ class ComputeDevice {
   virtual void reconstruct(const TensorF& images, TensorF& out) = 0;
   // images: host fp32 in [−1, 1]; the latent μ and log σ² into host tensors (ladder encode).
   virtual void encode(const TensorF& images, TensorF& mu, TensorF& logvar) = 0;
+  // latents: host fp32 (N, R/d, R/d, latent); the decoded images into `images` (ladder sample).
+  virtual void decode(const TensorF& latents, TensorF& images) = 0;
   virtual void set_recompute(bool recompute) = 0;
   virtual void set_backward_observer(BackwardObserver* observer) = 0;
 

@@ -45,6 +45,9 @@ class CpuDevice final : public ComputeDevice {
     backend_.to_host(*m, mu);
     backend_.to_host(*v, logvar);
   }
+  void decode(const TensorF& latents, TensorF& images) override {
+    backend_.to_host(model_.decode(latents), images);
+  }
   void set_recompute(bool recompute) override { model_.set_recompute(recompute); }
   void set_backward_observer(BackwardObserver* observer) override {
     model_.set_backward_observer(observer);

@@ -119,6 +119,13 @@ void CudaDevice<T>::encode(const TensorF& images, TensorF& mu, TensorF& logvar) 
   backend_.to_host(*v, logvar);
 }
 
+template <class T>
+void CudaDevice<T>::decode(const TensorF& latents, TensorF& images) {
+  typename CudaBackend<T>::Tensor device_latents;
+  backend_.load_values(latents.data(), latents.shape(), device_latents);
+  backend_.to_host(model_.decode(device_latents), images);
+}
+
 template class CudaDevice<float>;
 template class CudaDevice<__nv_bfloat16>;
 template class CudaDevice<__half>;

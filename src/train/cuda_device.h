@@ -39,6 +39,7 @@ class CudaDevice final : public ComputeDevice {
                                  double grad_scale, double kl_weight) override;
   void reconstruct(const TensorF& images, TensorF& out) override;
   void encode(const TensorF& images, TensorF& mu, TensorF& logvar) override;
+  void decode(const TensorF& latents, TensorF& images) override;
   void set_recompute(bool recompute) override { model_.set_recompute(recompute); }
   void set_backward_observer(BackwardObserver* observer) override {
     model_.set_backward_observer(observer);

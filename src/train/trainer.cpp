@@ -64,6 +64,8 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   }
   rank_ = comm_->rank();
   world_ = comm_->world();
+  LADDER_CHECK_USAGE(config_.model.kind == "autoencoder_kl", "config: model.kind = ", config_.model.kind,
+                     ": training the diffusion UNet is not implemented yet (ladder sample runs UNet weights)");
   for (int rung = 0; rung < config_.stages.rungs(); ++rung)
     micro_batch_for_rung(config_, rung, world_);  // validates batch / (micro × world)
   if (const char* trigger = std::getenv("LADDER_TEST_FAIL")) {  // "rank:step", tests only
