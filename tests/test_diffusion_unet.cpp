@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "config/config.h"
+#include "core/context.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
 #include "model/cpu_backend.h"
@@ -182,6 +183,36 @@ TEST(DiffusionUNet, BackwardMatchesDirectionalDerivatives) {
   for (int64_t i = 0; i < x.numel(); ++i) x[i] = x0[i] - h * x_direction[i];
   const double x_minus = loss();
   EXPECT_NEAR(analytic_x, (x_plus - x_minus) / (2 * h), 0.01 * std::abs(analytic_x)) << "input";
+}
+
+TEST(DiffusionUNet, RecomputeGivesTheSameGradientBitsWithLessMemory) {
+  ParamStore store;
+  CpuBackend backend;
+  DiffusionUNet<CpuBackend> model(unet_config(4, 2, "16,32", "0,1", "0,16", 8), store, backend);
+  store.allocate();
+  store.initialize(6);
+  Rng rng(8, 0);
+  for (int64_t i = 0; i < store.count(); ++i) store.values()[i] += static_cast<float>(0.05 * rng.normal());
+  TensorF x({4, 32, 32, 4}), r({4, 32, 32, 4});
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    x[i] = static_cast<float>(rng.normal());
+    r[i] = static_cast<float>(rng.normal());
+  }
+  auto run = [&](bool recompute) {
+    model.set_recompute(recompute);
+    store.zero_grads();
+    ProcessContext::get().host_memory().reset_peak();
+    model.forward(x, {5.f, 50.f, 500.f, 950.f});
+    model.backward(r);
+    return std::make_pair(std::vector<float>(store.grads(), store.grads() + store.count()),
+                          ProcessContext::get().host_memory().peak());
+  };
+  run(false);  // warm-up: every tensor at its size
+  const auto [plain, plain_peak] = run(false);
+  const auto [recomputed, recompute_peak] = run(true);
+  ASSERT_EQ(plain.size(), recomputed.size());
+  for (size_t i = 0; i < plain.size(); ++i) ASSERT_EQ(plain[i], recomputed[i]) << "gradient element " << i;
+  EXPECT_LT(recompute_peak, plain_peak);
 }
 
 }  // namespace

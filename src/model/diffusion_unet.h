@@ -34,6 +34,10 @@ class DiffusionUNet {
   // dy: gradient of the last forward's output. Accumulates parameter gradients; returns the
   // gradient of x.
   const Tensor& backward(const Tensor& dy);
+  // Activation recompute for every ResBlock (train.recompute = blocks), as in stage 1.
+  void set_recompute(bool recompute) {
+    for (UNetResBlock<B>* block : all_resnets_) block->set_recompute(recompute);
+  }
 
  private:
   struct Stage {  // one level of the down or up path

@@ -81,9 +81,7 @@ UNetResBlock<B>::UNetResBlock(B& backend, ParamStore& store, const std::string& 
 }
 
 template <class B>
-const typename B::Tensor& UNetResBlock<B>::forward(const Tensor& x) {
-  LADDER_CHECK(time_ != nullptr, "UNetResBlock: forward without the time embedding");
-  input_ = &x;
+const typename B::Tensor& UNetResBlock<B>::forward_main(const Tensor& x) {
   const Shape shape = x.shape();
   const int n = static_cast<int>(shape.n);
   const Tensor& convolved = conv1_.forward(norm1_.forward(x));
@@ -91,15 +89,43 @@ const typename B::Tensor& UNetResBlock<B>::forward(const Tensor& x) {
   backend_.linear_forward(n, time_dim_, cout_, time_->data(), proj_weight_, proj_bias_, projection_.data());
   backend_.resize(hidden_, convolved.shape());
   backend_.add_per_channel(n, shape.pixels(), cout_, convolved.data(), projection_.data(), hidden_.data());
-  const Tensor& residual = conv2_.forward(norm2_.forward(hidden_));
+  return conv2_.forward(norm2_.forward(hidden_));
+}
+
+template <class B>
+const typename B::Tensor& UNetResBlock<B>::forward(const Tensor& x) {
+  LADDER_CHECK(time_ != nullptr, "UNetResBlock: forward without the time embedding");
+  input_ = &x;
+  const Tensor& residual = forward_main(x);
   backend_.resize(output_, residual.shape());
   backend_.add_forward(residual.numel(), skip_ ? skip_->forward(x).data() : x.data(), residual.data(),
                        output_.data());
+  if (recompute_) release_inner_activations();
   return output_;
 }
 
 template <class B>
+void UNetResBlock<B>::release_inner_activations() {
+  for (Layer<B>* layer : {static_cast<Layer<B>*>(&norm1_), static_cast<Layer<B>*>(&conv1_),
+                          static_cast<Layer<B>*>(&norm2_), static_cast<Layer<B>*>(&conv2_)})
+    layer->release_activations();
+  if (skip_) skip_->release_activations();
+  hidden_.release();
+}
+
+template <class B>
+void UNetResBlock<B>::release_activations() {
+  release_inner_activations();
+  output_.release();
+  grad_input_.release();
+}
+
+template <class B>
 const typename B::Tensor& UNetResBlock<B>::backward(const Tensor& dy) {
+  if (recompute_) {  // the same ops on the same input: the same bits as the first forward
+    forward_main(*input_);
+    if (skip_) skip_->forward(*input_);
+  }
   const Shape shape = input_->shape();
   const int n = static_cast<int>(shape.n);
   const Tensor& grad_hidden = norm2_.backward(conv2_.backward(dy));
@@ -112,6 +138,7 @@ const typename B::Tensor& UNetResBlock<B>::backward(const Tensor& dy) {
   backend_.resize(grad_input_, shape);
   backend_.add_forward(grad_input_.numel(), grad_main.data(), skip_ ? skip_->backward(dy).data() : dy.data(),
                        grad_input_.data());
+  if (recompute_) release_inner_activations();
   return grad_input_;
 }
 

@@ -60,10 +60,17 @@ class UNetResBlock : public Layer<B> {
   const Tensor& backward(const Tensor& dy) override;
   // This block's gradient of SiLU(emb) from the last backward, (N, 1, 1, time_dim).
   const Tensor& time_gradient() const { return grad_time_; }
+  // Activation recompute (train.recompute = blocks): the forward keeps only the block's input
+  // and output; the backward runs the inside again first (the same ops, the same bits).
+  void set_recompute(bool recompute) { recompute_ = recompute; }
+  void release_activations() override;
 
  private:
+  const Tensor& forward_main(const Tensor& x);  // norm1 → conv1 + projection → norm2 → conv2
+  void release_inner_activations();
   B& backend_;
   int cout_, time_dim_;
+  bool recompute_ = false;
   GroupNorm<B> norm1_;
   Conv2d<B> conv1_;
   ParamView proj_weight_, proj_bias_;  // time_emb_proj (Cout, time_dim), (Cout)
