@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "diffusion/diffusion_math.h"
 #include "io/safetensors.h"
+#include "test_support.h"
 
 namespace ladder {
 namespace {
@@ -76,15 +77,7 @@ TEST(DiffusionMath, TargetsTurnBackIntoTheSampleAndTheNoise) {
 }
 
 std::vector<float> tensor(const io::SafetensorsHeader& file, const std::string& name) {
-  for (const io::SafetensorEntry& entry : file.tensors)
-    if (entry.name == name) {
-      const std::vector<uint8_t> bytes = io::read_safetensors_tensor(file, entry);
-      std::vector<float> values(bytes.size() / 4);
-      std::memcpy(values.data(), bytes.data(), bytes.size());
-      return values;
-    }
-  ADD_FAILURE() << "no tensor " << name;
-  return std::vector<float>(128, 0.f);
+  return testing::safetensor_floats(file, name);
 }
 
 double relative_l2(const std::vector<float>& a, const std::vector<float>& b) {

@@ -19,6 +19,7 @@
 #include "model/cpu_backend.h"
 #include "model/diffusion_unet.h"
 #include "model/torch_layout.h"
+#include "test_support.h"
 
 namespace ladder {
 namespace {
@@ -97,18 +98,6 @@ TEST(DiffusionUNet, AFreshModelPredictsExactlyZero) {
   for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y[i], 0.f) << i;
 }
 
-std::vector<float> read_floats(const io::SafetensorsHeader& file, const std::string& name) {
-  for (const io::SafetensorEntry& entry : file.tensors)
-    if (entry.name == name) {
-      const std::vector<uint8_t> bytes = io::read_safetensors_tensor(file, entry);
-      std::vector<float> values(bytes.size() / 4);
-      std::memcpy(values.data(), bytes.data(), bytes.size());
-      return values;
-    }
-  ADD_FAILURE() << "no tensor " << name;
-  return {};
-}
-
 TEST(DiffusionUNet, ForwardEqualsMonaisOnGoldenOutputs) {
   ParamStore store;
   CpuBackend backend;
@@ -116,8 +105,8 @@ TEST(DiffusionUNet, ForwardEqualsMonaisOnGoldenOutputs) {
   store.allocate();
   load_torch_weights(io::read_safetensors_header(kFixtures + "/unet_tiny_weights.safetensors"), store);
   const io::SafetensorsHeader golden = io::read_safetensors_header(kFixtures + "/unet_tiny_golden.safetensors");
-  const std::vector<float> x_values = read_floats(golden, "x"), want = read_floats(golden, "y");
-  const std::vector<float> timesteps = read_floats(golden, "timesteps");
+  const std::vector<float> x_values = testing::safetensor_floats(golden, "x"), want = testing::safetensor_floats(golden, "y");
+  const std::vector<float> timesteps = testing::safetensor_floats(golden, "timesteps");
   TensorF x({3, 16, 16, 4});
   ASSERT_EQ(static_cast<int64_t>(x_values.size()), x.numel());
   std::copy(x_values.begin(), x_values.end(), x.data());

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,6 +17,7 @@
 
 #include "cli/pack_command.h"
 #include "core/check.h"
+#include "io/safetensors.h"
 
 namespace ladder::testing {
 
@@ -74,6 +76,19 @@ std::string error_message(Fn fn) {
   }
   ADD_FAILURE() << "expected ladder::Error";
   return "";
+}
+
+// The float32 tensor `name` of a safetensors file (a test failure and zeros when absent).
+inline std::vector<float> safetensor_floats(const io::SafetensorsHeader& file, const std::string& name) {
+  for (const io::SafetensorEntry& entry : file.tensors)
+    if (entry.name == name) {
+      const std::vector<uint8_t> bytes = io::read_safetensors_tensor(file, entry);
+      std::vector<float> values(bytes.size() / 4);
+      std::memcpy(values.data(), bytes.data(), values.size() * 4);
+      return values;
+    }
+  ADD_FAILURE() << file.path << ": no tensor " << name;
+  return std::vector<float>(1, 0.f);
 }
 
 struct CommandResult {

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/arguments.h"
 #include "comm/communicator.h"
 #include "comm/mpi_session.h"
 #include "config/config.h"
@@ -79,10 +80,7 @@ int encode_command(const std::vector<std::string>& args) {
       std::cout << encode_usage();
       return 0;
     }
-    auto value = [&]() -> const std::string& {
-      LADDER_CHECK_USAGE(i + 1 < args.size(), "encode: ", arg, " needs a value");
-      return args[++i];
-    };
+    auto value = [&]() -> const std::string& { return option_value(args, i, "encode"); };
     if (arg == "--checkpoint") checkpoint = value();
     else if (arg == "--store") store_path = value();
     else if (arg == "--out") out = value();

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/arguments.h"
 #include "comm/communicator.h"
 #include "comm/mpi_session.h"
 #include "config/config.h"
@@ -84,17 +85,8 @@ int reconstruct_command(const std::vector<std::string>& args) {
       std::cout << reconstruct_usage();
       return 0;
     }
-    auto value = [&]() -> const std::string& {
-      LADDER_CHECK_USAGE(i + 1 < args.size(), "reconstruct: ", arg, " needs a value");
-      return args[++i];
-    };
-    auto number = [&](const std::string& text) {
-      char* end = nullptr;
-      const long long parsed = std::strtoll(text.c_str(), &end, 10);
-      LADDER_CHECK_USAGE(!text.empty() && *end == '\0' && parsed >= 1, "reconstruct: ", arg,
-                         " must be a positive integer (got '", text, "')");
-      return static_cast<int64_t>(parsed);
-    };
+    auto value = [&]() -> const std::string& { return option_value(args, i, "reconstruct"); };
+    auto number = [&](const std::string& text) { return positive_integer(text, "reconstruct", arg); };
     if (arg == "--checkpoint") checkpoint = value();
     else if (arg == "--store") store_path = value();
     else if (arg == "--out") out = value();

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/arguments.h"
 #include "config/config.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -109,17 +110,8 @@ int sample_command(const std::vector<std::string>& args) {
       std::cout << sample_usage();
       return 0;
     }
-    auto value = [&]() -> const std::string& {
-      LADDER_CHECK_USAGE(i + 1 < args.size(), "sample: ", arg, " needs a value");
-      return args[++i];
-    };
-    auto positive = [&](const std::string& text) {
-      char* end = nullptr;
-      const long long parsed = std::strtoll(text.c_str(), &end, 10);
-      LADDER_CHECK_USAGE(!text.empty() && *end == '\0' && parsed >= 1, "sample: ", arg,
-                         " must be a positive integer (got '", text, "')");
-      return static_cast<int64_t>(parsed);
-    };
+    auto value = [&]() -> const std::string& { return option_value(args, i, "sample"); };
+    auto positive = [&](const std::string& text) { return positive_integer(text, "sample", arg); };
     if (arg == "--checkpoint") checkpoint = value();
     else if (arg == "--autoencoder") autoencoder = value();
     else if (arg == "--out") out = value();
