@@ -75,6 +75,9 @@ class SoloCommunicator final : public Communicator {
 #ifdef LADDER_WITH_CUDA
     if (device_) {
       LADDER_CUDA_CHECK(cudaMemcpy(to, from, bytes, cudaMemcpyDefault));
+      // A device-to-device cudaMemcpy may return before the copy is done, on the legacy
+      // stream the compute stream does not wait for.
+      LADDER_CUDA_CHECK(cudaDeviceSynchronize());
       return;
     }
 #endif

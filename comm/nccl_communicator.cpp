@@ -248,6 +248,7 @@ void NcclCommunicator::await_stream(const char* op, int64_t count, DType dtype,
   for (;;) {
     cudaError_t reached = cudaEventQuery(done_.get());
     if (reached == cudaSuccess) return;
+    if (reached == cudaErrorNotReady) (void)cudaGetLastError();  // not an error: clear it (CudaEvent::done)
     if (reached != cudaErrorNotReady)
       fail(op, detail::concat("CUDA reports ", cudaGetErrorName(reached), " (",
                               cudaGetErrorString(reached), ")"));

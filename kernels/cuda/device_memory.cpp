@@ -121,7 +121,12 @@ void CudaEvent::synchronize() const { LADDER_CUDA_CHECK(cudaEventSynchronize(eve
 
 bool CudaEvent::done() const {
   cudaError_t code = cudaEventQuery(event_);
-  if (code == cudaErrorNotReady) return false;  // a status, not an error: nothing to clear
+  if (code == cudaErrorNotReady) {
+    // A status, but the runtime also records it as the thread's last error: clear it, or the
+    // next launch check (cudaGetLastError) would report it against an unrelated kernel.
+    (void)cudaGetLastError();
+    return false;
+  }
   LADDER_CUDA_CHECK(code);
   return true;
 }

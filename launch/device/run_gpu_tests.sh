@@ -15,15 +15,23 @@ log=${OUT:-/tmp}/gpu-tests.log
   ldconfig -p 2>/dev/null | grep -E "libcudnn\.so|libnccl\.so|libcublas\.so" | head -5
   mpirun --version 2>&1 | head -1
   status=0
+  : > "$log.partial"
   run() {
     echo "=== $*"
-    "$@" --gtest_color=no || status=1
+    "$@" --gtest_color=no 2>&1 | tee -a "$log.partial"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   }
   for program in "$bundle"/bin/test_cuda_* "$bundle"/bin/test_ops_grad; do
     [ -x "$program" ] && run "$program"
   done
   [ -x "$bundle/bin/test_zero_gpu" ] && run mpirun --oversubscribe -np 2 "$bundle/bin/test_zero_gpu"
   [ -x "$bundle/bin/test_nccl_gpu" ] && run mpirun -np 1 "$bundle/bin/test_nccl_gpu"
+  # A GPU that the tests cannot use (e.g. a driver older than the CUDA runtime) makes every
+  # test skip ("no CUDA device") and exit 0: with a GPU present, such a skip is a failure.
+  if nvidia-smi -L >/dev/null 2>&1 && grep -q "no CUDA device" "$log.partial" 2>/dev/null; then
+    echo "run_gpu_tests: tests SKIPPED although nvidia-smi lists a GPU (driver too old for the runtime?)"
+    status=1
+  fi
   echo "run_gpu_tests: $([ $status -eq 0 ] && echo all passed || echo FAILURES)"
   exit $status
 } 2>&1 | tee "$log"

@@ -64,7 +64,10 @@ template <class T>
 data::BufferPinner CudaDevice<T>::buffer_pinner() {
   return [](void* data, int64_t bytes) -> std::shared_ptr<void> {
     LADDER_CUDA_CHECK(cudaHostRegister(data, static_cast<size_t>(bytes), cudaHostRegisterPortable));
-    return std::shared_ptr<void>(data, [](void* pinned) { cudaHostUnregister(pinned); });
+    return std::shared_ptr<void>(data, [](void* pinned) {
+      // A destructor reports nothing; clear the error so the next launch check does not see it.
+      if (cudaHostUnregister(pinned) != cudaSuccess) (void)cudaGetLastError();
+    });
   };
 }
 

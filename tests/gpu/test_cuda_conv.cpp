@@ -104,6 +104,8 @@ template <class T>
 DeviceBuffer<T> garbage(DeviceAllocator& allocator, size_t count) {
   DeviceBuffer<T> buffer(allocator, int64_t(count));
   LADDER_CUDA_CHECK(cudaMemset(buffer.data(), 0xFF, buffer.bytes()));
+  // cudaMemset runs on the legacy stream, unordered with the test's non-blocking stream.
+  LADDER_CUDA_CHECK(cudaDeviceSynchronize());
   return buffer;
 }
 
@@ -255,6 +257,7 @@ TEST(CudaConvPlans, CachedPerShapeAndDtype) {
   const Conv2dDims b = Conv2dDims::make(2, 8, 8, 4, 8, 3, 2, 0, 0, 1, 1);
   auto x = garbage<float>(allocator, size_t(a.x_size()));
   LADDER_CUDA_CHECK(cudaMemset(x.data(), 0, x.bytes()));
+  LADDER_CUDA_CHECK(cudaDeviceSynchronize());
   auto w = upload<float>(allocator, std::vector<float>(size_t(a.w_size()), 0.5f));
   auto y = garbage<float>(allocator, size_t(a.y_size()));
   auto xb = upload<bf16_t>(allocator, std::vector<float>(size_t(a.x_size()), 0.f));
