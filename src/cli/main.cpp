@@ -20,7 +20,9 @@ namespace {
 const char* kUsage =
     "usage: ladder <command> [options]\n"
     "\n"
-    "ladder trains high-resolution image autoencoders (AutoencoderKL) on CPUs and GPUs.\n"
+    "ladder trains high-resolution latent-diffusion models on CPUs and GPUs: the KL\n"
+    "autoencoder (AutoencoderKL) today; for stage 2, latents (encode) and sampling from a\n"
+    "diffusion UNet (sample).\n"
     "\n"
     "commands:\n"
     "  train --config F.ini [--section.key value ...] [--resume auto|PATH]\n"
