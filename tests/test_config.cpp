@@ -48,6 +48,30 @@ TEST(Config, ResolvedIniLoadsBackToTheSameConfig) {
   EXPECT_EQ(a.to_ini(), b.to_ini());
 }
 
+TEST(Config, PerRungValuesFollowTheirResolutionWhenAFlagReplacesTheLadder) {
+  // The quickstart gives micro_batch 16,8 and lr_scale 1,0.5 for resolutions 32,64.
+  const std::string quickstart = std::string(LADDER_TEST_FIXTURES) + "/../../configs/quickstart.ini";
+  const Config only_64 = load_config(quickstart, {"--stages.resolutions", "64"});
+  EXPECT_EQ(only_64.stages.resolutions, (std::vector<int>{64}));
+  EXPECT_EQ(only_64.train.micro_batch, (std::vector<int>{8}));
+  EXPECT_EQ(only_64.stages.lr_scale, (std::vector<double>{0.5}));
+  EXPECT_EQ(only_64.stages.images, (std::vector<int64_t>{480}));
+  const Config reversed = load_config(quickstart, {"--stages.resolutions", "64,32"});
+  EXPECT_EQ(reversed.train.micro_batch, (std::vector<int>{8, 16}));
+  // A resolution the file gave no value for: one error naming it.
+  try {
+    load_config(quickstart, {"--stages.resolutions", "64,128"});
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("none for resolution 128"), std::string::npos) << e.what();
+  }
+  // A flag's own per-rung list is positional, as before.
+  EXPECT_EQ(load_config(quickstart, {"--stages.resolutions", "64,128", "--train.micro_batch", "4,2",
+                                     "--stages.lr_scale", "1", "--stages.images", "8"})
+                .train.micro_batch,
+            (std::vector<int>{4, 2}));
+}
+
 TEST(Config, KeyValuesListEveryKeyOfTheHelpInItsOrder) {
   const Config c = load_config("", {"--checkpoint.every_minutes", "2.5", "--train.init_from", "x"});
   const std::string help = config_help();

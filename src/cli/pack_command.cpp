@@ -1,4 +1,4 @@
-// Why this file exists: `ladder pack` (BRIEF §5, issue 3), which builds a format-1 HDF5 image
+// Why this file exists: `ladder pack` (BRIEF §5), which builds a format-1 HDF5 image
 // store from a folder of PNG/JPEG files or from the deterministic synthetic generator. One
 // rule for every store: the top (largest) level is the source image area-resized, and each
 // lower level is box_downsample of the top, so the levels agree exactly. Inputs are decoded

@@ -4,6 +4,7 @@
 #include "config/config.h"
 
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -56,8 +57,8 @@ const KeySpec kKeys[] = {
     {"train.grad_clip", "1.0", "global gradient-norm clip (0: off)"},
     {"train.kl_weight", "1e-6", "weight of the KL term"},
     {"train.precision", "auto", "auto (GPU: bf16, CPU: fp32) | fp32 | bf16 | fp16 (dynamic loss scaling)"},
-    {"train.zero_stage", "2", "0 | 1 | 2 (multi-rank issue)"},
-    {"train.bucket_mb", "25", "ZeRO-2 gradient bucket size in MiB (multi-rank issue)"},
+    {"train.zero_stage", "2", "ZeRO stage: 0 replicates the optimizer state; 1 shards master weights and moments; 2 also the gradients"},
+    {"train.bucket_mb", "25", "ZeRO gradient bucket size in MiB (reduced as the backward completes each)"},
     {"train.init_from", "", "start from these weights (a checkpoint directory) with fresh optimizer state; names and shapes must match"},
     {"train.recompute", "none", "none | blocks | auto per rung: recompute ResBlock insides in the backward (auto: blocks when a micro-batch does not fit on the GPU without; none on the CPU)"},
     {"stages.resolutions", "256,512,1024", "the resolution ladder"},
@@ -94,10 +95,12 @@ po::options_description make_flag_description() {
   return description;
 }
 
-// One raw value and where it came from, for error messages.
+// One raw value and where it came from, for error messages; and what the file said, when a
+// flag overrode it (per-rung lists follow the file's resolutions).
 struct RawValue {
   std::string text;
   std::string source;
+  std::string file_text;  // empty when the file does not set the key
 };
 
 class ValueReader {
@@ -134,17 +137,20 @@ class ValueReader {
     if (text == "false" || text == "0" || text == "no" || text == "off") return false;
     fail(key, detail::concat("'", text, "' is not a boolean (true/false)"));
   }
-  std::vector<std::string> list(const std::string& key) const {
+  // Comma-separated items of any text, trimmed (no checks: list() reports bad items).
+  static std::vector<std::string> split(const std::string& text) {
     std::vector<std::string> items;
-    std::stringstream stream(text(key));
-    std::string item;
-    while (std::getline(stream, item, ',')) {
-      size_t first = item.find_first_not_of(" \t");
-      size_t last = item.find_last_not_of(" \t");
-      item = first == std::string::npos ? "" : item.substr(first, last - first + 1);
-      if (item.empty()) fail(key, "empty item in list");
-      items.push_back(item);
+    std::stringstream stream(text);
+    for (std::string item; std::getline(stream, item, ',');) {
+      const size_t first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+      items.push_back(first == std::string::npos ? "" : item.substr(first, last - first + 1));
     }
+    return items;
+  }
+  std::vector<std::string> list(const std::string& key) const {
+    const std::vector<std::string> items = text(key).empty() ? std::vector<std::string>{} : split(text(key));
+    for (const std::string& item : items)
+      if (item.empty()) fail(key, "empty item in list");
     if (items.empty()) fail(key, "empty list");
     return items;
   }
@@ -166,10 +172,29 @@ class ValueReader {
     fail(key, "must be one of " + options);
   }
 
-  // Per-rung lists: one value for every rung, or exactly one per rung.
+  // Per-rung lists: one value for every rung, or exactly one per rung. When a flag replaced
+  // the file's stages.resolutions, a list the file gives per file rung follows its
+  // resolution: rung R takes the value the file gave R (a config error when it gave none).
   template <class T, class Parse>
   std::vector<T> per_rung(const std::string& key, int rungs, Parse parse) const {
     std::vector<std::string> items = list(key);
+    const RawValue& resolutions = raw("stages.resolutions");
+    const bool from_file = raw(key).source != "default" && raw(key).source.rfind("flag", 0) != 0;
+    if (key != "stages.resolutions" && items.size() > 1 && from_file && resolutions.source.rfind("flag", 0) == 0 &&
+        !resolutions.file_text.empty()) {
+      const std::vector<std::string> file_rungs = split(resolutions.file_text);
+      if (items.size() == file_rungs.size()) {
+        std::vector<T> values;
+        for (const std::string& resolution : list("stages.resolutions")) {
+          auto found = std::find(file_rungs.begin(), file_rungs.end(), resolution);
+          if (found == file_rungs.end())
+            fail(key, detail::concat("gives values for the file's resolutions ", resolutions.file_text,
+                                     ", none for resolution ", resolution, " (", resolutions.source, ")"));
+          values.push_back(parse(items[static_cast<size_t>(found - file_rungs.begin())]));
+        }
+        return values;
+      }
+    }
     if (items.size() != 1 && static_cast<int>(items.size()) != rungs)
       fail(key, detail::concat("needs one value or one per rung (", rungs, " rungs), got ",
                                items.size()));
@@ -205,13 +230,14 @@ std::map<std::string, RawValue> read_raw_values(const std::string& config_path,
   for (const KeySpec& key : kKeys) {
     const po::variable_value& flag = flag_values[key.name];
     const po::variable_value& file = file_values[key.name];
+    const std::string in_file = !file.empty() && !file.defaulted() ? file.as<std::string>() : "";
     if (!flag.empty())
       values[key.name] = {flag.as<std::vector<std::string>>().back(),
-                          detail::concat("flag --", key.name)};
-    else if (!file.empty() && !file.defaulted())
-      values[key.name] = {file.as<std::string>(), config_path};
+                          detail::concat("flag --", key.name), in_file};
+    else if (!in_file.empty())
+      values[key.name] = {in_file, config_path, in_file};
     else
-      values[key.name] = {key.default_value, "default"};
+      values[key.name] = {key.default_value, "default", ""};
   }
   return values;
 }
