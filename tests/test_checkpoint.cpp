@@ -191,7 +191,8 @@ TEST_F(CheckpointCli, InspectDescribesAValidCheckpointAndRun) {
   expect_contains(one.output, {"step:       6", "world:      1 ranks", "shard-00000-of-00001.h5", "valid"});
   const testing::CommandResult all = testing::run_ladder("inspect " + run);
   EXPECT_EQ(all.exit_code, 0) << all.output;
-  expect_contains(all.output, {"3 complete, latest step-00000006", "step-00000002  valid", "valid"});
+  expect_contains(all.output, {"3 complete, latest step-00000006", "step-00000002  valid", "valid",
+                               "config:", "autoencoder_kl (channels 8,16)", "last logged: step 6"});
 }
 
 TEST_F(CheckpointCli, EveryDamageIsOneLineNamingTheFileAndAutoFallsBack) {

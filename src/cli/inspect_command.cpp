@@ -9,8 +9,11 @@
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
+#include "config/config.h"
 #include "core/check.h"
 #include "core/format.h"
 #include "io/checkpoint_files.h"
@@ -45,14 +48,58 @@ void print_checkpoint(const std::string& dir, const io::Manifest& m) {
   }
 }
 
-// A checkpoint (a directory with a manifest) or a run directory (with checkpoints/).
+// What a run directory says about the run: its config, the last metrics line, the newest
+// sample grid. Returns the number of faults (an unreadable config).
+int print_run_summary(const std::string& path) {
+  namespace fs = std::filesystem;
+  int faults = 0;
+  std::error_code ignored;
+  const fs::path run(path);
+  if (fs::is_regular_file(run / "config.ini", ignored)) {
+    try {
+      const Config config = load_config((run / "config.ini").string(), {});
+      std::cout << "config:      " << (run / "config.ini").string() << ": " << config.model.kind << " (channels ";
+      for (size_t i = 0; i < config.model.channels.size(); ++i) std::cout << (i ? "," : "") << config.model.channels[i];
+      std::cout << "), batch " << config.train.batch << ", rungs";
+      for (int rung = 0; rung < config.stages.rungs(); ++rung)
+        std::cout << " " << config.stages.resolutions[rung] << "x" << config.stages.resolutions[rung] << " ("
+                  << config.stages.images[rung] << " images)";
+      std::cout << "\n";
+    } catch (const Error& e) {
+      std::cout << "config:      INVALID: " << e.what() << "\n";
+      ++faults;
+    }
+  }
+  std::ifstream metrics(run / "metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line))
+    if (!line.empty()) last = line;
+  const nlohmann::json record = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
+  if (record.is_object() && record.contains("step"))
+    std::cout << "last logged: step " << record.value("step", 0) << ", rung " << record.value("stage", 0) << " ("
+              << record.value("resolution", 0) << "x" << record.value("resolution", 0) << "), "
+              << record.value("images_seen", 0) << " images seen, loss " << record.value("loss", 0.0) << ", "
+              << record.value("time_s", 0.0) << " s\n";
+  std::vector<std::string> samples;
+  if (fs::is_directory(run / "samples", ignored))
+    for (const fs::directory_entry& entry : fs::directory_iterator(run / "samples", ignored))
+      if (entry.path().extension() == ".png") samples.push_back(entry.path().string());
+  std::sort(samples.begin(), samples.end());  // step-NNNNNNNN-…: name order is step order
+  if (!samples.empty()) std::cout << "newest grid: " << samples.back() << "\n";
+  return faults;
+}
+
+// A checkpoint (a directory with a manifest) or a run directory (with checkpoints/, or a
+// config and metrics of a run that has not checkpointed yet).
 int inspect_directory(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ignored;
   const bool step_directory =
       fs::path(path).lexically_normal().filename().string().rfind("step-", 0) == 0 ||
       fs::path(path).lexically_normal().parent_path().filename() == "checkpoints";
-  const bool run_directory = fs::is_directory(fs::path(path) / "checkpoints", ignored);
+  const bool run_directory = fs::is_directory(fs::path(path) / "checkpoints", ignored) ||
+                             fs::is_regular_file(fs::path(path) / "metrics.jsonl", ignored) ||
+                             fs::is_regular_file(fs::path(path) / "config.ini", ignored);
   if (!fs::exists(fs::path(path) / io::kManifestFile, ignored) && !step_directory && !run_directory)
     throw UsageError(path + ": neither a checkpoint (no manifest.json) nor a run directory (no "
                      "checkpoints/)");
@@ -64,12 +111,12 @@ int inspect_directory(const std::string& path) {
   }
   const io::CheckpointDirectory checkpoints(path);
   const std::vector<int64_t> steps = checkpoints.all_steps();
-  std::cout << "run:         " << path << "\n"
-            << "checkpoints: " << checkpoints.complete_steps().size() << " complete";
+  std::cout << "run:         " << path << "\n";
+  int bad = print_run_summary(path);
+  std::cout << "checkpoints: " << checkpoints.complete_steps().size() << " complete";
   const int64_t latest = checkpoints.latest_step();
   if (latest >= 0) std::cout << ", latest " << io::step_directory_name(latest);
   std::cout << "\n" << std::flush;
-  int bad = 0;
   for (int64_t step : steps) {
     const std::string dir = checkpoints.step_path(step);
     try {
@@ -86,7 +133,8 @@ int inspect_directory(const std::string& path) {
     ++bad;
   }
   if (bad > 0)
-    throw UsageError(detail::concat(path, ": ", bad, " of ", steps.size(), " checkpoints are invalid"));
+    throw UsageError(detail::concat(path, ": ", bad, bad == 1 ? " fault" : " faults",
+                                    " (see above: an invalid config or checkpoint)"));
   std::cout << "valid\n" << std::flush;
   return 0;
 }
