@@ -68,6 +68,9 @@ class ComputeDevice {
   // last reset; mem_peak_bytes in metrics.jsonl.
   virtual int64_t peak_bytes() const = 0;
   virtual void reset_peak() = 0;
+  // The memory the model works in, in bytes, for the progress line's share; 0 when unbounded
+  // (host memory).
+  virtual int64_t memory_capacity() const { return 0; }
 };
 
 // run.device = cpu → CpuDevice (fp32); cuda → CudaDevice of train.precision (auto: bf16) on

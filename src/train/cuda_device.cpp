@@ -129,6 +129,13 @@ void CudaDevice<T>::decode(const TensorF& latents, TensorF& images) {
   backend_.to_host(model_.decode(device_latents), images);
 }
 
+template <class T>
+int64_t CudaDevice<T>::memory_capacity() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  LADDER_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return static_cast<int64_t>(total_bytes);
+}
+
 template class CudaDevice<float>;
 template class CudaDevice<__nv_bfloat16>;
 template class CudaDevice<__half>;

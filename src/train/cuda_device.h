@@ -46,6 +46,7 @@ class CudaDevice final : public ComputeDevice {
   }
 
   int64_t peak_bytes() const override { return allocator_.peak_bytes(); }
+  int64_t memory_capacity() const override;
   void reset_peak() override { allocator_.reset_peak(); }
 
   cudaStream_t stream() const { return stream_; }

@@ -528,13 +528,21 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       m.micro_batch = micro;
       m.accumulation = accumulation;
       if (metrics_) metrics_->write(m);
-      char line[256];
-      std::snprintf(line, sizeof line,
-                    "step %lld | %dx%d | loss %.5f (rec %.5f, kl %.1f) | lr %.3g | grad %.3g | "
-                    "%.1f img/s | data wait %.2f%% | comm %.1f%%",
-                    static_cast<long long>(step_), resolution, resolution, loss, rec_loss, kl_loss,
-                    lr, grad_norm, m.img_per_s, 100.0 * m.data_wait_frac, 100.0 * m.comm_frac);
-      log_info(line);
+      ProgressPoint point;
+      point.step = step_;
+      point.rung = rung;
+      point.rung_step = rung_step + 1;
+      point.img_per_s = m.img_per_s;
+      point.loss = loss;
+      point.rec_loss = rec_loss;
+      point.kl_loss = kl_loss;
+      point.lr = lr;
+      point.grad_norm = grad_norm;
+      point.mem_peak_bytes = m.mem_peak_bytes;
+      point.memory_capacity = device_->memory_capacity();
+      point.data_wait_frac = m.data_wait_frac;
+      point.comm_frac = m.comm_frac;
+      log_info(progress_.line(point));
       interval_start = now_seconds();
       interval_wait = 0;
       interval_comm_start = sync_->comm_seconds();

@@ -23,6 +23,7 @@
 #include "train/gradient_sync.h"
 #include "train/shard_layout.h"
 #include "train/metrics.h"
+#include "train/progress.h"
 #include "train/checkpointer.h"
 #include "train/resume.h"
 
@@ -111,6 +112,7 @@ class Trainer {
   int signal_number_ = 0;
   std::unique_ptr<io::ImageStoreReader> store_;
   std::unique_ptr<MetricsWriter> metrics_;
+  Progress progress_{config_};
   std::unique_ptr<Checkpointer> checkpointer_;
   std::optional<Checkpoint> resumed_;  // the checkpoint this run continues
   int start_rung_ = 0;

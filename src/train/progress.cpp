@@ -1,0 +1,57 @@
+// Why this file exists: the progress line's arithmetic and format.
+#include "train/progress.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/format.h"
+
+namespace ladder {
+
+Progress::Progress(const Config& config) : config_(config) {
+  for (int rung = 0; rung < config.stages.rungs(); ++rung) {
+    rung_steps_.push_back((config.stages.images[rung] + config.train.batch - 1) / config.train.batch);
+    total_steps_ += rung_steps_.back();
+  }
+}
+
+std::string Progress::duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char text[32];
+  if (s < 60) std::snprintf(text, sizeof text, "%llds", static_cast<long long>(s));
+  else if (s < 3600) std::snprintf(text, sizeof text, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  else if (s < 86400) std::snprintf(text, sizeof text, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
+  else std::snprintf(text, sizeof text, "%lldd%02lldh", static_cast<long long>(s / 86400), static_cast<long long>(s % 86400 / 3600));
+  return text;
+}
+
+std::string Progress::line(const ProgressPoint& p) const {
+  const int resolution = config_.stages.resolutions[p.rung];
+  const double batch = static_cast<double>(config_.train.batch);
+  const double seconds_per_image = p.img_per_s > 0 ? 1.0 / p.img_per_s : NAN;
+  const double rung_left = static_cast<double>(rung_steps_[p.rung] - p.rung_step) * batch * seconds_per_image;
+  double run_left = rung_left;
+  for (int rung = p.rung + 1; rung < config_.stages.rungs(); ++rung) {
+    const double pixels = std::pow(static_cast<double>(config_.stages.resolutions[rung]) / resolution, 2);
+    run_left += static_cast<double>(rung_steps_[rung]) * batch * seconds_per_image * pixels;
+  }
+  std::string memory = human_bytes(p.mem_peak_bytes);
+  if (p.memory_capacity > 0) {
+    char share[32];
+    std::snprintf(share, sizeof share, " (%.0f%% of the GPU)", 100.0 * p.mem_peak_bytes / p.memory_capacity);
+    memory += share;
+  }
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "step %lld/%lld | rung %d/%d %dx%d step %lld/%lld | loss %.5f (rec %.5f, kl %.1f) | lr %.3g | "
+                "grad %.3g | %.1f img/s | ETA rung %s, run %s (estimate) | mem %s | data wait %.2f%% | comm %.1f%%",
+                static_cast<long long>(p.step), static_cast<long long>(total_steps_), p.rung + 1,
+                config_.stages.rungs(), resolution, resolution, static_cast<long long>(p.rung_step),
+                static_cast<long long>(rung_steps_[p.rung]), p.loss, p.rec_loss, p.kl_loss, p.lr, p.grad_norm,
+                p.img_per_s, duration(rung_left).c_str(), duration(run_left).c_str(), memory.c_str(),
+                100.0 * p.data_wait_frac, 100.0 * p.comm_frac);
+  return text;
+}
+
+}  // namespace ladder
