@@ -75,6 +75,7 @@ const KeySpec kKeys[] = {
     {"checkpoint.every", "0", "steps between checkpoints (0: only at the end of each rung and of the run)"},
     {"checkpoint.every_minutes", "0", "minutes between checkpoints (0: off; with checkpoint.every, whichever comes first)"},
     {"checkpoint.keep", "3", "newest complete checkpoints kept (older ones deleted once a newer one committed)"},
+    {"log.tensorboard", "true", "TensorBoard event files in run.dir/tb (every metric, sample grids, the config)"},
     {"comm.backend", "auto", "auto | nccl | mpi"},
     {"comm.timeout_s", "300", "seconds before a stuck collective fails the run"},
 };
@@ -398,6 +399,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   c.checkpoint.every_minutes = r.number("checkpoint.every_minutes");
   if (c.checkpoint.every_minutes < 0) r.fail("checkpoint.every_minutes", "must be >= 0 (0: off)");
   c.checkpoint.keep = r.positive_int("checkpoint.keep");
+  c.log.tensorboard = r.boolean("log.tensorboard");
   c.comm.backend = r.choice("comm.backend", {"auto", "nccl", "mpi"});
   c.comm.timeout_s = r.number("comm.timeout_s");
   if (c.comm.timeout_s <= 0) r.fail("comm.timeout_s", "must be > 0");
@@ -518,6 +520,7 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"checkpoint.every", std::to_string(checkpoint.every)},
       {"checkpoint.every_minutes", number(checkpoint.every_minutes)},
       {"checkpoint.keep", std::to_string(checkpoint.keep)},
+      {"log.tensorboard", boolean(log.tensorboard)},
       {"comm.backend", comm.backend},
       {"comm.timeout_s", number(comm.timeout_s)},
   };

@@ -80,6 +80,10 @@ struct DiffusionConfig {  // stage 2 (diffusion/)
   double noise_offset = 0;  // 0: off
 };
 
+struct LogConfig {
+  bool tensorboard = true;  // run.dir/tb event files
+};
+
 struct CommConfig {
   std::string backend;  // auto | nccl | mpi
   double timeout_s = 300;
@@ -93,6 +97,7 @@ struct Config {
   StagesConfig stages;
   DiffusionConfig diffusion;
   CheckpointConfig checkpoint;
+  LogConfig log;
   CommConfig comm;
 
   // Every key as "section.key" and its value text, in the canonical order (a checkpoint's

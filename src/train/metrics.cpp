@@ -48,6 +48,19 @@ void keep_metrics_through(const std::string& path, int64_t step) {
   std::filesystem::rename(temporary, path);
 }
 
+std::vector<std::pair<std::string, double>> metric_values(const StepMetrics& m) {
+  return {{"step", double(m.step)},           {"stage", double(m.stage)},
+          {"resolution", double(m.resolution)}, {"images_seen", double(m.images_seen)},
+          {"loss", m.loss},                     {"rec_loss", m.rec_loss},
+          {"kl_loss", m.kl_loss},               {"lr", m.lr},
+          {"grad_norm", m.grad_norm},           {"img_per_s", m.img_per_s},
+          {"data_wait_frac", m.data_wait_frac}, {"comm_frac", m.comm_frac},
+          {"mem_peak_bytes", double(m.mem_peak_bytes)}, {"skipped_steps", double(m.skipped_steps)},
+          {"time_s", m.time_s},                 {"world", double(m.world)},
+          {"zero_stage", double(m.zero_stage)}, {"micro_batch", double(m.micro_batch)},
+          {"accumulation", double(m.accumulation)}};
+}
+
 MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
   file_ = std::fopen(path.c_str(), "a");
   LADDER_CHECK(file_ != nullptr, "cannot open ", path, ": ", std::strerror(errno));

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ladder {
 
@@ -42,6 +44,8 @@ class MetricsWriter {
 };
 
 std::string to_json(const StepMetrics& metrics);
+// Every field as (name, value), in the JSON's order (TensorBoard scalars).
+std::vector<std::pair<std::string, double>> metric_values(const StepMetrics& metrics);
 
 // A resume from step S: rewrites `path` (atomically) without the lines of steps after S, so
 // that steps only increase. A missing file is left missing.

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "comm/mpi_session.h"
 #include "core/context.h"
@@ -147,6 +148,12 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
                     "never loaded");
     }
     metrics_ = std::make_unique<MetricsWriter>(metrics_path());
+    if (config_.log.tensorboard) {
+      tensorboard_ = std::make_unique<io::TensorBoardWriter>((dir / "tb").string());
+      // TensorBoard drops the superseded steps of earlier event files from here on.
+      if (resuming) tensorboard_->restart_at(step_ + 1);
+      tensorboard_->text("config", step_, config_.to_ini());
+    }
   }
   checkpointer_ = std::make_unique<Checkpointer>(config_, *comm_, params_, *layout_,
                                                  device_->memory(), *optimizer_,
@@ -285,7 +292,14 @@ void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag
   }
   const double psnr = io::psnr(originals, reconstruction);
   const std::string path = (fs::path(config_.run.dir) / "samples" / (tag + ".png")).string();
-  if (rank_ == 0) io::write_image_grid(path, {&originals, &reconstruction});
+  if (rank_ == 0) {
+    io::write_image_grid(path, {&originals, &reconstruction});
+    if (tensorboard_) {
+      std::ifstream png(path, std::ios::binary);
+      const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+      tensorboard_->image("samples/" + std::to_string(originals.shape().h), step_, bytes);
+    }
+  }
   if (summary.first_sample.empty()) {
     summary.first_sample = path;
     summary.first_psnr = psnr;
@@ -528,6 +542,8 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       m.micro_batch = micro;
       m.accumulation = accumulation;
       if (metrics_) metrics_->write(m);
+      if (tensorboard_)
+        for (const auto& [name, value] : metric_values(m)) tensorboard_->scalar(name, step_, value);
       ProgressPoint point;
       point.step = step_;
       point.rung = rung;

@@ -17,6 +17,7 @@
 #include "data/image_shard.h"
 #include "data/prefetcher.h"
 #include "io/image_store.h"
+#include "io/tensorboard_writer.h"
 #include "train/compute_device.h"
 #include "train/loss_scaler.h"
 #include "train/adamw.h"
@@ -112,6 +113,7 @@ class Trainer {
   int signal_number_ = 0;
   std::unique_ptr<io::ImageStoreReader> store_;
   std::unique_ptr<MetricsWriter> metrics_;
+  std::unique_ptr<io::TensorBoardWriter> tensorboard_;  // rank 0, log.tensorboard
   Progress progress_{config_};
   std::unique_ptr<Checkpointer> checkpointer_;
   std::optional<Checkpoint> resumed_;  // the checkpoint this run continues
