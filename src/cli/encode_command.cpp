@@ -115,10 +115,8 @@ int encode_command(const std::vector<std::string>& args) {
   }
 
   ParamStore params;
-  std::unique_ptr<ComputeDevice> device = make_compute_device(config, params, MpiSession::node_local_rank());
-  params.allocate();
-  warm_start(checkpoint, params);
-  device->attach_parameters(params);
+  std::unique_ptr<ComputeDevice> device =
+      make_loaded_device(config, params, MpiSession::node_local_rank(), checkpoint);
 
   std::unique_ptr<io::LatentStoreWriter> writer;
   if (rank == 0) {

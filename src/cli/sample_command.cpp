@@ -154,10 +154,7 @@ int sample_command(const std::vector<std::string>& args) {
     LADDER_CHECK_USAGE(resolution > 0 && resolution % downsampling == 0, "sample: --resolution must be a multiple of ",
                        "the autoencoder's downsampling ", downsampling);
     side = resolution / downsampling;
-    decoder = make_compute_device(ae_config, decoder_params, 0);
-    decoder_params.allocate();
-    warm_start(autoencoder, decoder_params);
-    decoder->attach_parameters(decoder_params);
+    decoder = make_loaded_device(ae_config, decoder_params, 0, autoencoder);
   }
   LADDER_CHECK_USAGE(side > 0, "sample: give --autoencoder and --resolution, or --latent-resolution");
   const int64_t unet_downsampling = int64_t{1} << (config.model.channels.size() - 1);

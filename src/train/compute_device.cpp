@@ -1,6 +1,8 @@
 // Why this file exists: the choice of ComputeDevice from run.device and train.precision.
 #include "train/compute_device.h"
 
+#include "train/resume.h"
+
 #include "core/check.h"
 #include "train/cpu_device.h"
 #ifdef LADDER_WITH_CUDA
@@ -40,6 +42,15 @@ std::unique_ptr<ComputeDevice> make_compute_device(const Config& config, ParamSt
 #else
   LADDER_FAIL("unreachable: no CUDA in this build");
 #endif
+}
+
+std::unique_ptr<ComputeDevice> make_loaded_device(const Config& config, ParamStore& store, int gpu_index,
+                                                  const std::string& weights) {
+  std::unique_ptr<ComputeDevice> device = make_compute_device(config, store, gpu_index);
+  store.allocate();
+  warm_start(weights, store);
+  device->attach_parameters(store);
+  return device;
 }
 
 }  // namespace ladder

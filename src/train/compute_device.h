@@ -79,4 +79,10 @@ class ComputeDevice {
 std::unique_ptr<ComputeDevice> make_compute_device(const Config& config, ParamStore& store,
                                                    int gpu_index);
 
+// The same, ready to run a trained model: the store allocated and filled from `weights` (a
+// checkpoint directory or a safetensors file, strict names; warm_start in train/resume.h).
+// For the commands that evaluate or use an autoencoder (reconstruct, encode, sample).
+std::unique_ptr<ComputeDevice> make_loaded_device(const Config& config, ParamStore& store, int gpu_index,
+                                                  const std::string& weights);
+
 }  // namespace ladder

@@ -107,26 +107,26 @@ AutoencoderLossSums CudaDevice<T>::micro_step(const uint8_t* pixels, const Shape
 }
 
 template <class T>
+const typename CudaBackend<T>::Tensor& CudaDevice<T>::upload(const TensorF& host) {
+  backend_.load_values(host.data(), host.shape(), evaluation_input_);
+  return evaluation_input_;
+}
+
+template <class T>
 void CudaDevice<T>::reconstruct(const TensorF& images, TensorF& out) {
-  typename CudaBackend<T>::Tensor device_images;
-  backend_.load_values(images.data(), images.shape(), device_images);
-  backend_.to_host(model_.reconstruct(device_images), out);
+  backend_.to_host(model_.reconstruct(upload(images)), out);
 }
 
 template <class T>
 void CudaDevice<T>::encode(const TensorF& images, TensorF& mu, TensorF& logvar) {
-  typename CudaBackend<T>::Tensor device_images;
-  backend_.load_values(images.data(), images.shape(), device_images);
-  const auto [m, v] = model_.encode(device_images);
+  const auto [m, v] = model_.encode(upload(images));
   backend_.to_host(*m, mu);
   backend_.to_host(*v, logvar);
 }
 
 template <class T>
 void CudaDevice<T>::decode(const TensorF& latents, TensorF& images) {
-  typename CudaBackend<T>::Tensor device_latents;
-  backend_.load_values(latents.data(), latents.shape(), device_latents);
-  backend_.to_host(model_.decode(device_latents), images);
+  backend_.to_host(model_.decode(upload(latents)), images);
 }
 
 template <class T>

@@ -65,6 +65,8 @@ class CudaDevice final : public ComputeDevice {
     cuda::CudaEvent copied;              // on the copy stream, after both copies
     cuda::CudaEvent consumed;            // on the compute stream, after the last read
   };
+  // A host tensor on the device, for the evaluation entry points (reconstruct, encode, decode).
+  const typename CudaBackend<T>::Tensor& upload(const TensorF& host);
   // Copies a micro-batch's inputs into inputs_[slot] on the copy stream.
   void copy_inputs(int slot, const uint8_t* pixels, int64_t pixel_count, const float* noise,
                    int64_t noise_count);
@@ -80,6 +82,7 @@ class CudaDevice final : public ComputeDevice {
   std::unique_ptr<DeviceParameters<T>> params_;
   std::unique_ptr<DeviceFlatMemory> memory_;
   typename CudaBackend<T>::Tensor images_, noise_;  // (N, R, R, C), latent
+  typename CudaBackend<T>::Tensor evaluation_input_;  // upload()'s
 };
 
 }  // namespace ladder
