@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     const int rank = comm->rank(), world = comm->world();
     Config config = load_config("", {"--run.dir", dir, "--checkpoint.keep", "1", "--run.device", "cpu"});
     ParamStore params;
-    std::unique_ptr<ComputeDevice> device = make_compute_device(config, params, 0);
+    std::unique_ptr<AutoencoderDevice> device = make_autoencoder_device(config, params, 0);
     const ShardLayout layout(params.count(), world,
                              static_cast<int64_t>(config.train.bucket_mb * (1 << 20) / sizeof(float)));
     params.allocate(layout.padded_count());

@@ -119,7 +119,7 @@ data::ImageShard synthetic_shard(int resolution, int images) {
   return shard;
 }
 
-// Builds a fresh model on a fresh CudaDevice (the trainer's GPU path: page-locked prefetcher
+// Builds a fresh model on a fresh CudaAutoencoderDevice (the trainer's GPU path: page-locked prefetcher
 // ring, copy stream, fp32 gradients, fused AdamW) at `micro` images per step and times
 // `steps` training steps after `warmup`; fits = false when the device ran out of memory
 // (everything is freed again).
@@ -129,7 +129,7 @@ Measurement measure(const Config& config, const data::ImageShard& shard, int mic
   Measurement m;
   try {
     ParamStore store;
-    CudaDevice<T> device(config.model, store, 0);
+    CudaAutoencoderDevice<T> device(config.model, store, 0);
     store.allocate();
     store.initialize(1);
     device.attach_parameters(store);

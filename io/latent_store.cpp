@@ -244,20 +244,21 @@ LatentStoreReader::~LatentStoreReader() = default;
 
 const LatentStoreInfo& LatentStoreReader::info() const { return impl_->info; }
 
-LatentShard LatentStoreReader::load_shard(int resolution, int rank, int world) const {
+data::ImageShard LatentStoreReader::load_shard(int resolution, int rank, int world) const {
   const Impl& s = *impl_;
   const auto& levels = s.info.resolutions;
   if (std::find(levels.begin(), levels.end(), resolution) == levels.end())
     LADDER_FAIL(s.path(), ": no latents for image resolution ", resolution);
-  LatentShard shard;
-  shard.resolution = resolution;
-  shard.side = resolution / s.info.downsampling;
-  shard.channels = s.info.latent_channels;
+  const int channels = s.info.latent_channels;
+  data::ImageShard shard;
+  shard.resolution = resolution / s.info.downsampling;
+  shard.channels = 2 * channels;
+  shard.value_bytes = sizeof(float);
   const int64_t count = s.info.count > rank ? (s.info.count - rank + world - 1) / world : 0;
   for (int64_t k = 0; k < count; ++k) shard.indices.push_back(rank + k * world);
-  const int64_t per_image = shard.floats_per_image();
-  shard.mu = HostBuffer<float>(count * per_image);
-  shard.logvar = HostBuffer<float>(count * per_image);
+  const int64_t pixels = int64_t(shard.resolution) * shard.resolution;
+  const int64_t per_image = pixels * channels;
+  shard.pixels = HostBuffer<uint8_t>(count * shard.image_bytes());
   const h5::Dataset mu = open_dataset(s.file.get(), level_group(resolution) + "/mu", s.path());
   const h5::Dataset logvar = open_dataset(s.file.get(), level_group(resolution) + "/logvar", s.path());
   const h5::Dataset sums = open_dataset(s.file.get(), checksums_name(resolution), s.path());
@@ -266,14 +267,19 @@ LatentShard LatentStoreReader::load_shard(int resolution, int rank, int world) c
     h5::check(H5Dread(sums.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, stored.data()), s.path(),
               "cannot read ", checksums_name(resolution));
   const std::vector<hsize_t> dims = h5::shape(mu.get());
+  std::vector<float> image_mu(static_cast<size_t>(per_image)), image_logvar(static_cast<size_t>(per_image));
   for (int64_t k = 0; k < count; ++k) {
     const int64_t index = shard.indices[k];
-    read_rows(mu.get(), dims, index, 1, shard.mu.data() + k * per_image, s.path(), "mu");
-    read_rows(logvar.get(), dims, index, 1, shard.logvar.data() + k * per_image, s.path(), "logvar");
-    if (latent_checksum(shard.mu.data() + k * per_image, shard.logvar.data() + k * per_image, per_image) !=
-        stored[index])
+    read_rows(mu.get(), dims, index, 1, image_mu.data(), s.path(), "mu");
+    read_rows(logvar.get(), dims, index, 1, image_logvar.data(), s.path(), "logvar");
+    if (latent_checksum(image_mu.data(), image_logvar.data(), per_image) != stored[index])
       LADDER_FAIL(s.path(), ": latents of image ", index, " at resolution ", resolution,
                   ": checksum mismatch (corrupt data)");
+    auto* record = reinterpret_cast<float*>(shard.pixels.data() + k * shard.image_bytes());
+    for (int64_t p = 0; p < pixels; ++p) {  // (side, side, [μ | log σ²])
+      std::copy_n(image_mu.data() + p * channels, channels, record + p * 2 * channels);
+      std::copy_n(image_logvar.data() + p * channels, channels, record + p * 2 * channels + channels);
+    }
   }
   return shard;
 }

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "core/host_buffer.h"
+#include "data/image_shard.h"
 
 namespace ladder::io {
 
@@ -55,16 +55,6 @@ class LatentStoreWriter {
   std::unique_ptr<Impl> impl_;
 };
 
-struct LatentShard {
-  int resolution = 0;  // image resolution R
-  int side = 0;        // R / downsampling
-  int channels = 0;
-  std::vector<int64_t> indices;  // global image indices held
-  HostBuffer<float> mu, logvar;  // (count, side, side, channels) each
-  int64_t count() const { return static_cast<int64_t>(indices.size()); }
-  int64_t floats_per_image() const { return int64_t(side) * side * channels; }
-};
-
 class LatentStoreReader {
  public:
   // Opens and validates the structure; throws Error naming the file and the fault.
@@ -74,8 +64,10 @@ class LatentStoreReader {
   LatentStoreReader& operator=(const LatentStoreReader&) = delete;
 
   const LatentStoreInfo& info() const;
-  // Images i ≡ rank (mod world) of image resolution R, checksums verified.
-  LatentShard load_shard(int resolution, int rank, int world) const;
+  // The latents of images i ≡ rank (mod world) of image resolution R, checksums verified, as
+  // records the prefetcher serves: float (count, R/d, R/d, 2·latent), per pixel μ then log σ²
+  // (value_bytes 4; a flip mirrors both alike).
+  data::ImageShard load_shard(int resolution, int rank, int world) const;
   // Reads everything back and verifies every checksum (`ladder inspect`).
   void verify_all() const;
 

@@ -30,6 +30,17 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
+// part 0: μ, 1: log σ², (count, side, side, latent), from a shard's [μ | log σ²] records.
+std::vector<float> part_of(const data::ImageShard& records, int part) {
+  const int channels = records.channels / 2;
+  const auto* values = reinterpret_cast<const float*>(records.pixels.data());
+  const int64_t pixels = records.count() * records.resolution * records.resolution;
+  std::vector<float> out(static_cast<size_t>(pixels * channels));
+  for (int64_t p = 0; p < pixels; ++p)
+    std::copy_n(values + p * 2 * channels + part * channels, channels, out.data() + p * channels);
+  return out;
+}
+
 class LatentStore : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -66,7 +77,7 @@ TEST_F(LatentStore, HoldsTheAutoencodersEncodingAndItsScale) {
   Config config = load_config("", model_flags_of(checkpoint()));
   config.run.device = "cpu";
   ParamStore params;
-  std::unique_ptr<ComputeDevice> device = make_compute_device(config, params, 0);
+  std::unique_ptr<AutoencoderDevice> device = make_autoencoder_device(config, params, 0);
   params.allocate();
   warm_start(checkpoint(), params);
   device->attach_parameters(params);
@@ -77,20 +88,22 @@ TEST_F(LatentStore, HoldsTheAutoencodersEncodingAndItsScale) {
     TensorF batch, mu, logvar;
     data::images_to_tensor(images, 0, images.count(), batch);
     device->encode(batch, mu, logvar);
-    const io::LatentShard stored = latents.load_shard(resolution, 0, 1);
+    const data::ImageShard stored = latents.load_shard(resolution, 0, 1);
     ASSERT_EQ(stored.count(), 7);
+    ASSERT_EQ(stored.value_bytes, 4);
+    const std::vector<float> stored_mu = part_of(stored, 0), stored_logvar = part_of(stored, 1);
     double worst = 0;
     for (int64_t i = 0; i < mu.numel(); ++i)
-      worst = std::max({worst, std::abs(double(stored.mu.data()[i]) - mu[i]),
-                        std::abs(double(stored.logvar.data()[i]) - logvar[i])});
+      worst = std::max({worst, std::abs(double(stored_mu[i]) - mu[i]),
+                        std::abs(double(stored_logvar[i]) - logvar[i])});
     EXPECT_LT(worst, 1e-5) << resolution;  // batches of 4 against one of 7: rounding only
     if (resolution != 32) continue;
-    const int64_t per_image = stored.floats_per_image();
+    const int64_t per_image = static_cast<int64_t>(stored_mu.size()) / stored.count();
     for (int64_t k = 0; k < stored.count(); ++k) {  // the sampled latents' moments, as encode draws them
       Rng rng(0 ^ 0x6c6174656e74ull, static_cast<uint64_t>(stored.indices[k]));
       for (int64_t e = 0; e < per_image; ++e) {
-        const double lv = std::clamp(double(stored.logvar.data()[k * per_image + e]), -30.0, 20.0);
-        const double z = stored.mu.data()[k * per_image + e] + std::exp(0.5 * lv) * rng.normal();
+        const double lv = std::clamp(double(stored_logvar[k * per_image + e]), -30.0, 20.0);
+        const double z = stored_mu[k * per_image + e] + std::exp(0.5 * lv) * rng.normal();
         sums[0] += z;
         sums[1] += z * z;
         sums[2] += 1;
@@ -101,7 +114,7 @@ TEST_F(LatentStore, HoldsTheAutoencodersEncodingAndItsScale) {
   const double std = std::sqrt((sums[1] - sums[2] * mean * mean) / (sums[2] - 1));
   EXPECT_NEAR(info.scale_factor * std, 1.0, 1e-9);
 
-  const io::LatentShard share = latents.load_shard(32, 1, 3);  // images 1 and 4
+  const data::ImageShard share = latents.load_shard(32, 1, 3);  // images 1 and 4
   EXPECT_EQ(share.indices, (std::vector<int64_t>{1, 4}));
   const testing::CommandResult inspect = testing::run_ladder("inspect " + (*dir_ / "l.h5"));
   EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
@@ -118,9 +131,10 @@ TEST_F(LatentStore, TwoRanksWriteWhatOneRankWrites) {
   const io::LatentStoreReader one(*dir_ / "l.h5"), two(*dir_ / "l2.h5");
   EXPECT_NEAR(two.info().scale_factor / one.info().scale_factor, 1.0, 1e-6);
   for (int resolution : {16, 32}) {
-    const io::LatentShard a = one.load_shard(resolution, 0, 1), b = two.load_shard(resolution, 0, 1);
-    for (int64_t i = 0; i < a.count() * a.floats_per_image(); ++i)
-      ASSERT_NEAR(a.mu.data()[i], b.mu.data()[i], 1e-5) << resolution << " " << i;
+    const std::vector<float> a = part_of(one.load_shard(resolution, 0, 1), 0),
+                             b = part_of(two.load_shard(resolution, 0, 1), 0);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << resolution << " " << i;
   }
 }
 
@@ -129,8 +143,8 @@ TEST_F(LatentStore, AFlippedByteIsAChecksumErrorNamingTheImage) {
   fs::copy_file(*dir_ / "l.h5", path, fs::copy_options::overwrite_existing);
   {  // the chunks are written in image order; the last image's log σ² ends the data
     const io::LatentStoreReader reader(path);
-    const io::LatentShard all = reader.load_shard(32, 0, 1);
-    const float* last = all.mu.data() + 6 * all.floats_per_image();
+    const std::vector<float> all = part_of(reader.load_shard(32, 0, 1), 0);
+    const float* last = all.data() + 6 * (all.size() / 7);
     std::string bytes = testing::read_file(path);
     const size_t at = bytes.find(std::string(reinterpret_cast<const char*>(last), 64));
     ASSERT_NE(at, std::string::npos);

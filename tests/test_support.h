@@ -1,22 +1,26 @@
 // Why this file exists: small helpers shared by the engine tests: a temporary directory that
-// removes itself, a small synthetic store, and running the real `ladder` binary (path from
-// $LADDER_BINARY, set by CTest).
+// removes itself, a small synthetic image store, a synthetic latent store, and running the
+// real `ladder` binary (path from $LADDER_BINARY, set by CTest).
 #pragma once
 
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "cli/pack_command.h"
 #include "core/check.h"
+#include "core/rng.h"
+#include "io/latent_store.h"
 #include "io/safetensors.h"
 
 namespace ladder::testing {
@@ -52,6 +56,38 @@ inline const std::string& small_synthetic_store() {
     return store;
   }();
   return path;
+}
+
+// A latent store of `count` images at each image resolution of `resolutions` (downsampling
+// 4, `channels` latent channels): μ is a smooth pattern whose phase and amplitude depend on
+// the image (something to learn), log σ² = −4. Deterministic in `seed`.
+inline void write_synthetic_latent_store(const std::string& path, int64_t count,
+                                         const std::vector<int>& resolutions, int channels, uint64_t seed) {
+  io::LatentStoreInfo info;
+  info.count = count;
+  info.latent_channels = channels;
+  info.downsampling = 4;
+  info.resolutions = resolutions;
+  info.autoencoder = "{}";
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < count; ++i) names.push_back("synthetic-" + std::to_string(i));
+  io::LatentStoreWriter writer(path, info, names);
+  for (int resolution : resolutions) {
+    const int side = resolution / 4;
+    const int64_t per_image = int64_t(side) * side * channels;
+    std::vector<float> mu(static_cast<size_t>(count * per_image)), logvar(mu.size(), -4.f);
+    for (int64_t i = 0; i < count; ++i) {
+      Rng rng(seed, static_cast<uint64_t>(i));
+      const double phase = 6.283 * rng.uniform(), amplitude = 0.5 + rng.uniform();
+      for (int y = 0; y < side; ++y)
+        for (int x = 0; x < side; ++x)
+          for (int c = 0; c < channels; ++c)
+            mu[static_cast<size_t>(i * per_image + (int64_t(y) * side + x) * channels + c)] = static_cast<float>(
+                amplitude * std::sin(phase + 6.283 * (x + (c + 1) * y) / side));
+    }
+    writer.write(resolution, 0, count, mu.data(), logvar.data());
+  }
+  writer.finish(1.0);
 }
 
 inline std::string read_file(const std::string& path) {

@@ -95,9 +95,9 @@ TEST(Training, OverfitsEightImages) {
   Trainer trainer(c);
   TrainSummary s = trainer.run();
   EXPECT_EQ(s.steps, 300);
-  EXPECT_LT(s.last_rec_loss, 0.25 * s.first_rec_loss)
-      << "rec L1 " << s.first_rec_loss << " -> " << s.last_rec_loss;
-  EXPECT_GT(s.last_psnr, s.first_psnr + 3.0);
+  EXPECT_LT(s.last_terms.at("rec_loss"), 0.25 * s.first_terms.at("rec_loss"))
+      << "rec L1 " << s.first_terms.at("rec_loss") << " -> " << s.last_terms.at("rec_loss");
+  EXPECT_GT(s.last_report.quality, s.first_report.quality + 3.0);
 }
 
 TEST(Training, AccumulatedMicroBatchesEqualOneBatch) {

@@ -35,6 +35,22 @@ void l1_backward(int64_t n, const T* x, const T* target, T scale, T* dx) {
 }
 
 template <class T>
+double mse_forward(int64_t n, const T* x, const T* target) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double diff = double(x[i]) - double(target[i]);
+    sum += diff * diff;
+  }
+  return sum;
+}
+
+template <class T>
+void mse_backward(int64_t n, const T* x, const T* target, T scale, T* dx) {
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) dx[i] = T(2) * scale * (x[i] - target[i]);
+}
+
+template <class T>
 void reparameterize_forward(int64_t n, const T* mu, const T* logvar, const T* eps, T* z) {
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
   for (int64_t i = 0; i < n; ++i)
@@ -76,6 +92,8 @@ void kl_backward_accumulate(int64_t n, const T* mu, const T* logvar, T scale, T*
 #define LADDER_INSTANTIATE(T)                                                               \
   template double l1_forward<T>(int64_t, const T*, const T*);                               \
   template void l1_backward<T>(int64_t, const T*, const T*, T, T*);                         \
+  template double mse_forward<T>(int64_t, const T*, const T*);                              \
+  template void mse_backward<T>(int64_t, const T*, const T*, T, T*);                        \
   template void reparameterize_forward<T>(int64_t, const T*, const T*, const T*, T*);       \
   template void reparameterize_backward<T>(int64_t, const T*, const T*, const T*, T*, T*);  \
   template double kl_forward<T>(int64_t, const T*, const T*);                               \

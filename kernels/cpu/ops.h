@@ -140,6 +140,11 @@ double l1_forward(int64_t n, const T* x, const T* target);  // Σ |x − target|
 // dx = scale · sign(x − target) (sign(0) = 0).
 template <class T>
 void l1_backward(int64_t n, const T* x, const T* target, T scale, T* dx);
+template <class T>
+double mse_forward(int64_t n, const T* x, const T* target);  // Σ (x − target)²
+// dx = scale · 2 (x − target).
+template <class T>
+void mse_backward(int64_t n, const T* x, const T* target, T scale, T* dx);
 
 // Latent sampling. mu, logvar, eps, z (n elements). logvar is clamped to [−30, 20]:
 //   z = mu + eps · exp(½ · clamp(logvar)).

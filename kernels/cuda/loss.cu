@@ -1,5 +1,5 @@
-// Why this file exists: the autoencoder's loss terms and latent sampling on the GPU: L1
-// reconstruction, the reparameterisation z = mu + eps·σ, and the KL divergence to N(0, 1),
+// Why this file exists: the loss terms and latent sampling on the GPU: L1 reconstruction,
+// the squared error of the diffusion objective, the reparameterisation z = mu + eps·σ, and the KL divergence to N(0, 1),
 // with exactly the CPU's semantics (kernels/cpu/loss.cpp), including the logvar clamp and
 // NaN behaviour. The loss sums are deterministic (common.cuh) and per element in double.
 #include "kernels/cuda/common.cuh"
@@ -36,6 +36,16 @@ struct L1Term {
 };
 
 template <class T>
+struct SquaredTerm {
+  const T* x;
+  const T* target;
+  __device__ double operator()(int64_t i) const {
+    const double diff = double(to_float(x[i])) - double(to_float(target[i]));
+    return diff * diff;
+  }
+};
+
+template <class T>
 struct KlTerm {
   const T* mu;
   const T* logvar;
@@ -52,6 +62,12 @@ struct L1BackwardOp {
     const float diff = a[0] - a[1];
     return diff > 0.0f ? scale : (diff < 0.0f ? -scale : 0.0f);
   }
+};
+
+// args: x, target.
+struct SquaredBackwardOp {
+  float scale;
+  __device__ float operator()(const float* a) const { return 2.0f * scale * (a[0] - a[1]); }
 };
 
 // args: mu, logvar, eps.
@@ -109,6 +125,25 @@ void l1_backward(int64_t n, const T* x, const T* target, float scale, T* dx,
 }
 
 template <class T>
+void mse_forward_async(int64_t n, const T* x, const T* target, double* result, double* scratch,
+                       cudaStream_t stream) {
+  detail::launch_sum(n, SquaredTerm<T>{x, target}, result, scratch, stream);
+}
+
+template <class T>
+double mse_forward(int64_t n, const T* x, const T* target, double* scratch, cudaStream_t stream) {
+  double* result = scratch + detail::sum_partials(n);
+  mse_forward_async(n, x, target, result, scratch, stream);
+  return detail::read_result(result, stream);
+}
+
+template <class T>
+void mse_backward(int64_t n, const T* x, const T* target, float scale, T* dx,
+                  cudaStream_t stream) {
+  detail::launch_map<T, 2>(n, SquaredBackwardOp{scale}, Inputs<T, 2>{{x, target}}, dx, stream);
+}
+
+template <class T>
 void reparameterize_forward(int64_t n, const T* mu, const T* logvar, const T* eps, T* z,
                             cudaStream_t stream) {
   detail::launch_map<T, 3>(n, ReparameterizeOp{}, Inputs<T, 3>{{mu, logvar, eps}}, z, stream);
@@ -152,6 +187,10 @@ void kl_backward_accumulate(int64_t n, const T* mu, const T* logvar, float scale
                                     cudaStream_t);                                             \
   template double l1_forward<T>(int64_t, const T*, const T*, double*, cudaStream_t);           \
   template void l1_backward<T>(int64_t, const T*, const T*, float, T*, cudaStream_t);          \
+  template void mse_forward_async<T>(int64_t, const T*, const T*, double*, double*,            \
+                                     cudaStream_t);                                            \
+  template double mse_forward<T>(int64_t, const T*, const T*, double*, cudaStream_t);          \
+  template void mse_backward<T>(int64_t, const T*, const T*, float, T*, cudaStream_t);         \
   template void reparameterize_forward<T>(int64_t, const T*, const T*, const T*, T*,           \
                                           cudaStream_t);                                       \
   template void reparameterize_backward<T>(int64_t, const T*, const T*, const T*, T*, T*,      \

@@ -122,6 +122,16 @@ double l1_forward(int64_t n, const T* x, const T* target, double* scratch, cudaS
 template <class T>
 void l1_backward(int64_t n, const T* x, const T* target, float scale, T* dx,
                  cudaStream_t stream);
+// Σ (x − target)² (per element in double).
+template <class T>
+void mse_forward_async(int64_t n, const T* x, const T* target, double* result, double* scratch,
+                       cudaStream_t stream);
+template <class T>
+double mse_forward(int64_t n, const T* x, const T* target, double* scratch, cudaStream_t stream);
+// dx = scale · 2 (x − target).
+template <class T>
+void mse_backward(int64_t n, const T* x, const T* target, float scale, T* dx,
+                  cudaStream_t stream);
 
 // Latent sampling: z = mu + eps · exp(½ · clamp(logvar, kLogvarMin, kLogvarMax)).
 template <class T>

@@ -115,8 +115,8 @@ int encode_command(const std::vector<std::string>& args) {
   }
 
   ParamStore params;
-  std::unique_ptr<ComputeDevice> device =
-      make_loaded_device(config, params, MpiSession::node_local_rank(), checkpoint);
+  std::unique_ptr<AutoencoderDevice> device =
+      make_loaded_autoencoder(config, params, MpiSession::node_local_rank(), checkpoint);
 
   std::unique_ptr<io::LatentStoreWriter> writer;
   if (rank == 0) {

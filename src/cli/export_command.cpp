@@ -1,12 +1,15 @@
 // Why this file exists: `ladder export --checkpoint DIR --out M.safetensors [--dtype ...]`:
 // the master weights of a checkpoint written on any number of ranks, gathered from its
-// shards, as MONAI's AutoencoderKL state dict (names as ladder keeps them, convolution
-// weights transposed to (Cout, Cin, kh, kw)). __metadata__ holds the model config (ladder's
-// model keys as a JSON object, and MONAI's constructor arguments), the step and the ladder
-// version, and nothing that depends on the world size: the same state exports to the same
-// bytes whichever world wrote it.
+// shards, as MONAI's AutoencoderKL or DiffusionModelUNet state dict (names as ladder keeps
+// them, convolution weights transposed to (Cout, Cin, kh, kw)). __metadata__ holds the model
+// config (ladder's model and diffusion keys as a JSON object, and MONAI's constructor
+// arguments), for a UNet the latents' scale_factor, the step and the ladder version, and
+// nothing that depends on the world size: the same state exports to the same bytes whichever
+// world wrote it.
 #include "cli/export_command.h"
 
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -15,6 +18,7 @@
 #include "core/check.h"
 #include "core/format.h"
 #include "io/checkpoint_files.h"
+#include "io/latent_store.h"
 #include "io/safetensors.h"
 #include "model/blocks.h"
 #include "model/torch_layout.h"
@@ -23,8 +27,18 @@
 namespace ladder {
 namespace {
 
-// MONAI's AutoencoderKL(...) arguments for a ladder model config.
+// MONAI's DiffusionModelUNet(...) or AutoencoderKL(...) arguments for a ladder model config.
 nlohmann::json monai_arguments(const ModelConfig& model) {
+  if (model.kind == "diffusion_unet")
+    return {{"spatial_dims", 2},
+            {"in_channels", model.in_channels},
+            {"out_channels", model.in_channels},
+            {"num_res_blocks", model.res_blocks},
+            {"channels", model.channels},
+            {"attention_levels", model.attention_levels},
+            {"norm_num_groups", model.norm_groups},
+            {"norm_eps", model.norm_eps},
+            {"num_head_channels", model.head_channels}};
   return {{"spatial_dims", 2},
           {"in_channels", model.in_channels},
           {"out_channels", model.in_channels},
@@ -44,17 +58,19 @@ std::string export_usage() {
   return "usage: ladder export --checkpoint DIR --out M.safetensors [--dtype fp32|bf16|fp16]\n"
          "\n"
          "Writes the weights of a checkpoint (run.dir/checkpoints/step-N, from any number of\n"
-         "ranks) as one safetensors file that MONAI's AutoencoderKL loads with strict=True:\n"
+         "ranks) as one safetensors file that MONAI's AutoencoderKL (or DiffusionModelUNet, for a\n"
+         "diffusion run) loads with strict=True:\n"
          "\n"
          "  import json; from safetensors import safe_open; from safetensors.torch import load_file\n"
          "  from monai.networks.nets import AutoencoderKL\n"
          "  with safe_open(\"M.safetensors\", \"pt\") as f: kwargs = json.loads(f.metadata()[\"monai_arguments\"])\n"
          "  model = AutoencoderKL(**kwargs); model.load_state_dict(load_file(\"M.safetensors\"), strict=True)\n"
          "\n"
-         "__metadata__: config (ladder's model keys, JSON), monai_arguments (JSON), step,\n"
-         "ladder_version. MONAI's attention has one head: a model with attention at more than\n"
-         "128 channels (ladder's heads are at most 128 channels) exports, with a warning that\n"
-         "MONAI's forward will differ there.\n"
+         "__metadata__: config (ladder's model and diffusion keys, JSON), monai_arguments (JSON),\n"
+         "scale_factor (a UNet: its latent store's), step, ladder_version. MONAI's AutoencoderKL\n"
+         "attention has one head: an autoencoder with attention at more than 128 channels\n"
+         "(ladder's heads are at most 128 channels) exports, with a warning that MONAI's forward\n"
+         "will differ there. (The UNet's heads are model.head_channels, as in MONAI.)\n"
          "\n"
          "options:\n"
          "  --checkpoint DIR   a checkpoint directory (verified first)\n"
@@ -97,18 +113,28 @@ int export_command(const std::vector<std::string>& args) {
     tensors.push_back(torch_tensor(p.name, p.shape, master.data() + p.offset, dtypes.at(dtype)));
 
   nlohmann::json model_keys = nlohmann::json::object();
+  const bool unet = config.model.kind == "diffusion_unet";
   for (const auto& [key, value] : manifest.config)
-    if (key.rfind("model.", 0) == 0) model_keys[key] = value;
-  const std::map<std::string, std::string> metadata = {
+    if (key.rfind("model.", 0) == 0 || (unet && key.rfind("diffusion.", 0) == 0)) model_keys[key] = value;
+  std::map<std::string, std::string> metadata = {
       {"format", "pt"},
       {"config", model_keys.dump()},
       {"monai_arguments", monai_arguments(config.model).dump()},
       {"step", std::to_string(manifest.step)},
       {"ladder_version", LADDER_VERSION}};
+  const auto store = manifest.config.find("data.store");
+  std::error_code error;
+  if (unet && store != manifest.config.end() && std::filesystem::exists(store->second, error) &&
+      io::is_latent_store(store->second))
+  {
+    char scale[32];
+    std::snprintf(scale, sizeof scale, "%.17g", io::LatentStoreReader(store->second).info().scale_factor);
+    metadata["scale_factor"] = scale;
+  }
   io::write_safetensors(out, metadata, tensors);
 
   for (size_t level = 0; level < config.model.channels.size(); ++level)
-    if ((config.model.attention_levels[level] || (config.model.mid_attention && level + 1 == config.model.channels.size())) &&
+    if (!unet && (config.model.attention_levels[level] || (config.model.mid_attention && level + 1 == config.model.channels.size())) &&
         attention_heads(config.model.channels[level]) > 1)
       std::cerr << "ladder: warning: attention at " << config.model.channels[level] << " channels uses "
                 << attention_heads(config.model.channels[level])

@@ -115,8 +115,8 @@ int reconstruct_command(const std::vector<std::string>& args) {
   const data::ImageShard shard = store.load_shard(resolution, comm->rank(), comm->world(), count);
 
   ParamStore params;
-  std::unique_ptr<ComputeDevice> device =
-      make_loaded_device(config, params, MpiSession::node_local_rank(), checkpoint);  // strict names
+  std::unique_ptr<AutoencoderDevice> device =
+      make_loaded_autoencoder(config, params, MpiSession::node_local_rank(), checkpoint);  // strict names
 
   const Shape image{1, resolution, resolution, info.channels};
   TensorF originals, reconstructions({shard.count(), resolution, resolution, info.channels});

@@ -1,9 +1,8 @@
-// Why this file exists: `ladder sample`, generating images with a diffusion UNet: initial
-// noise x_T ~ N(0, 1) keyed by (seed, image), S reverse steps of DDIM (η = 0) or DDPM
-// (diffusion/diffusion_math.h, one timestep convention for every S), then the latents divided
-// by the scale factor and decoded by the autoencoder into a grid. --save-latents writes the
-// initial noise, the timesteps and the final latents for comparison with other tools (the
-// MONAI parity script replays them). Runs the UNet on the CPU, in one process.
+// Why this file exists: `ladder sample`, generating images with a diffusion UNet
+// (diffusion/sampler.h: noise keyed by (seed, image), DDIM or DDPM steps), then the latents
+// divided by the scale factor and decoded by the autoencoder into a grid. --save-latents
+// writes the initial noise, the timesteps and the final latents for comparison with other
+// tools (the MONAI parity script replays them). One process, on run.device.
 #include "cli/sample_command.h"
 
 #include <algorithm>
@@ -18,20 +17,17 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "diffusion/diffusion_math.h"
+#include "diffusion/sampler.h"
 #include "io/hdf5.h"
 #include "io/image_grid.h"
+#include "io/checkpoint_manifest.h"
 #include "io/latent_store.h"
 #include "io/safetensors.h"
-#include "model/cpu_backend.h"
-#include "model/diffusion_unet.h"
 #include "train/compute_device.h"
 #include "train/resume.h"
 
 namespace ladder {
 namespace {
-
-constexpr int64_t kChunk = 8;     // images per UNet forward
-constexpr int kGridColumns = 8;
 
 // The scale factor the latents were trained with: the flag, else the UNet file's metadata,
 // else the latent store its config names; 0 when none says.
@@ -42,6 +38,11 @@ double find_scale_factor(double flag, const std::string& checkpoint, const Confi
     const io::SafetensorsHeader header = io::read_safetensors_header(checkpoint);
     auto found = header.metadata.find("scale_factor");
     if (found != header.metadata.end()) return std::atof(found->second.c_str());
+  } else if (std::filesystem::is_directory(checkpoint, error)) {  // a checkpoint of a diffusion run
+    const auto keys = io::read_manifest((std::filesystem::path(checkpoint) / io::kManifestFile).string()).config;
+    const auto store = keys.find("data.store");
+    if (store != keys.end() && io::is_latent_store(store->second))
+      return io::LatentStoreReader(store->second).info().scale_factor;
   }
   if (!config.data.store.empty() && io::is_latent_store(config.data.store))
     return io::LatentStoreReader(config.data.store).info().scale_factor;
@@ -78,12 +79,13 @@ std::string sample_usage() {
          "Generates N images: x_T ~ N(0, 1) (keyed by seed and image), S reverse steps visiting\n"
          "t = T-1 - k*floor(T/S) (each step goes to the next visited t), latents / scale factor\n"
          "decoded by the autoencoder. S = T with ddpm is the full DDPM chain. The UNet comes from\n"
-         "a safetensors file with MONAI DiffusionModelUNet names (give its keys: --model.kind\n"
-         "diffusion_unet --model.channels ... --model.head_channels ...); the diffusion keys\n"
-         "(schedule, betas, prediction) from the config or flags. Runs on the CPU, one process.\n"
+         "a checkpoint of a diffusion run or ladder export (which carry their model and diffusion\n"
+         "keys), or a safetensors file with MONAI DiffusionModelUNet names (then give its keys:\n"
+         "--model.kind diffusion_unet --model.channels ... and the diffusion keys). One process,\n"
+         "on run.device.\n"
          "\n"
          "options:\n"
-         "  --checkpoint UNET     the UNet weights\n"
+         "  --checkpoint UNET     the UNet weights (a checkpoint directory or safetensors file)\n"
          "  --autoencoder AE      decodes the latents (a checkpoint or safetensors file)\n"
          "  --count N             images (default 8)\n"
          "  --resolution R        image resolution (latents are R / the autoencoder's downsampling)\n"
@@ -140,7 +142,7 @@ int sample_command(const std::vector<std::string>& args) {
                      "sample: --out needs --autoencoder to decode the latents");
 
   // The autoencoder (decode) and the latent size.
-  std::unique_ptr<ComputeDevice> decoder;
+  std::unique_ptr<AutoencoderDevice> decoder;
   ParamStore decoder_params;
   int64_t side = latent_resolution;
   if (!autoencoder.empty()) {
@@ -154,7 +156,7 @@ int sample_command(const std::vector<std::string>& args) {
     LADDER_CHECK_USAGE(resolution > 0 && resolution % downsampling == 0, "sample: --resolution must be a multiple of ",
                        "the autoencoder's downsampling ", downsampling);
     side = resolution / downsampling;
-    decoder = make_loaded_device(ae_config, decoder_params, 0, autoencoder);
+    decoder = make_loaded_autoencoder(ae_config, decoder_params, 0, autoencoder);
   }
   LADDER_CHECK_USAGE(side > 0, "sample: give --autoencoder and --resolution, or --latent-resolution");
   const int64_t unet_downsampling = int64_t{1} << (config.model.channels.size() - 1);
@@ -165,60 +167,24 @@ int sample_command(const std::vector<std::string>& args) {
                      "store's scale_factor attribute)");
 
   ParamStore params;
-  CpuBackend backend;
-  DiffusionUNet<CpuBackend> unet(config.model, params, backend);
-  params.allocate();
-  warm_start(checkpoint, params);
-
+  std::unique_ptr<UNetDevice> unet = make_loaded_unet(config, params, 0, checkpoint);
   const NoiseSchedule schedule({config.diffusion.schedule, config.diffusion.timesteps, config.diffusion.beta_start,
                                 config.diffusion.beta_end});
-  const StepSettings settings{parse_prediction(config.diffusion.prediction), true, 0.0};
-  const std::vector<int> timesteps = sampling_timesteps(config.diffusion.timesteps, static_cast<int>(steps));
+  SamplerSettings settings;
+  settings.sampler = sampler;
+  settings.steps = static_cast<int>(steps);
+  settings.seed = seed;
   const int channels = config.model.in_channels;
-  const int64_t per_image = side * side * channels;
-  TensorF noise({count, side, side, channels}), x({count, side, side, channels});
-  for (int64_t b = 0; b < count; ++b) {
-    Rng rng(seed ^ 0x73616d706c65ull, static_cast<uint64_t>(b));
-    for (int64_t e = 0; e < per_image; ++e) noise[b * per_image + e] = static_cast<float>(rng.normal());
-  }
-  std::copy(noise.data(), noise.data() + noise.numel(), x.data());
-  std::vector<float> step_noise(static_cast<size_t>(per_image * kChunk));
-  TensorF chunk;
-  for (size_t k = 0; k < timesteps.size(); ++k) {
-    const int t = timesteps[k], t_prev = k + 1 < timesteps.size() ? timesteps[k + 1] : -1;
-    for (int64_t first = 0; first < count; first += kChunk) {
-      const int64_t n = std::min(kChunk, count - first);
-      chunk.reshape_or_allocate({n, side, side, channels});
-      std::copy_n(x.data() + first * per_image, n * per_image, chunk.data());
-      const TensorF& prediction = unet.forward(chunk, std::vector<float>(static_cast<size_t>(n), static_cast<float>(t)));
-      for (int64_t b = 0; b < n; ++b) {  // ε of the step, keyed by (seed, step, image)
-        Rng rng(seed ^ 0x7374657073ull, splitmix64(k) ^ static_cast<uint64_t>(first + b));
-        for (int64_t e = 0; e < per_image; ++e) step_noise[b * per_image + e] = static_cast<float>(rng.normal());
-      }
-      float* target = x.data() + first * per_image;
-      if (sampler == "ddim")
-        ddim_step(schedule, settings, t, t_prev, n * per_image, prediction.data(), nullptr, target);
-      else
-        ddpm_step(schedule, settings, t, t_prev, n * per_image, prediction.data(), step_noise.data(), target);
-    }
-  }
-  if (!latents_path.empty()) write_latents(latents_path, noise, x, timesteps, sampler, seed);
+  const Samples samples =
+      generate(schedule, parse_prediction(config.diffusion.prediction), {count, side, side, channels}, settings,
+               [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { unet->predict(x, t, out); });
+  const std::vector<int>& timesteps = samples.timesteps;
+  if (!latents_path.empty()) write_latents(latents_path, samples.noise, samples.latents, timesteps, sampler, seed);
   if (!out.empty()) {
-    TensorF scaled({count, side, side, channels}), images;
-    for (int64_t i = 0; i < x.numel(); ++i) scaled[i] = static_cast<float>(x[i] / scale);
+    TensorF scaled(samples.latents.shape()), images;
+    for (int64_t i = 0; i < scaled.numel(); ++i) scaled[i] = static_cast<float>(samples.latents[i] / scale);
     decoder->decode(scaled, images);
-    const Shape shape = images.shape();
-    std::vector<TensorF> rows;
-    for (int64_t first = 0; first < count; first += kGridColumns) {
-      const int64_t n = std::min<int64_t>(kGridColumns, count - first);
-      TensorF row({kGridColumns, shape.h, shape.w, shape.c});
-      std::fill(row.data(), row.data() + row.numel(), 1.f);  // white where the last row is short
-      std::copy_n(images.data() + first * shape.h * shape.w * shape.c, n * shape.h * shape.w * shape.c, row.data());
-      rows.push_back(std::move(row));
-    }
-    std::vector<const TensorF*> pointers;
-    for (const TensorF& row : rows) pointers.push_back(&row);
-    io::write_image_grid(out, pointers);
+    write_sample_grid(out, images);
   }
   std::printf("sample: %lld images, %s with %lld steps (t %d..%d), latents %lldx%lldx%d%s%s%s%s\n",
               static_cast<long long>(count), sampler.c_str(), static_cast<long long>(steps), timesteps.front(),

@@ -74,12 +74,20 @@ int train_command(const std::vector<std::string>& args) {
              " images); the state is checkpointed in ", config.run.dir, "/checkpoints");
     return 0;
   }
-  log_info("done: ", summary.steps, " steps, ", summary.images_seen, " images; loss ",
-           summary.first_loss, " -> ", summary.last_loss, " (reconstruction L1 ",
-           summary.first_rec_loss, " -> ", summary.last_rec_loss, ")");
-  log_info("metrics:         ", trainer.metrics_path());
-  log_info("reconstructions: ", summary.first_sample, " (PSNR ", summary.first_psnr, " dB)");
-  log_info("             ->  ", summary.last_sample, " (PSNR ", summary.last_psnr, " dB)");
+  std::string terms;
+  for (const std::string& name : trainer.task().loss_terms())
+    terms += detail::concat(terms.empty() ? " (" : ", ", name, " ", summary.first_terms[name], " -> ",
+                            summary.last_terms[name]);
+  log_info("done: ", summary.steps, " steps, ", summary.images_seen, " images; loss ", summary.first_loss,
+           " -> ", summary.last_loss, terms, terms.empty() ? "" : ")");
+  log_info("metrics: ", trainer.metrics_path());
+  auto sample_line = [](const std::string& path, const SampleReport& report) {
+    return report.quality_name.empty()
+               ? path
+               : detail::concat(path, " (", report.quality_name, " ", report.quality, " ", report.unit, ")");
+  };
+  log_info("samples: ", sample_line(summary.first_sample, summary.first_report));
+  log_info("     ->  ", sample_line(summary.last_sample, summary.last_report));
   return 0;
 }
 

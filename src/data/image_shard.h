@@ -1,5 +1,6 @@
-// Why this file exists: the rank's share of one rung's images, held in host RAM as uint8
-// (BRIEF §5: rank r holds images i ≡ r (mod world)), and the sampling rules over it: the
+// Why this file exists: the rank's share of one rung's records, held in host RAM (BRIEF §5:
+// rank r holds images i ≡ r (mod world)): images as uint8 (stage 1), or an image's latent
+// distribution as float μ | log σ² per pixel (stage 2), and the sampling rules over it: the
 // epoch order and the flips. Both are pure functions of (seed, epoch, rank / image), so a
 // micro-batch's content depends only on its position in the run, never on threads, batch
 // split or timing — which is what makes runs reproducible and resumable.
@@ -14,13 +15,15 @@
 namespace ladder::data {
 
 struct ImageShard {
-  int resolution = 0;
-  int channels = 0;
+  int resolution = 0;   // the records' side: R for images, R / downsampling for latents
+  int channels = 0;     // values per pixel (latents: 2 × latent channels, μ then log σ²)
+  int value_bytes = 1;  // bytes per value: 1 (uint8 images) or 4 (float latents)
   std::vector<int64_t> indices;  // the global index of each held image
-  HostBuffer<uint8_t> pixels;    // (count, R, R, C)
+  HostBuffer<uint8_t> pixels;    // (count, side, side, channels) values of value_bytes each
 
   int64_t count() const { return static_cast<int64_t>(indices.size()); }
-  int64_t image_bytes() const { return int64_t(resolution) * resolution * channels; }
+  int64_t pixel_bytes() const { return int64_t(channels) * value_bytes; }
+  int64_t image_bytes() const { return int64_t(resolution) * resolution * pixel_bytes(); }
   const uint8_t* image(int64_t local) const { return pixels.data() + local * image_bytes(); }
 };
 
@@ -30,10 +33,10 @@ std::vector<int64_t> epoch_order(int64_t count, uint64_t seed, int64_t epoch, in
 // Whether global image `index` is mirrored in epoch `epoch`.
 bool flip_image(uint64_t seed, int64_t epoch, int64_t index);
 
-// Copies image `local` into out (R, R, C), mirrored left-right when `flip`.
+// Copies record `local` into out (side, side, channels), mirrored left-right when `flip`.
 void copy_image(const ImageShard& shard, int64_t local, bool flip, uint8_t* out);
 
-// Held images [first, first + count) as floats in [−1, 1], not flipped: (count, R, R, C).
+// Held uint8 images [first, first + count) as floats in [−1, 1], not flipped: (count, R, R, C).
 void images_to_tensor(const ImageShard& shard, int64_t first, int64_t count, TensorF& out);
 
 }  // namespace ladder::data

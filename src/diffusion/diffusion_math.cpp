@@ -79,7 +79,7 @@ void ddim_step(const NoiseSchedule& schedule, const StepSettings& s, int t, int 
   const double variance = (1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev);
   const double sigma = s.eta * std::sqrt(variance);
   for (int64_t i = 0; i < n; ++i) {
-    double x0, eps;
+    double x0 = 0, eps = 0;
     predicted_sample_and_noise(s.prediction, alpha_bar, model_output[i], x[i], &x0, &eps);
     if (s.clip_sample) x0 = std::clamp(x0, -1.0, 1.0);
     double next = std::sqrt(alpha_bar_prev) * x0 + std::sqrt(1 - alpha_bar_prev - sigma * sigma) * eps;
@@ -96,7 +96,7 @@ void ddpm_step(const NoiseSchedule& schedule, const StepSettings& s, int t, int 
   const double xt_coefficient = std::sqrt(1 - beta) * (1 - alpha_bar_prev) / (1 - alpha_bar);
   const double deviation = std::sqrt(std::max((1 - alpha_bar_prev) / (1 - alpha_bar) * beta, 1e-20));
   for (int64_t i = 0; i < n; ++i) {
-    double x0, eps;
+    double x0 = 0, eps = 0;
     predicted_sample_and_noise(s.prediction, alpha_bar, model_output[i], x[i], &x0, &eps);
     if (s.clip_sample) x0 = std::clamp(x0, -1.0, 1.0);
     double next = x0_coefficient * x0 + xt_coefficient * x[i];

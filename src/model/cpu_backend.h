@@ -136,6 +136,12 @@ class CpuBackend {
   void l1_backward(int64_t n, const float* x, const float* target, double scale, float* dx) {
     cpu::l1_backward(n, x, target, static_cast<float>(scale), dx);
   }
+  double mse_forward(int64_t n, const float* x, const float* target) {
+    return cpu::mse_forward(n, x, target);
+  }
+  void mse_backward(int64_t n, const float* x, const float* target, double scale, float* dx) {
+    cpu::mse_backward(n, x, target, static_cast<float>(scale), dx);
+  }
   double kl_forward(int64_t n, const float* mu, const float* logvar) {
     return cpu::kl_forward(n, mu, logvar);
   }

@@ -229,6 +229,17 @@ void CudaBackend<T>::l1_backward(int64_t n, const T* x, const T* target, double 
 }
 
 template <class T>
+double CudaBackend<T>::mse_forward(int64_t n, const T* x, const T* target) {
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(n));
+  return cuda::mse_forward(n, x, target, work, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::mse_backward(int64_t n, const T* x, const T* target, double scale, T* dx) {
+  cuda::mse_backward(n, x, target, static_cast<float>(scale), dx, stream_);
+}
+
+template <class T>
 double CudaBackend<T>::kl_forward(int64_t n, const T* mu, const T* logvar) {
   double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(n));
   return cuda::kl_forward(n, mu, logvar, work, stream_);

@@ -100,6 +100,8 @@ class CudaBackend {
   // The loss sums wait for the stream (they return host values).
   double l1_forward(int64_t n, const T* x, const T* target);
   void l1_backward(int64_t n, const T* x, const T* target, double scale, T* dx);
+  double mse_forward(int64_t n, const T* x, const T* target);
+  void mse_backward(int64_t n, const T* x, const T* target, double scale, T* dx);
   double kl_forward(int64_t n, const T* mu, const T* logvar);
   void kl_backward_accumulate(int64_t n, const T* mu, const T* logvar, double scale, T* dmu,
                               T* dlogvar);

@@ -50,6 +50,7 @@ DiffusionUNet<B>::DiffusionUNet(const ModelConfig& config, ParamStore& store, B&
       skip_channels.push_back(channels);
     }
   }
+  mid_offset_ = store.count();
   mid_first_ = resnet("middle_block.resnet_1", channels, channels);
   mid_attention_ = std::make_unique<AttentionBlock<B>>(backend, store, "middle_block.attention", channels,
                                                        norm, heads_at(levels_ - 1));
@@ -58,6 +59,7 @@ DiffusionUNet<B>::DiffusionUNet(const ModelConfig& config, ParamStore& store, B&
   up_.resize(static_cast<size_t>(levels_));
   for (int u = 0; u < levels_; ++u) {
     Stage& stage = up_[u];
+    stage.first_param_offset = store.count();
     const int level = levels_ - 1 - u;
     const std::string prefix = "up_blocks." + std::to_string(u);
     for (int j = 0; j <= blocks; ++j) {
@@ -71,6 +73,7 @@ DiffusionUNet<B>::DiffusionUNet(const ModelConfig& config, ParamStore& store, B&
     }
     if (u + 1 < levels_) stage.resample = std::make_unique<Upsample<B>>(backend, store, prefix + ".upsampler", channels);
   }
+  out_offset_ = store.count();
   out_norm_ = std::make_unique<GroupNorm<B>>(backend, store, "out.0", channels, norm.groups, norm.eps, /*silu=*/true);
   out_conv_ = std::make_unique<Conv2d<B>>(backend, store, "out.2.conv", channels, config.in_channels, 3, 1,
                                           Padding::same(3), /*zero_initialized=*/true);
@@ -129,6 +132,7 @@ const typename B::Tensor& DiffusionUNet<B>::backward(const Tensor& dy) {
   summed_grads_.resize(skips);
   grad_from_concat_.resize(skips);
   const Tensor* g = &out_norm_->backward(out_conv_->backward(dy));
+  gradients_ready_from(out_offset_);
   // The up path consumed skip S−1−k at its k-th ResBlock; going back, k runs down.
   int k = skips;
   for (int u = levels_ - 1; u >= 0; --u) {
@@ -149,8 +153,10 @@ const typename B::Tensor& DiffusionUNet<B>::backward(const Tensor& dy) {
                               skip_grads_[skip].data());
       g = &grad_from_concat_[k];
     }
+    gradients_ready_from(stage.first_param_offset);
   }
   g = &mid_first_->backward(mid_attention_->backward(mid_second_->backward(*g)));
+  gradients_ready_from(mid_offset_);
   int skip = skips - 1;
   for (int level = levels_ - 1; level >= 0; --level) {
     Stage& stage = down_[level];

@@ -36,15 +36,27 @@ class DiffusionUNet {
   const Tensor& backward(const Tensor& dy);
   // Activation recompute for every ResBlock (train.recompute = blocks), as in stage 1.
   void set_recompute(bool recompute) {
-    for (UNetResBlock<B>* block : all_resnets_) block->set_recompute(recompute);
+    for (UNetResBlock<B>* block : all_resnets_) {
+      block->set_recompute(recompute);
+      block->release_activations();  // a rung change: the next forward allocates what it keeps
+    }
   }
+  // Told during backward which parameter gradients are final (ZeRO-2 buckets): everything from
+  // the output block, each up stage and the mid block down. The down path, conv_in and the
+  // time embedding (whose gradient comes from every ResBlock) are final only at the end, which
+  // the trainer reports itself.
+  void set_backward_observer(BackwardObserver* observer) { observer_ = observer; }
 
  private:
   struct Stage {  // one level of the down or up path
     std::vector<std::unique_ptr<UNetResBlock<B>>> resnets;
     std::vector<std::unique_ptr<AttentionBlock<B>>> attentions;  // empty without attention
     std::unique_ptr<Layer<B>> resample;                          // downsampler / upsampler
+    int64_t first_param_offset = 0;                              // flat offset of its first parameter
   };
+  void gradients_ready_from(int64_t offset) {
+    if (observer_ != nullptr) observer_->gradients_ready_from(offset);
+  }
   const Tensor& add_skip_gradient(const Tensor& grad, int skip);  // grad + skip_grads_[skip]
 
   B& backend_;
@@ -58,6 +70,8 @@ class DiffusionUNet {
   std::unique_ptr<GroupNorm<B>> out_norm_;
   std::unique_ptr<Conv2d<B>> out_conv_;
   std::vector<UNetResBlock<B>*> all_resnets_;
+  int64_t mid_offset_ = 0, out_offset_ = 0;  // flat offsets of the mid and output blocks' parameters
+  BackwardObserver* observer_ = nullptr;
 
   std::vector<const Tensor*> skips_;        // the down path's outputs, in push order
   std::vector<Tensor> concatenated_;        // per up ResBlock: [h, skip]

@@ -14,13 +14,11 @@
 #endif
 
 namespace ladder {
+namespace {
 
-std::unique_ptr<ComputeDevice> make_compute_device(const Config& config, ParamStore& store,
-                                                   int gpu_index) {
-  LADDER_CHECK_USAGE(config.model.kind == "autoencoder_kl", "model.kind = ", config.model.kind,
-                     ": this command needs an autoencoder (autoencoder_kl)");
+// Whether the model runs on a GPU; UsageError for a precision or device this run cannot have.
+bool use_gpu(const Config& config) {
   const std::string& device = config.run.device;
-  const std::string& precision = config.train.precision;
 #ifdef LADDER_WITH_CUDA
   const bool gpu = device == "cuda" || (device == "auto" && cuda::cuda_device_available());
   if (device == "cuda")
@@ -29,28 +27,68 @@ std::unique_ptr<ComputeDevice> make_compute_device(const Config& config, ParamSt
 #else
   const bool gpu = false;
 #endif
-  if (!gpu) {
+  const std::string& precision = config.train.precision;
+  if (!gpu)
     LADDER_CHECK_USAGE(precision == "auto" || precision == "fp32", "train.precision = ",
                        precision, " needs a GPU, and this run is on the CPU (run.device = ",
                        device, ")");
-    return std::make_unique<CpuDevice>(config.model, store);
-  }
+  return gpu;
+}
+
+// Cpu: the CPU device of the model; Cuda<T>: its GPU device in precision T.
+template <class Interface, class Cpu, template <class> class Cuda>
+std::unique_ptr<Interface> make_device(const Config& config, ParamStore& store, int gpu_index) {
+  if (!use_gpu(config)) return std::make_unique<Cpu>(config.model, store);
 #ifdef LADDER_WITH_CUDA
-  if (precision == "fp32") return std::make_unique<CudaDevice<float>>(config.model, store, gpu_index);
-  if (precision == "fp16") return std::make_unique<CudaDevice<__half>>(config.model, store, gpu_index);
-  return std::make_unique<CudaDevice<__nv_bfloat16>>(config.model, store, gpu_index);  // auto, bf16
+  const std::string& precision = config.train.precision;
+  if (precision == "fp32") return std::make_unique<Cuda<float>>(config.model, store, gpu_index);
+  if (precision == "fp16") return std::make_unique<Cuda<__half>>(config.model, store, gpu_index);
+  return std::make_unique<Cuda<__nv_bfloat16>>(config.model, store, gpu_index);  // auto, bf16
 #else
+  (void)gpu_index;
   LADDER_FAIL("unreachable: no CUDA in this build");
 #endif
 }
 
-std::unique_ptr<ComputeDevice> make_loaded_device(const Config& config, ParamStore& store, int gpu_index,
-                                                  const std::string& weights) {
-  std::unique_ptr<ComputeDevice> device = make_compute_device(config, store, gpu_index);
+template <class Device>
+std::unique_ptr<Device> loaded(std::unique_ptr<Device> device, ParamStore& store,
+                               const std::string& weights) {
   store.allocate();
   warm_start(weights, store);
   device->attach_parameters(store);
   return device;
+}
+
+#ifndef LADDER_WITH_CUDA
+template <class T>
+using CudaAutoencoderDevice = CpuAutoencoderDevice;  // never made: use_gpu() is false
+template <class T>
+using CudaUNetDevice = CpuUNetDevice;
+#endif
+
+}  // namespace
+
+std::unique_ptr<AutoencoderDevice> make_autoencoder_device(const Config& config, ParamStore& store,
+                                                           int gpu_index) {
+  LADDER_CHECK_USAGE(config.model.kind == "autoencoder_kl", "model.kind = ", config.model.kind,
+                     ": this needs an autoencoder (autoencoder_kl)");
+  return make_device<AutoencoderDevice, CpuAutoencoderDevice, CudaAutoencoderDevice>(config, store, gpu_index);
+}
+
+std::unique_ptr<UNetDevice> make_unet_device(const Config& config, ParamStore& store, int gpu_index) {
+  LADDER_CHECK_USAGE(config.model.kind == "diffusion_unet", "model.kind = ", config.model.kind,
+                     ": this needs a diffusion UNet (diffusion_unet)");
+  return make_device<UNetDevice, CpuUNetDevice, CudaUNetDevice>(config, store, gpu_index);
+}
+
+std::unique_ptr<AutoencoderDevice> make_loaded_autoencoder(const Config& config, ParamStore& store,
+                                                           int gpu_index, const std::string& weights) {
+  return loaded(make_autoencoder_device(config, store, gpu_index), store, weights);
+}
+
+std::unique_ptr<UNetDevice> make_loaded_unet(const Config& config, ParamStore& store, int gpu_index,
+                                             const std::string& weights) {
+  return loaded(make_unet_device(config, store, gpu_index), store, weights);
 }
 
 }  // namespace ladder

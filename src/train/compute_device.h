@@ -1,9 +1,10 @@
 // Why this file exists: everything the trainer does that depends on where the model runs and
 // in which precision, behind one interface: the model (built on a backend), the flat
 // parameter buffers and their vector ops (FlatMemory), the optimizer state, and the memory
-// peak. CpuDevice (train/cpu_device.h) runs the CPU reference in fp32; CudaDevice<T>
-// (train/cuda_device.h) runs one GPU in fp32, bf16 or fp16. make_compute_device() picks one
-// from run.device and train.precision.
+// peak. ComputeDevice is what every model shares; AutoencoderDevice (stage 1) and UNetDevice
+// (stage 2) add the model's own entry points. CpuDevice (train/cpu_device.h) runs the CPU
+// reference in fp32; CudaDevice (train/cuda_device.h) runs one GPU in fp32, bf16 or fp16.
+// The make_* functions pick one from run.device and train.precision.
 #pragma once
 
 #include <cstdint>
@@ -47,20 +48,6 @@ class ComputeDevice {
   // How the prefetcher's ring buffers should be prepared (GPU: page-locked); empty: as they are.
   virtual data::BufferPinner buffer_pinner() { return {}; }
 
-  // The model. pixels: host uint8 (N, R, R, C); noise: host fp32 latent_shape values. One
-  // micro-batch forward, loss and backward; gradients accumulate scaled by grad_scale. When
-  // it returns, `pixels` and `noise` have been read (the caller may reuse them); the device
-  // may still be working on the backward.
-  virtual Shape latent_shape(const Shape& images) const = 0;
-  virtual AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images,
-                                         const float* noise, double grad_scale,
-                                         double kl_weight) = 0;
-  // images: host fp32 in [−1, 1]; reconstruction (z = μ) into `out` on the host.
-  virtual void reconstruct(const TensorF& images, TensorF& out) = 0;
-  // images: host fp32 in [−1, 1]; the latent μ and log σ² into host tensors (ladder encode).
-  virtual void encode(const TensorF& images, TensorF& mu, TensorF& logvar) = 0;
-  // latents: host fp32 (N, R/d, R/d, latent); the decoded images into `images` (ladder sample).
-  virtual void decode(const TensorF& latents, TensorF& images) = 0;
   virtual void set_recompute(bool recompute) = 0;
   virtual void set_backward_observer(BackwardObserver* observer) = 0;
 
@@ -73,16 +60,54 @@ class ComputeDevice {
   virtual int64_t memory_capacity() const { return 0; }
 };
 
-// run.device = cpu → CpuDevice (fp32); cuda → CudaDevice of train.precision (auto: bf16) on
+// Stage 1: the KL autoencoder.
+class AutoencoderDevice : public ComputeDevice {
+ public:
+  // pixels: host uint8 (N, R, R, C); noise: host fp32 latent_shape values. One micro-batch
+  // forward, loss and backward; gradients accumulate scaled by grad_scale. When it returns,
+  // `pixels` and `noise` have been read (the caller may reuse them); the device may still be
+  // working on the backward.
+  virtual Shape latent_shape(const Shape& images) const = 0;
+  virtual AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images,
+                                         const float* noise, double grad_scale,
+                                         double kl_weight) = 0;
+  // images: host fp32 in [−1, 1]; reconstruction (z = μ) into `out` on the host.
+  virtual void reconstruct(const TensorF& images, TensorF& out) = 0;
+  // images: host fp32 in [−1, 1]; the latent μ and log σ² into host tensors (ladder encode).
+  virtual void encode(const TensorF& images, TensorF& mu, TensorF& logvar) = 0;
+  // latents: host fp32 (N, R/d, R/d, latent); the decoded images into `images` (ladder sample).
+  virtual void decode(const TensorF& latents, TensorF& images) = 0;
+};
+
+// Stage 2: the diffusion UNet.
+class UNetDevice : public ComputeDevice {
+ public:
+  // One micro-step of the denoising regression: prediction = UNet(x_t, t), image i's loss
+  // weights[i] · mean over its elements of (prediction − target)²; returns the sum of the
+  // images' losses, and accumulates the gradients of grad_scale × that sum. x_t, target: host
+  // fp32 (N, h, w, C); timesteps, weights: (N). Read before it returns (as above).
+  virtual double micro_step(const float* x_t, const float* target, const Shape& latents,
+                            const std::vector<float>& timesteps, const std::vector<float>& weights,
+                            double grad_scale) = 0;
+  // The model's output for x_t (N, h, w, C) at `timesteps` (N), into `prediction` on the host.
+  virtual void predict(const TensorF& x_t, const std::vector<float>& timesteps,
+                       TensorF& prediction) = 0;
+};
+
+// run.device = cpu → the CPU reference (fp32); cuda → a GPU of train.precision (auto: bf16) on
 // GPU `gpu_index`; auto → cuda when this build has it and a GPU is visible, else cpu. Builds
-// the model, which registers its parameters in `store`.
-std::unique_ptr<ComputeDevice> make_compute_device(const Config& config, ParamStore& store,
-                                                   int gpu_index);
+// the model, which registers its parameters in `store`. UsageError when model.kind is not
+// the device's model.
+std::unique_ptr<AutoencoderDevice> make_autoencoder_device(const Config& config, ParamStore& store,
+                                                           int gpu_index);
+std::unique_ptr<UNetDevice> make_unet_device(const Config& config, ParamStore& store, int gpu_index);
 
 // The same, ready to run a trained model: the store allocated and filled from `weights` (a
 // checkpoint directory or a safetensors file, strict names; warm_start in train/resume.h).
-// For the commands that evaluate or use an autoencoder (reconstruct, encode, sample).
-std::unique_ptr<ComputeDevice> make_loaded_device(const Config& config, ParamStore& store, int gpu_index,
-                                                  const std::string& weights);
+// For the commands that use a trained model (reconstruct, encode, sample).
+std::unique_ptr<AutoencoderDevice> make_loaded_autoencoder(const Config& config, ParamStore& store,
+                                                           int gpu_index, const std::string& weights);
+std::unique_ptr<UNetDevice> make_loaded_unet(const Config& config, ParamStore& store, int gpu_index,
+                                             const std::string& weights);
 
 }  // namespace ladder

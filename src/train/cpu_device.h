@@ -1,19 +1,25 @@
 // Why this file exists: the CPU reference as a ComputeDevice: the model on CpuBackend, the
-// ParamStore's own buffers as the flat memory, AdamW on the host.
+// ParamStore's own buffers as the flat memory, AdamW on the host. CpuDevice holds what both
+// models share; CpuAutoencoderDevice and CpuUNetDevice add their entry points.
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "core/context.h"
 #include "model/cpu_backend.h"
+#include "model/diffusion_unet.h"
 #include "train/compute_device.h"
+#include "diffusion/denoising_loss.h"
 
 namespace ladder {
 
-class CpuDevice final : public ComputeDevice {
+// Model: AutoencoderKL<CpuBackend> or DiffusionUNet<CpuBackend>; Interface: the device
+// interface of that model.
+template <class Model, class Interface>
+class CpuDevice : public Interface {
  public:
-  CpuDevice(const ModelConfig& config, ParamStore& store)
-      : model_(config, store, backend_) {}
+  CpuDevice(const ModelConfig& config, ParamStore& store) : model_(config, store, backend_) {}
 
   std::string name() const override { return "cpu"; }
   std::string precision() const override { return "fp32"; }
@@ -29,6 +35,24 @@ class CpuDevice final : public ComputeDevice {
   }
   void parameters_changed() override {}
   void download_parameters(ParamStore& /*store*/) override {}
+
+  void set_recompute(bool recompute) override { model_.set_recompute(recompute); }
+  void set_backward_observer(BackwardObserver* observer) override {
+    model_.set_backward_observer(observer);
+  }
+
+  int64_t peak_bytes() const override { return ProcessContext::get().host_memory().peak(); }
+  void reset_peak() override { ProcessContext::get().host_memory().reset_peak(); }
+
+ protected:
+  CpuBackend backend_;
+  Model model_;
+  std::unique_ptr<HostFlatMemory> memory_;
+};
+
+class CpuAutoencoderDevice final : public CpuDevice<AutoencoderKL<CpuBackend>, AutoencoderDevice> {
+ public:
+  using CpuDevice::CpuDevice;
 
   Shape latent_shape(const Shape& images) const override { return model_.latent_shape(images); }
   AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
@@ -48,19 +72,28 @@ class CpuDevice final : public ComputeDevice {
   void decode(const TensorF& latents, TensorF& images) override {
     backend_.to_host(model_.decode(latents), images);
   }
-  void set_recompute(bool recompute) override { model_.set_recompute(recompute); }
-  void set_backward_observer(BackwardObserver* observer) override {
-    model_.set_backward_observer(observer);
-  }
-
-  int64_t peak_bytes() const override { return ProcessContext::get().host_memory().peak(); }
-  void reset_peak() override { ProcessContext::get().host_memory().reset_peak(); }
 
  private:
-  CpuBackend backend_;
-  AutoencoderKL<CpuBackend> model_;
-  std::unique_ptr<HostFlatMemory> memory_;
   TensorF images_, noise_;  // (N, R, R, C), latent
+};
+
+class CpuUNetDevice final : public CpuDevice<DiffusionUNet<CpuBackend>, UNetDevice> {
+ public:
+  using CpuDevice::CpuDevice;
+
+  double micro_step(const float* x_t, const float* target, const Shape& latents,
+                    const std::vector<float>& timesteps, const std::vector<float>& weights,
+                    double grad_scale) override {
+    backend_.load_values(x_t, latents, x_t_);
+    backend_.load_values(target, latents, target_);
+    return denoising_step(backend_, model_, x_t_, target_, timesteps, weights, grad_scale, grad_);
+  }
+  void predict(const TensorF& x_t, const std::vector<float>& timesteps, TensorF& prediction) override {
+    backend_.to_host(model_.forward(x_t, timesteps), prediction);
+  }
+
+ private:
+  TensorF x_t_, target_, grad_;  // (N, h, w, C)
 };
 
 }  // namespace ladder

@@ -12,19 +12,24 @@
 namespace ladder {
 
 std::string to_json(const StepMetrics& m) {
-  char line[1024];
-  std::snprintf(line, sizeof line,
-                "{\"step\": %lld, \"stage\": %d, \"resolution\": %d, \"images_seen\": %lld, "
-                "\"loss\": %.9g, \"rec_loss\": %.9g, \"kl_loss\": %.9g, \"lr\": %.9g, "
-                "\"grad_norm\": %.9g, \"img_per_s\": %.4f, \"data_wait_frac\": %.5f, \"comm_frac\": %.5f, "
-                "\"mem_peak_bytes\": %lld, \"skipped_steps\": %lld, \"time_s\": %.3f, "
+  char head[256], tail[640];
+  std::snprintf(head, sizeof head,
+                "{\"step\": %lld, \"stage\": %d, \"resolution\": %d, \"images_seen\": %lld, \"loss\": %.9g",
+                static_cast<long long>(m.step), m.stage, m.resolution, static_cast<long long>(m.images_seen), m.loss);
+  std::string line = head;
+  for (const auto& [name, value] : m.loss_terms) {
+    char term[128];
+    std::snprintf(term, sizeof term, ", \"%s\": %.9g", name.c_str(), value);
+    line += term;
+  }
+  std::snprintf(tail, sizeof tail,
+                ", \"lr\": %.9g, \"grad_norm\": %.9g, \"img_per_s\": %.4f, \"data_wait_frac\": %.5f, "
+                "\"comm_frac\": %.5f, \"mem_peak_bytes\": %lld, \"skipped_steps\": %lld, \"time_s\": %.3f, "
                 "\"world\": %d, \"zero_stage\": %d, \"micro_batch\": %d, \"accumulation\": %d}",
-                static_cast<long long>(m.step), m.stage, m.resolution,
-                static_cast<long long>(m.images_seen), m.loss, m.rec_loss, m.kl_loss, m.lr,
-                m.grad_norm, m.img_per_s, m.data_wait_frac, m.comm_frac,
-                static_cast<long long>(m.mem_peak_bytes), static_cast<long long>(m.skipped_steps),
-                m.time_s, m.world, m.zero_stage, m.micro_batch, m.accumulation);
-  return line;
+                m.lr, m.grad_norm, m.img_per_s, m.data_wait_frac, m.comm_frac,
+                static_cast<long long>(m.mem_peak_bytes), static_cast<long long>(m.skipped_steps), m.time_s,
+                m.world, m.zero_stage, m.micro_batch, m.accumulation);
+  return line + tail;
 }
 
 void keep_metrics_through(const std::string& path, int64_t step) {
@@ -49,16 +54,25 @@ void keep_metrics_through(const std::string& path, int64_t step) {
 }
 
 std::vector<std::pair<std::string, double>> metric_values(const StepMetrics& m) {
-  return {{"step", double(m.step)},           {"stage", double(m.stage)},
-          {"resolution", double(m.resolution)}, {"images_seen", double(m.images_seen)},
-          {"loss", m.loss},                     {"rec_loss", m.rec_loss},
-          {"kl_loss", m.kl_loss},               {"lr", m.lr},
-          {"grad_norm", m.grad_norm},           {"img_per_s", m.img_per_s},
-          {"data_wait_frac", m.data_wait_frac}, {"comm_frac", m.comm_frac},
-          {"mem_peak_bytes", double(m.mem_peak_bytes)}, {"skipped_steps", double(m.skipped_steps)},
-          {"time_s", m.time_s},                 {"world", double(m.world)},
-          {"zero_stage", double(m.zero_stage)}, {"micro_batch", double(m.micro_batch)},
-          {"accumulation", double(m.accumulation)}};
+  std::vector<std::pair<std::string, double>> values = {
+      {"step", double(m.step)}, {"stage", double(m.stage)}, {"resolution", double(m.resolution)},
+      {"images_seen", double(m.images_seen)}, {"loss", m.loss}};
+  values.insert(values.end(), m.loss_terms.begin(), m.loss_terms.end());
+  const std::vector<std::pair<std::string, double>> rest = {
+      {"lr", m.lr},
+      {"grad_norm", m.grad_norm},
+      {"img_per_s", m.img_per_s},
+      {"data_wait_frac", m.data_wait_frac},
+      {"comm_frac", m.comm_frac},
+      {"mem_peak_bytes", double(m.mem_peak_bytes)},
+      {"skipped_steps", double(m.skipped_steps)},
+      {"time_s", m.time_s},
+      {"world", double(m.world)},
+      {"zero_stage", double(m.zero_stage)},
+      {"micro_batch", double(m.micro_batch)},
+      {"accumulation", double(m.accumulation)}};
+  values.insert(values.end(), rest.begin(), rest.end());
+  return values;
 }
 
 MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {

@@ -15,7 +15,8 @@ struct StepMetrics {
   int stage = 0;
   int resolution = 0;
   int64_t images_seen = 0;
-  double loss = 0, rec_loss = 0, kl_loss = 0;
+  double loss = 0;
+  std::vector<std::pair<std::string, double>> loss_terms;  // after `loss` (stage 1: rec_loss, kl_loss)
   double lr = 0, grad_norm = 0;
   double img_per_s = 0, data_wait_frac = 0;
   double comm_frac = 0;  // share of the interval spent in gradient/parameter collectives

@@ -42,13 +42,20 @@ std::string Progress::line(const ProgressPoint& p) const {
     std::snprintf(share, sizeof share, " (%.0f%% of the GPU)", 100.0 * p.mem_peak_bytes / p.memory_capacity);
     memory += share;
   }
-  char text[512];
+  std::string terms;  // " (rec_loss 0.12345, kl_loss 12.3)"
+  for (const auto& [name, value] : p.loss_terms) {
+    char term[96];
+    std::snprintf(term, sizeof term, "%s%s %.5g", terms.empty() ? " (" : ", ", name.c_str(), value);
+    terms += term;
+  }
+  if (!terms.empty()) terms += ")";
+  char text[640];
   std::snprintf(text, sizeof text,
-                "step %lld/%lld | rung %d/%d %dx%d step %lld/%lld | loss %.5f (rec %.5f, kl %.1f) | lr %.3g | "
+                "step %lld/%lld | rung %d/%d %dx%d step %lld/%lld | loss %.5f%s | lr %.3g | "
                 "grad %.3g | %.1f img/s | ETA rung %s, run %s (estimate) | mem %s | data wait %.2f%% | comm %.1f%%",
                 static_cast<long long>(p.step), static_cast<long long>(total_steps_), p.rung + 1,
                 config_.stages.rungs(), resolution, resolution, static_cast<long long>(p.rung_step),
-                static_cast<long long>(rung_steps_[p.rung]), p.loss, p.rec_loss, p.kl_loss, p.lr, p.grad_norm,
+                static_cast<long long>(rung_steps_[p.rung]), p.loss, terms.c_str(), p.lr, p.grad_norm,
                 p.img_per_s, duration(rung_left).c_str(), duration(run_left).c_str(), memory.c_str(),
                 100.0 * p.data_wait_frac, 100.0 * p.comm_frac);
   return text;

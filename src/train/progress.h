@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -19,7 +20,8 @@ struct ProgressPoint {
   int rung = 0;
   int64_t rung_step = 0;      // steps done in the rung
   double img_per_s = 0;
-  double loss = 0, rec_loss = 0, kl_loss = 0, lr = 0, grad_norm = 0;
+  double loss = 0, lr = 0, grad_norm = 0;
+  std::vector<std::pair<std::string, double>> loss_terms;  // the task's (rec_loss, kl_loss)
   int64_t mem_peak_bytes = 0;
   int64_t memory_capacity = 0;  // the GPU's bytes; 0 on the CPU
   double data_wait_frac = 0, comm_frac = 0;

@@ -181,7 +181,8 @@ std::vector<std::string> model_flags_of(const std::string& path) {
   }
   std::vector<std::string> flags;
   for (const auto& [key, value] : keys)
-    if (key.rfind("model.", 0) == 0) flags.insert(flags.end(), {"--" + key, value});
+    if (key.rfind("model.", 0) == 0 || key.rfind("diffusion.", 0) == 0)
+      flags.insert(flags.end(), {"--" + key, value});
   return flags;
 }
 

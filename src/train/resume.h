@@ -49,7 +49,8 @@ void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer);
 // missing, unexpected, wrong shape, unsupported dtype). train.init_from, reconstruct.
 void warm_start(const std::string& path, ParamStore& params);
 
-// The model keys that `path` was trained with, as "--model.key value" flags: a checkpoint's
+// The model and diffusion keys that `path` was trained with, as "--model.key value" flags
+// (the diffusion keys say what a UNet predicts and on which schedule): a checkpoint's
 // manifest, or the "config" entry of a safetensors file's __metadata__ (ladder's exports);
 // empty for a file that does not say (PyTorch's own).
 std::vector<std::string> model_flags_of(const std::string& path);

@@ -16,7 +16,6 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/prefetcher.h"
-#include "io/image_grid.h"
 #include "train/oom_message.h"
 #include "train/stop_signals.h"
 #ifdef LADDER_WITH_CUDA
@@ -65,8 +64,6 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   }
   rank_ = comm_->rank();
   world_ = comm_->world();
-  LADDER_CHECK_USAGE(config_.model.kind == "autoencoder_kl", "config: model.kind = ", config_.model.kind,
-                     ": training the diffusion UNet is not implemented yet (ladder sample runs UNet weights)");
   for (int rung = 0; rung < config_.stages.rungs(); ++rung)
     micro_batch_for_rung(config_, rung, world_);  // validates batch / (micro × world)
   if (const char* trigger = std::getenv("LADDER_TEST_FAIL")) {  // "rank:step", tests only
@@ -86,7 +83,9 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
     }
   }
 
-  device_ = make_compute_device(config_, params_, MpiSession::node_local_rank());  // builds the model
+  // The model (registering its parameters), its device and its data store, checked.
+  task_ = make_training_task(config_, params_, MpiSession::node_local_rank(), world_);
+  device_ = &task_->device();
   LADDER_CHECK_USAGE(device_->on_gpu() || config_.comm.backend != "nccl",
                      "comm.backend = nccl needs ranks that compute on GPUs (run.device = cuda)");
 
@@ -127,18 +126,6 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   settings.weight_decay = config_.train.weight_decay;
   optimizer_ = device_->make_optimizer(params_, sync_->optimizer_ranges(), settings);
   if (resumed_) restore_training_state();
-  LADDER_CHECK_USAGE(!config_.data.store.empty(),
-                     "config: data.store is required (an image store made by ladder pack)");
-  store_ = std::make_unique<io::ImageStoreReader>(config_.data.store, config_.data.dataset);
-  const io::StoreInfo& store = store_->info();
-  LADDER_CHECK_USAGE(store.channels == config_.model.in_channels, config_.data.store, ": ",
-                     store.channels, "-channel images, but model.in_channels = ",
-                     config_.model.in_channels);
-  LADDER_CHECK_USAGE(store.count >= world_, config_.data.store, ": ", store.count,
-                     " images cannot feed ", world_, " ranks");
-  for (int resolution : config_.stages.resolutions)
-    LADDER_CHECK_USAGE(store_->has_resolution(resolution), config_.data.store,
-                       ": no images at resolution ", resolution, " (stages.resolutions)");
   if (rank_ == 0) {
     write_text_atomically((dir / "config.ini").string(), config_.to_ini());
     if (resuming) {  // steps only increase: a new history from the checkpoint's step
@@ -159,7 +146,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
                                                  device_->memory(), *optimizer_,
                                                  device_->buffer_pinner());
 
-  log_info("model: AutoencoderKL, ", params_.count(), " parameters");
+  log_info("model: ", task_->model_name(), ", ", params_.count(), " parameters");
   log_info("device: ", device_->name(), " (run.device = ", config_.run.device, "), precision ",
            device_->precision(), ", world ", world_, " over ",
            (buffers_comm_ ? *buffers_comm_ : *comm_).backend(), ", ZeRO stage ",
@@ -276,51 +263,24 @@ TrainSummary Trainer::run() {
 
 void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
                            TrainSummary& summary) {
-  TensorF originals;
-  const int64_t count = std::min<int64_t>(8, shard.count());
-  data::images_to_tensor(shard, 0, count, originals);
-  // Reconstructed `chunk` images at a time (the rung's micro-batch): never more activation
-  // memory than training itself.
-  TensorF reconstruction(originals.shape()), part_in, part_out;
-  const int64_t per_image = originals.numel() / count;
-  for (int64_t first = 0; first < count; first += chunk) {
-    const int64_t n = std::min<int64_t>(chunk, count - first);
-    data::images_to_tensor(shard, first, n, part_in);
-    device_->reconstruct(part_in, part_out);
-    std::copy(part_out.data(), part_out.data() + n * per_image,
-              reconstruction.data() + first * per_image);
-  }
-  const double psnr = io::psnr(originals, reconstruction);
   const std::string path = (fs::path(config_.run.dir) / "samples" / (tag + ".png")).string();
-  if (rank_ == 0) {
-    io::write_image_grid(path, {&originals, &reconstruction});
-    if (tensorboard_) {
-      std::ifstream png(path, std::ios::binary);
-      const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
-      tensorboard_->image("samples/" + std::to_string(originals.shape().h), step_, bytes);
-    }
+  const SampleReport report = task_->write_sample(shard, path, chunk, rank_ == 0);
+  if (report.quality_name.empty() && !fs::exists(path)) return;  // nothing to show (no decoder)
+  if (rank_ == 0 && tensorboard_ && fs::exists(path)) {
+    std::ifstream png(path, std::ios::binary);
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+    tensorboard_->image("samples/" + std::to_string(shard.resolution), step_, bytes);
   }
   if (summary.first_sample.empty()) {
     summary.first_sample = path;
-    summary.first_psnr = psnr;
+    summary.first_report = report;
   }
   summary.last_sample = path;
-  summary.last_psnr = psnr;
-  log_info("sample ", path, ": reconstruction PSNR ", psnr, " dB");
-}
-
-void Trainer::fill_latent_noise(const std::vector<int64_t>& indices, const Shape& latent,
-                                TensorF& noise) const {
-  // ε of image i at step s comes from stream (s, i): the same whatever the micro-batch split,
-  // rank or world size.
-  noise.reshape_or_allocate(latent);
-  const int64_t per_image = latent.h * latent.w * latent.c;
-  for (int64_t b = 0; b < latent.n; ++b) {
-    Rng rng(config_.run.seed ^ 0x6e6f697365ull,
-            splitmix64(static_cast<uint64_t>(step_)) ^ static_cast<uint64_t>(indices[b]));
-    for (int64_t i = 0; i < per_image; ++i)
-      noise[b * per_image + i] = static_cast<float>(rng.normal());
-  }
+  summary.last_report = report;
+  if (report.quality_name.empty())
+    log_info("sample ", path);
+  else
+    log_info("sample ", path, ": ", report.quality_name, " ", report.quality, " ", report.unit);
 }
 
 bool Trainer::optimizer_step(double lr, double& grad_norm) {
@@ -343,17 +303,16 @@ bool Trainer::optimizer_step(double lr, double& grad_norm) {
   return true;
 }
 
-AutoencoderLossSums Trainer::run_micro_step(const data::MicroBatch& batch, const Shape& images,
-                                        const TensorF& noise, double grad_scale, int rung) {
+std::vector<double> Trainer::run_micro_step(const data::MicroBatch& batch, const Shape& shape,
+                                            double grad_scale, int rung) {
 #ifdef LADDER_WITH_CUDA
   try {
-    return device_->micro_step(batch.pixels.data(), images, noise.data(), grad_scale,
-                               config_.train.kl_weight);
+    return task_->micro_step(batch, shape, step_, grad_scale);
   } catch (const cuda::DeviceOutOfMemory& e) {
     OutOfMemoryContext context;
     context.rung = rung;
-    context.resolution = static_cast<int>(images.h);
-    context.micro_batch = static_cast<int>(images.n);
+    context.resolution = config_.stages.resolutions[rung];
+    context.micro_batch = static_cast<int>(shape.n);
     context.recompute = recompute_;
     context.requested_bytes = e.requested_bytes();
     context.held_bytes = e.in_use_bytes();
@@ -363,21 +322,23 @@ AutoencoderLossSums Trainer::run_micro_step(const data::MicroBatch& batch, const
   }
 #else
   (void)rung;
-  return device_->micro_step(batch.pixels.data(), images, noise.data(), grad_scale,
-                             config_.train.kl_weight);
+  return task_->micro_step(batch, shape, step_, grad_scale);
 #endif
 }
 
-bool Trainer::fits_on_every_rank(const Shape& images, bool recompute) {
+bool Trainer::fits_on_every_rank(const data::ImageShard& shard, const Shape& shape, bool recompute) {
   double fits = 1;
 #ifdef LADDER_WITH_CUDA
-  // One forward and backward of a blank micro-batch; its gradients are discarded.
+  // One forward and backward of a blank micro-batch (zero bytes: black images, or latents of
+  // μ = 0, σ = 1); its gradients are discarded.
   device_->set_backward_observer(nullptr);
   device_->set_recompute(recompute);
-  const std::vector<uint8_t> pixels(static_cast<size_t>(images.numel()), 128);
-  const std::vector<float> noise(static_cast<size_t>(device_->latent_shape(images).numel()), 0.f);
+  data::MicroBatch blank;
+  blank.pixels = HostBuffer<uint8_t>(shape.n * shard.image_bytes());
+  std::fill(blank.pixels.data(), blank.pixels.data() + blank.pixels.size(), uint8_t{0});
+  blank.indices.assign(static_cast<size_t>(shape.n), 0);
   try {
-    device_->micro_step(pixels.data(), images, noise.data(), 0.0, config_.train.kl_weight);
+    task_->micro_step(blank, shape, step_, 0.0);
     device_->memory().synchronize();
   } catch (const cuda::DeviceOutOfMemory&) {
     fits = 0;
@@ -386,14 +347,15 @@ bool Trainer::fits_on_every_rank(const Shape& images, bool recompute) {
   device_->memory().zero(device_->memory().grads(), layout_->padded_count());
   device_->set_backward_observer(sync_.get());
 #else
-  (void)images;
+  (void)shard;
+  (void)shape;
   (void)recompute;
 #endif
   comm_->all_reduce_sum(&fits, 1, DType::kF64);  // the same answer on every rank
   return fits == static_cast<double>(world_);
 }
 
-Trainer::RungPlan Trainer::plan_rung(int rung, const Shape& image) {
+Trainer::RungPlan Trainer::plan_rung(int rung, const data::ImageShard& shard) {
   const std::string& recompute = config_.train.recompute[rung];
   const int per_rank = static_cast<int>(config_.train.batch / world_);
   const bool micro_auto = config_.train.micro_batch[rung] == 0;
@@ -411,7 +373,7 @@ Trainer::RungPlan Trainer::plan_rung(int rung, const Shape& image) {
   if (recompute != "none") options.push_back("blocks");
   for (int m : micros)
     for (const std::string& option : options)
-      if (fits_on_every_rank({m, image.h, image.w, image.c}, option == "blocks")) {
+      if (fits_on_every_rank(shard, task_->batch_shape(m, config_.stages.resolutions[rung]), option == "blocks")) {
         log_info("rung ", rung, ": micro-batch ", m, ", recompute ", option, " (",
                  micro_auto ? "train.micro_batch = auto" : "train.recompute = auto",
                  ": the largest that fits on every rank)");
@@ -423,10 +385,6 @@ Trainer::RungPlan Trainer::plan_rung(int rung, const Shape& image) {
 
 bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
   const int resolution = config_.stages.resolutions[rung];
-  const RungPlan plan = plan_rung(rung, {1, resolution, resolution, config_.model.in_channels});
-  const int micro = plan.micro;
-  const int accumulation = static_cast<int>(config_.train.batch / world_ / micro);
-  recompute_ = plan.recompute;
   const int64_t batch = config_.train.batch;
   const int64_t steps = (config_.stages.images[rung] + batch - 1) / batch;
   const LrSchedule schedule(config_.train.lr, config_.train.warmup_images);
@@ -434,10 +392,14 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
   if (first_step >= steps) return true;  // a resume at the rung's end (or stages.images shrank)
 
   const double load_start = now_seconds();
-  data::ImageShard shard = store_->load_shard(resolution, rank_, world_);
+  data::ImageShard shard = task_->load_shard(resolution, rank_, world_);
   const double load_seconds = now_seconds() - load_start;
+  const RungPlan plan = plan_rung(rung, shard);
+  const int micro = plan.micro;
+  const int accumulation = static_cast<int>(batch / world_ / micro);
+  recompute_ = plan.recompute;
   log_info("rung ", rung, ": ", resolution, "x", resolution, ", ", shard.count(),
-           " images held (", shard.pixels.bytes(), " bytes, loaded at ",
+           shard.value_bytes == 1 ? " images" : " latents", " held (", shard.pixels.bytes(), " bytes, loaded at ",
            static_cast<double>(shard.pixels.bytes()) / 1e9 / std::max(load_seconds, 1e-9),
            " GB/s); micro-batch ", micro, " x ", accumulation, " accumulation x ", world_,
            " ranks = batch ", batch, ", ", steps, " steps");
@@ -457,7 +419,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
   LADDER_CHECK(position % micro == 0, "data cursor ", position, " is not a multiple of micro-batch ", micro);
   prefetch.first_batch = position / micro;
   data::Prefetcher loader(shard, prefetch);
-  const Shape images_shape{micro, resolution, resolution, shard.channels};
+  const Shape batch_shape = task_->batch_shape(micro, resolution);
   device_->set_recompute(recompute_ == "blocks");
   if (first_step == 0) {
     if (rung > 0 && config_.stages.reset_optimizer[rung]) {
@@ -467,7 +429,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
     write_sample(shard, step_tag(step_, resolution), micro, summary);
   }
 
-  TensorF noise;  // (micro, R/d, R/d, latent)
+  const std::vector<std::string> term_names = task_->loss_terms();
   double interval_start = now_seconds(), interval_wait = 0;
   double interval_comm_start = sync_->comm_seconds();
   int64_t interval_images = 0;
@@ -475,23 +437,18 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
     if (rank_ == fail_rank_ && step_ + 1 == fail_step_)
       LADDER_FAIL("test-only failure trigger LADDER_TEST_FAIL at step ", step_ + 1);
     sync_->begin_step();
-    AutoencoderLossSums sums;
+    std::vector<double> sums(1 + term_names.size(), 0.0);  // the loss, then the terms
     for (int micro_step = 0; micro_step < accumulation; ++micro_step) {
       sync_->begin_micro_step();
       const double wait_start = now_seconds();
       const data::MicroBatch& batch_data = loader.next();
       interval_wait += now_seconds() - wait_start;
-      fill_latent_noise(batch_data.indices, device_->latent_shape(images_shape), noise);
-      AutoencoderLossSums part = run_micro_step(
-          batch_data, images_shape, noise, scaler_.scale() / static_cast<double>(batch), rung);
+      const std::vector<double> part =
+          run_micro_step(batch_data, batch_shape, scaler_.scale() / static_cast<double>(batch), rung);
       sync_->end_micro_step();
-      sums.reconstruction += part.reconstruction;
-      sums.kl += part.kl;
+      for (size_t i = 0; i < sums.size(); ++i) sums[i] += part.at(i);
     }
-    double loss_sums[2] = {sums.reconstruction, sums.kl};  // over the global batch
-    comm_->all_reduce_sum(loss_sums, 2, DType::kF64);
-    sums.reconstruction = loss_sums[0];
-    sums.kl = loss_sums[1];
+    comm_->all_reduce_sum(sums.data(), static_cast<int64_t>(sums.size()), DType::kF64);  // the global batch
     const double lr = schedule.at(static_cast<double>(images_seen_),
                                   static_cast<double>(rung_step * batch), rung_total,
                                   static_cast<double>(batch), config_.stages.lr_scale[rung]);
@@ -508,15 +465,16 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
     if (step_callback_) step_callback_(step_);
     interval_images += batch;
 
-    const double rec_loss = sums.reconstruction / static_cast<double>(batch);
-    const double kl_loss = sums.kl / static_cast<double>(batch);
-    const double loss = rec_loss + config_.train.kl_weight * kl_loss;
+    const double loss = sums[0] / static_cast<double>(batch);
+    std::vector<std::pair<std::string, double>> terms;
+    for (size_t i = 0; i < term_names.size(); ++i)
+      terms.emplace_back(term_names[i], sums[i + 1] / static_cast<double>(batch));
     if (++summary.steps_this_run == 1) {  // the first step of this process (of a resume, too)
       summary.first_loss = loss;
-      summary.first_rec_loss = rec_loss;
+      summary.first_terms = {terms.begin(), terms.end()};
     }
     summary.last_loss = loss;
-    summary.last_rec_loss = rec_loss;
+    summary.last_terms = {terms.begin(), terms.end()};
 
     const bool last_step = rung_step + 1 == steps;
     if (step_ % config_.run.log_every == 0 || last_step) {
@@ -527,8 +485,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       m.resolution = resolution;
       m.images_seen = images_seen_;
       m.loss = loss;
-      m.rec_loss = rec_loss;
-      m.kl_loss = kl_loss;
+      m.loss_terms = terms;
       m.lr = lr;
       m.grad_norm = grad_norm;
       m.img_per_s = elapsed > 0 ? static_cast<double>(interval_images) / elapsed : 0;
@@ -550,8 +507,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       point.rung_step = rung_step + 1;
       point.img_per_s = m.img_per_s;
       point.loss = loss;
-      point.rec_loss = rec_loss;
-      point.kl_loss = kl_loss;
+      point.loss_terms = terms;
       point.lr = lr;
       point.grad_norm = grad_norm;
       point.mem_peak_bytes = m.mem_peak_bytes;

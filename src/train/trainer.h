@@ -1,5 +1,6 @@
-// Why this file exists: the training loop of one rank. It climbs the resolution ladder
-// (BRIEF §1): per rung it loads the rank's share of the images, then runs optimizer steps of
+// Why this file exists: the training loop of one rank, the same for both stages (what differs
+// sits behind TrainingTask). It climbs the resolution ladder (BRIEF §1): per rung it loads
+// the rank's share of the records (images or latents), then runs optimizer steps of
 // `accumulation` micro-batches each, AdamW with warmup+cosine learning rate and global-norm
 // clipping, and writes the run directory (config.ini, metrics.jsonl, samples/, checkpoints/).
 // After every step the Checkpointer decides whether to save or stop; a resumed run starts
@@ -7,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,9 +18,9 @@
 #include "core/params.h"
 #include "data/image_shard.h"
 #include "data/prefetcher.h"
-#include "io/image_store.h"
 #include "io/tensorboard_writer.h"
 #include "train/compute_device.h"
+#include "train/training_task.h"
 #include "train/loss_scaler.h"
 #include "train/adamw.h"
 #include "train/gradient_sync.h"
@@ -35,9 +37,9 @@ struct TrainSummary {
   int64_t steps_this_run = 0;
   int64_t images_seen = 0;
   double first_loss = 0, last_loss = 0;
-  double first_rec_loss = 0, last_rec_loss = 0;
-  double first_psnr = 0, last_psnr = 0;  // of the reconstruction grids, dB
-  std::string first_sample, last_sample;  // PNG paths
+  std::map<std::string, double> first_terms, last_terms;  // the task's loss terms (rec_loss, ...)
+  std::string first_sample, last_sample;                  // PNG paths
+  SampleReport first_report, last_report;                 // their quality figures
   int stop_signal = 0;  // non-zero: stopped by this signal after committing a checkpoint
 };
 
@@ -65,6 +67,7 @@ class Trainer {
   const GradientSync& gradient_sync() const { return *sync_; }
   const Optimizer& optimizer() const { return *optimizer_; }
   const ComputeDevice& device() const { return *device_; }
+  TrainingTask& task() { return *task_; }
   // Called after every optimizer step with the step number (tests check replicas with it).
   void set_step_callback(std::function<void(int64_t)> callback) { step_callback_ = std::move(callback); }
   std::string metrics_path() const;
@@ -74,8 +77,6 @@ class Trainer {
   bool train_rung(int rung, int64_t first_step, TrainSummary& summary);
   void restore_training_state();  // from resumed_, after the optimizer exists
   io::TrainingState training_state(int rung, int64_t rung_step, int64_t data_position) const;
-  void fill_latent_noise(const std::vector<int64_t>& indices, const Shape& latent,
-                         TensorF& noise) const;
   bool optimizer_step(double lr, double& grad_norm);  // false when skipped (non-finite grads)
   void log_memory_plan() const;
   void write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
@@ -91,16 +92,18 @@ class Trainer {
     int micro;
     std::string recompute;  // none | blocks
   };
-  RungPlan plan_rung(int rung, const Shape& image /* (1, R, R, C) */);
-  // Whether a blank micro-batch of `images` runs forward and backward on every rank.
-  bool fits_on_every_rank(const Shape& images, bool recompute);
-  AutoencoderLossSums run_micro_step(const data::MicroBatch& batch, const Shape& images,
-                                 const TensorF& noise, double grad_scale, int rung);
+  RungPlan plan_rung(int rung, const data::ImageShard& shard);
+  // Whether a blank micro-batch of `micro` records runs forward and backward on every rank.
+  bool fits_on_every_rank(const data::ImageShard& shard, const Shape& shape, bool recompute);
+  // The task's micro-step; a device out-of-memory error becomes one line saying what to change.
+  std::vector<double> run_micro_step(const data::MicroBatch& batch, const Shape& shape, double grad_scale,
+                                     int rung);
 
   std::unique_ptr<Communicator> comm_;  // host scalars, barriers; the buffers too on CPU ranks
   std::unique_ptr<Communicator> buffers_comm_;  // GPU ranks: NCCL, or comm_ staged via host
   ParamStore params_;
-  std::unique_ptr<ComputeDevice> device_;
+  std::unique_ptr<TrainingTask> task_;  // the stage: its model, data, loss and samples
+  ComputeDevice* device_ = nullptr;     // task_'s
   std::unique_ptr<ShardLayout> layout_;
   std::unique_ptr<GradientSync> sync_;
   std::unique_ptr<Optimizer> optimizer_;
@@ -111,7 +114,6 @@ class Trainer {
   // LADDER_TEST_SIGNAL=rank:step:signal (tests only): this rank raises `signal` after `step`.
   int64_t signal_step_ = -1;
   int signal_number_ = 0;
-  std::unique_ptr<io::ImageStoreReader> store_;
   std::unique_ptr<MetricsWriter> metrics_;
   std::unique_ptr<io::TensorBoardWriter> tensorboard_;  // rank 0, log.tensorboard
   Progress progress_{config_};

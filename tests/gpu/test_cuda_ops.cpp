@@ -393,6 +393,31 @@ TYPED_TEST(CudaOps, L1) {
   }
 }
 
+TYPED_TEST(CudaOps, SquaredError) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  const double bound = Dtype<T>::kBound;
+  Gpu gpu;
+  Rng rng(14, 1);
+  for (const ElementwiseCase& c : kElementwiseCases) {
+    const size_t n = size_t(c.n);
+    const int o = c.offset;
+    const Floats x = representable<T>(random_floats(n, rng));
+    const Floats t = representable<T>(random_floats(n, rng));
+    auto x_dev = gpu.upload<T>(x, o), t_dev = gpu.upload<T>(t, o);
+    auto scratch = gpu.reduction_scratch(c.n);
+    const double sum = mse_forward<T>(c.n, x_dev.data() + o, t_dev.data() + o, scratch.data(),
+                                      gpu.stream);
+    expect_close(case_name<T>("mse_forward", c.n, o), sum,
+                 cpu::mse_forward<float>(c.n, x.data(), t.data()), Dtype<float>::kBound);
+    Floats dx(n);
+    cpu::mse_backward<float>(c.n, x.data(), t.data(), 0.37f, dx.data());
+    auto dx_dev = gpu.garbage<T>(n, o);
+    mse_backward<T>(c.n, x_dev.data() + o, t_dev.data() + o, 0.37f, dx_dev.data() + o, gpu.stream);
+    expect_close(case_name<T>("mse_backward", c.n, o), gpu.download(dx_dev, o), dx, bound);
+  }
+}
+
 // logvar inside the clamp, or with values at and beyond its ends. fp16 cannot hold the KL
 // gradient near the top of the clamp (0.25·½·e^20 ≈ 6e7 > 65504, its largest finite value:
 // a real fp16 overflow, which the trainer's loss scaling reacts to), so for fp16 the

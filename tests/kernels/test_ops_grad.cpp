@@ -504,6 +504,22 @@ TEST(L1Grad, Matches) {
   check_gradients(c);
 }
 
+TEST(SquaredErrorGrad, Matches) {
+  Rng rng(10, 2);
+  Vec x = random_vec(15, rng), target = random_vec(15, rng);
+  GradCase c;
+  c.inputs = {{"x", x, Grad::kWritten}, {"target", target, Grad::kNone}};
+  c.output_sizes = {1};
+  c.forward = [](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    out[0][0] = mse_forward(int64_t(in[0].size()), in[0].data(), in[1].data());
+  };
+  c.backward = [](const std::vector<Vec>& in, const std::vector<Vec>& dout,
+                  std::vector<Vec>& g) {
+    mse_backward(int64_t(in[0].size()), in[0].data(), in[1].data(), dout[0][0], g[0].data());
+  };
+  check_gradients(c);
+}
+
 // logvar with two values below the clamp [−30, 20], where the gradient is zero. (Values above
 // it put e^20 into the outputs, whose rounding swamps a central difference; the clamp from
 // above is checked directly in LogvarClamp.)

@@ -34,7 +34,7 @@ TEST(NcclGpu, SingleRankTrainsOverNccl) {
   const TrainSummary summary = trainer.run();
   EXPECT_EQ(summary.steps, 20);
   EXPECT_TRUE(std::isfinite(summary.last_loss));
-  EXPECT_LT(summary.last_rec_loss, summary.first_rec_loss);
+  EXPECT_LT(summary.last_terms.at("rec_loss"), summary.first_terms.at("rec_loss"));
 }
 
 }  // namespace

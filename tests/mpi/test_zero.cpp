@@ -2,12 +2,14 @@
 // ranks (sub-worlds of 1, 2, 3 and 4 ranks are split from MPI_COMM_WORLD):
 //   1 rank × micro 8  =  2 ranks × micro 4  =  4 ranks × micro 2  =  2 ranks × micro 2 × 2 acc
 //   ZeRO 0 = ZeRO 1 = ZeRO 2 on 3 ranks (odd world, parameter count not divisible)
-// each after 5 optimizer steps, ‖a − b‖ / ‖b‖ < 1e-5; identical parameters on every rank after
+// each after 5 optimizer steps, ‖a − b‖ / ‖b‖ < 1e-5, for the autoencoder and for the
+// diffusion UNet (stage 2, the same trainer, on a synthetic latent store); identical parameters on every rank after
 // every step (a hash compared across ranks); optimizer and ZeRO-2 gradient state shrinking
 // as 1/N, measured from the allocations.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -31,9 +33,14 @@ std::string shared_dir() {
   return dir;
 }
 
+// The model keys of the small UNet (on 4×4 latents of 2 channels), after the autoencoder's.
+const std::vector<std::string> kUNetFlags = {
+    "--model.kind", "diffusion_unet", "--model.in_channels", "2", "--model.head_channels", "0,8",
+    "--diffusion.timesteps", "100", "--diffusion.snr_gamma", "5", "--diffusion.noise_offset", "0.1"};
+
 // 8 images = one global batch: every step sees every image, whatever the world size.
-Config small_config(const std::string& run, int micro, int zero_stage) {
-  return load_config("", {"--run.dir", shared_dir() + "/" + run, "--run.seed", "3",
+Config small_config(const std::string& run, int micro, int zero_stage, bool unet = false) {
+  std::vector<std::string> flags = {"--run.dir", shared_dir() + "/" + run, "--run.seed", "3",
                           "--run.log_every", "1", "--run.sample_every", "0",
                           "--model.channels", "8,16", "--model.norm_groups", "4",
                           "--model.res_blocks", "1", "--model.attention_levels", "0,1",
@@ -42,15 +49,21 @@ Config small_config(const std::string& run, int micro, int zero_stage) {
                           "--train.batch", "8", "--train.micro_batch", std::to_string(micro),
                           "--train.lr", "3e-3", "--train.zero_stage", std::to_string(zero_stage),
                           // small buckets: several per rank, a padded last one
-                          "--train.bucket_mb", "0.01"});
+                          "--train.bucket_mb", "0.01", "--log.tensorboard", "false"};
+  if (unet) {
+    flags.insert(flags.end(), kUNetFlags.begin(), kUNetFlags.end());
+    *std::find(flags.begin(), flags.end(), shared_dir() + "/s.h5") = shared_dir() + "/l.h5";
+  }
+  return load_config("", flags);
 }
 
 // Trains a small autoencoder on the ranks that share `color` (a sub-world split from
 // MPI_COMM_WORLD) and returns the final parameters.
-std::vector<float> train(int color, const std::string& run, int batch, int micro, int zero_stage) {
+std::vector<float> train(int color, const std::string& run, int batch, int micro, int zero_stage,
+                         bool unet = false) {
   MpiCommunicator all(60);
   std::unique_ptr<MpiCommunicator> group = all.split(color);
-  Config config = small_config(run + "-color" + std::to_string(color), micro, zero_stage);
+  Config config = small_config(run + "-color" + std::to_string(color), micro, zero_stage, unet);
   config.train.batch = batch;
   Trainer trainer(config, std::move(group));
   trainer.set_step_callback([&](int64_t step) { expect_identical_replicas(trainer, step); });
@@ -77,12 +90,39 @@ TEST(Zero, WorldSizesAndAccumulationAgree) {
   EXPECT_GT(relative_difference(short_run, one), 1e-3);
 }
 
+TEST(Zero, UNetWorldSizesAndAccumulationAgree) {
+  if (world_size() != 4) GTEST_SKIP() << "needs mpirun -np 4";
+  const int rank = world_rank();
+  const std::vector<float> one = train(rank, "u-np1-micro8", 8, 8, 2, true);
+  const std::vector<float> two = train(rank / 2, "u-np2-micro4", 8, 4, 2, true);
+  const std::vector<float> four = train(0, "u-np4-micro2", 8, 2, 2, true);
+  const std::vector<float> two_acc = train(rank / 2, "u-np2-micro2x2", 8, 2, 2, true);
+  const std::vector<float> four_stage0 = train(0, "u-np4-stage0", 8, 2, 0, true);
+  EXPECT_LT(relative_difference(two, one), 1e-5);
+  EXPECT_LT(relative_difference(four, one), 1e-5);
+  EXPECT_LT(relative_difference(two_acc, one), 1e-5);
+  EXPECT_LT(relative_difference(four_stage0, one), 1e-5);
+  const std::vector<float> short_run = train(rank, "u-np1-short", 40, 8, 2, true);
+  EXPECT_GT(relative_difference(short_run, one), 1e-3);
+}
+
 TEST(Zero, StagesAgreeOnThreeRanks) {
   if (world_size() < 3) GTEST_SKIP() << "needs mpirun -np 3 or more";
   const int color = world_rank() < 3 ? 0 : 1;  // ranks 0-2 train together; any others alone
   std::vector<std::vector<float>> by_stage;
   for (int stage = 0; stage <= 2; ++stage)
     by_stage.push_back(train(color, "np3-stage" + std::to_string(stage), 6, 2, stage));
+  if (color != 0) return;
+  EXPECT_LT(relative_difference(by_stage[1], by_stage[0]), 1e-5);
+  EXPECT_LT(relative_difference(by_stage[2], by_stage[0]), 1e-5);
+}
+
+TEST(Zero, UNetStagesAgreeOnThreeRanks) {
+  if (world_size() < 3) GTEST_SKIP() << "needs mpirun -np 3 or more";
+  const int color = world_rank() < 3 ? 0 : 1;
+  std::vector<std::vector<float>> by_stage;
+  for (int stage = 0; stage <= 2; ++stage)
+    by_stage.push_back(train(color, "u-np3-stage" + std::to_string(stage), 6, 2, stage, true));
   if (color != 0) return;
   EXPECT_LT(relative_difference(by_stage[1], by_stage[0]), 1e-5);
   EXPECT_LT(relative_difference(by_stage[2], by_stage[0]), 1e-5);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/pack_command.h"
+#include "../test_support.h"
 #include "train/trainer.h"
 
 namespace ladder::testing {
@@ -31,7 +32,8 @@ inline int world_size() {
 }
 
 // A fresh temporary directory made by rank 0 and named to every rank, holding s.h5: 8
-// synthetic 16×16 images (seed 5).
+// synthetic 16×16 images (seed 5), and l.h5: the latents of 8 synthetic images at image
+// resolution 16 (4×4, 2 channels; test_support.h).
 inline std::string make_shared_store_dir(const std::string& prefix) {
   char path[256] = {0};
   if (world_rank() == 0) {
@@ -39,6 +41,7 @@ inline std::string make_shared_store_dir(const std::string& prefix) {
     std::strncpy(path, mkdtemp(made.data()), sizeof path - 1);
     pack_command({"--synthetic", "8", "--out", std::string(path) + "/s.h5", "--levels", "16",
                   "--seed", "5"});
+    write_synthetic_latent_store(std::string(path) + "/l.h5", 8, {16}, 2, 5);
   }
   MPI_Bcast(path, sizeof path, MPI_CHAR, 0, MPI_COMM_WORLD);
   return std::string(path);

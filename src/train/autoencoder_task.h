@@ -1,0 +1,34 @@
+// Why this file exists: stage 1 as a TrainingTask: the KL autoencoder learning from the image
+// store, L1 reconstruction + kl_weight × KL (the terms rec_loss and kl_loss), the latent
+// noise of image i at step s keyed by (seed, s, i), and reconstruction grids with their PSNR.
+#pragma once
+
+#include <memory>
+
+#include "io/image_store.h"
+#include "train/training_task.h"
+
+namespace ladder {
+
+class AutoencoderTask final : public TrainingTask {
+ public:
+  AutoencoderTask(const Config& config, ParamStore& store, int gpu_index, int world);
+
+  std::string model_name() const override { return "AutoencoderKL"; }
+  ComputeDevice& device() override { return *device_; }
+  data::ImageShard load_shard(int resolution, int rank, int world) override;
+  Shape batch_shape(int micro, int resolution) const override;
+  std::vector<std::string> loss_terms() const override { return {"rec_loss", "kl_loss"}; }
+  std::vector<double> micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
+                                 double grad_scale) override;
+  SampleReport write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
+                            bool write) override;
+
+ private:
+  const Config& config_;
+  std::unique_ptr<AutoencoderDevice> device_;
+  std::unique_ptr<io::ImageStoreReader> store_;
+  TensorF noise_;  // (micro, R/d, R/d, latent)
+};
+
+}  // namespace ladder

@@ -1,0 +1,103 @@
+// Why this file exists: the implementation of stage 2's TrainingTask.
+#include "train/diffusion_task.h"
+
+#include <filesystem>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "diffusion/sampler.h"
+#include "train/resume.h"
+
+namespace ladder {
+
+constexpr int64_t kSampleImages = 8;
+constexpr int kSampleSteps = 50;
+
+DiffusionTask::DiffusionTask(const Config& config, ParamStore& store, int gpu_index, int world)
+    : config_(config), gpu_index_(gpu_index), device_(make_unet_device(config, store, gpu_index)) {
+  LADDER_CHECK_USAGE(!config.data.store.empty(),
+                     "config: data.store is required (a latent store made by ladder encode)");
+  LADDER_CHECK_USAGE(io::is_latent_store(config.data.store), config.data.store,
+                     ": not a latent store; model.kind = diffusion_unet trains on the latents that "
+                     "ladder encode writes");
+  store_ = std::make_unique<io::LatentStoreReader>(config.data.store);
+  const io::LatentStoreInfo& info = store_->info();
+  LADDER_CHECK_USAGE(info.latent_channels == config.model.in_channels, config.data.store, ": ",
+                     info.latent_channels, " latent channels, but model.in_channels = ", config.model.in_channels);
+  LADDER_CHECK_USAGE(info.count >= world, config.data.store, ": ", info.count, " images cannot feed ", world,
+                     " ranks");
+  const int unet_downsampling = 1 << (config.model.channels.size() - 1);
+  for (int resolution : config.stages.resolutions) {
+    LADDER_CHECK_USAGE(std::find(info.resolutions.begin(), info.resolutions.end(), resolution) !=
+                           info.resolutions.end(),
+                       config.data.store, ": no latents of images at resolution ", resolution,
+                       " (stages.resolutions are image resolutions)");
+    LADDER_CHECK_USAGE((resolution / info.downsampling) % unet_downsampling == 0, "config: latents of ",
+                       resolution / info.downsampling, "x", resolution / info.downsampling,
+                       " (image resolution ", resolution, ") do not divide by the UNet's ", unet_downsampling,
+                       "x downsampling (model.channels)");
+  }
+  objective_ = std::make_unique<DiffusionObjective>(config.diffusion, info.scale_factor, config.run.seed);
+}
+
+data::ImageShard DiffusionTask::load_shard(int resolution, int rank, int world) {
+  return store_->load_shard(resolution, rank, world);
+}
+
+Shape DiffusionTask::batch_shape(int micro, int resolution) const {
+  const int side = resolution / store_->info().downsampling;
+  return {micro, side, side, config_.model.in_channels};
+}
+
+std::vector<double> DiffusionTask::micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
+                                              double grad_scale) {
+  objective_->prepare(reinterpret_cast<const float*>(batch.pixels.data()), shape, batch.indices, step, batch_);
+  return {device_->micro_step(batch_.x_t.data(), batch_.target.data(), shape, batch_.timesteps, batch_.weights,
+                              grad_scale)};
+}
+
+SampleReport DiffusionTask::write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
+                                         bool write) {
+  if (!write || decoder_missing_) return {};
+  const io::LatentStoreInfo& info = store_->info();
+  if (!decoder_) {
+    const std::string& autoencoder = info.autoencoder_checkpoint;
+    std::error_code error;
+    if (autoencoder.empty() || !std::filesystem::exists(autoencoder, error)) {
+      log_warning("sample grids: the latent store's autoencoder '", autoencoder,
+                  "' is not there; no grids are written (ladder sample --autoencoder decodes later)");
+      decoder_missing_ = true;
+      return {};
+    }
+    std::vector<std::string> flags = model_flags_of(autoencoder);
+    flags.insert(flags.end(), {"--run.device", config_.run.device, "--train.precision", config_.train.precision});
+    const Config decoder_config = load_config("", flags);
+    decoder_ = make_loaded_autoencoder(decoder_config, decoder_params_, gpu_index_, autoencoder);
+  }
+  SamplerSettings settings;
+  settings.steps = std::min(kSampleSteps, config_.diffusion.timesteps);
+  settings.seed = config_.run.seed;
+  settings.chunk = chunk;
+  const Samples samples = generate(
+      objective_->schedule(), objective_->prediction(), {kSampleImages, shard.resolution, shard.resolution,
+                                                          config_.model.in_channels},
+      settings, [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { device_->predict(x, t, out); });
+  TensorF latents(samples.latents.shape()), images, part_in, part_out;
+  for (int64_t i = 0; i < latents.numel(); ++i)
+    latents[i] = static_cast<float>(samples.latents[i] / info.scale_factor);
+  const int64_t per_latent = latents.numel() / kSampleImages;
+  for (int64_t first = 0; first < kSampleImages; first += chunk) {  // decoded a chunk at a time
+    const int64_t n = std::min<int64_t>(chunk, kSampleImages - first);
+    part_in.reshape_or_allocate({n, latents.shape().h, latents.shape().w, latents.shape().c});
+    std::copy_n(latents.data() + first * per_latent, n * per_latent, part_in.data());
+    decoder_->decode(part_in, part_out);
+    if (first == 0) images.reshape_or_allocate({kSampleImages, part_out.shape().h, part_out.shape().w,
+                                                part_out.shape().c});
+    const int64_t per_image = part_out.numel() / n;
+    std::copy_n(part_out.data(), n * per_image, images.data() + first * per_image);
+  }
+  write_sample_grid(path, images);
+  return {};
+}
+
+}  // namespace ladder

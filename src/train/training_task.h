@@ -1,0 +1,63 @@
+// Why this file exists: the one interface between the trainer and the stage it trains. The
+// trainer owns the loop (ZeRO, accumulation, the ladder, checkpoints, metrics); a task owns
+// what differs between stages: the model on its device, the records it learns from, its loss
+// and extra loss terms, and what a sample grid shows. AutoencoderTask (stage 1) and
+// DiffusionTask (stage 2) implement it; make_training_task() picks one from model.kind.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/params.h"
+#include "data/image_shard.h"
+#include "data/prefetcher.h"
+#include "train/compute_device.h"
+
+namespace ladder {
+
+struct SampleReport {
+  std::string quality_name;  // e.g. "reconstruction PSNR"; empty: the grid only
+  double quality = NAN;
+  std::string unit;          // e.g. "dB"
+};
+
+class TrainingTask {
+ public:
+  virtual ~TrainingTask() = default;
+
+  virtual std::string model_name() const = 0;  // for the log
+  virtual ComputeDevice& device() = 0;
+
+  // The rank's records of image resolution R (images i ≡ rank mod world), for the prefetcher.
+  virtual data::ImageShard load_shard(int resolution, int rank, int world) = 0;
+  // What `micro` records of image resolution R are to the model: images (micro, R, R, C) or
+  // latents (micro, R/d, R/d, latent).
+  virtual Shape batch_shape(int micro, int resolution) const = 0;
+
+  // The metrics fields after `loss` (stage 1: rec_loss, kl_loss).
+  virtual std::vector<std::string> loss_terms() const = 0;
+  // One micro-batch forward and backward, the gradients accumulated scaled by grad_scale.
+  // Returns the micro-batch's sums over its images of the loss, then of each loss term.
+  // step: the optimizer step being made (it keys the step's noise); batch: from the
+  // prefetcher, read before this returns.
+  virtual std::vector<double> micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
+                                         double grad_scale) = 0;
+
+  // The sample grid at `path` (a PNG) from the rung's records `shard`, the model run `chunk`
+  // images at a time (never more activation memory than training). Every rank calls it;
+  // only the one with `write` writes.
+  virtual SampleReport write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
+                                    bool write) = 0;
+};
+
+// model.kind = autoencoder_kl → AutoencoderTask; diffusion_unet → DiffusionTask. The model
+// registers its parameters in `store`; the data store is opened and checked against it and
+// the rungs (UsageError naming the file).
+std::unique_ptr<TrainingTask> make_training_task(const Config& config, ParamStore& store, int gpu_index,
+                                                 int world);
+
+}  // namespace ladder
