@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -21,7 +22,7 @@ namespace ladder::io {
 namespace {
 
 constexpr const char* kShardFormat = "ladder-checkpoint-shard";
-constexpr const char* kArrays[] = {"master", "exp_avg", "exp_avg_sq"};
+constexpr const char* kArrays[] = {"master", "exp_avg", "exp_avg_sq", "ema"};  // ema: optional
 
 void write_array(hid_t file, const char* name, hid_t file_type, hid_t memory_type, int rank,
                  const hsize_t* dims, const void* data, const std::string& path) {
@@ -85,7 +86,7 @@ class ShardFiles {
  private:
   struct Open {
     h5::File file;
-    h5::Dataset arrays[3];
+    h5::Dataset arrays[4];
   };
   std::string dir_;
   const Manifest& manifest_;
@@ -113,10 +114,16 @@ void verify_shard_structure(ShardFiles& files, int shard, const Manifest& manife
   for (size_t i = 0; i < expected.size(); ++i)
     if (values[2 * i] != expected[i].begin || values[2 * i + 1] != expected[i].end)
       throw UsageError(detail::concat(path, ": range ", i, " differs from the manifest"));
-  for (const char* array : kArrays) files.dataset(shard, array);
+  for (const char* array : kArrays)
+    if (std::string(array) != "ema" || has_ema(manifest)) files.dataset(shard, array);
 }
 
 }  // namespace
+
+bool has_ema(const Manifest& manifest) {
+  const auto decay = manifest.config.find("ema.decay");
+  return decay != manifest.config.end() && std::atof(decay->second.c_str()) > 0;
+}
 
 WrittenFile write_shard_file(const std::string& path, int rank, int world, int64_t step,
                              const std::vector<Range>& ranges, const ShardArrays& arrays) {
@@ -133,9 +140,10 @@ WrittenFile write_shard_file(const std::string& path, int rank, int world, int64
     const hsize_t range_dims[2] = {ranges.size(), 2};
     write_array(root, "ranges", H5T_STD_I64LE, H5T_NATIVE_INT64, 2, range_dims, pairs.data(), path);
     const hsize_t count = static_cast<hsize_t>(total_size(ranges));
-    const float* data[] = {arrays.master, arrays.exp_avg, arrays.exp_avg_sq};
-    for (int a = 0; a < 3; ++a)
-      write_array(root, kArrays[a], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &count, data[a], path);
+    const float* data[] = {arrays.master, arrays.exp_avg, arrays.exp_avg_sq, arrays.ema};
+    for (int a = 0; a < 4; ++a)
+      if (data[a] != nullptr)
+        write_array(root, kArrays[a], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &count, data[a], path);
     LADDER_CHECK(file.close(), "cannot close ", path, " (HDF5: ", h5::last_error(), ")");
   }
   fsync_path(path);

@@ -2,7 +2,8 @@
 // (BRIEF §5 "Checkpoint"). Layout under run.dir/checkpoints/:
 //   step-NNNNNNNN/shard-RRRRR-of-WWWWW.h5   rank R's owned ranges of the flat buffer:
 //                                           /ranges int64 (K, 2) global [begin, end),
-//                                           /master, /exp_avg, /exp_avg_sq float32 (Σ sizes)
+//                                           /master, /exp_avg, /exp_avg_sq float32 (Σ sizes),
+//                                           /ema float32 (Σ sizes) when the run has ema.decay
 //   step-NNNNNNNN/manifest.json             written last, by rank 0 (io/checkpoint_manifest.h)
 //   latest                                  "step-NNNNNNNN\n", replaced atomically
 //   .tmp-step-NNNNNNNN/                     a checkpoint being written (never loaded)
@@ -20,12 +21,17 @@
 
 namespace ladder::io {
 
-// The three flat arrays of a shard, each (Σ range sizes), concatenated in range order.
+// The flat arrays of a shard, each (Σ range sizes), concatenated in range order; ema null
+// when the run keeps no moving average.
 struct ShardArrays {
   const float* master = nullptr;
   const float* exp_avg = nullptr;
   const float* exp_avg_sq = nullptr;
+  const float* ema = nullptr;
 };
+
+// Whether the checkpoint's shards hold /ema (its config has ema.decay > 0).
+bool has_ema(const Manifest& manifest);
 
 // Writes `path` (a shard file), fsyncs it and returns its size and XXH3-64 (of the bytes on
 // disk, read back). Throws Error naming the file on any failure.
@@ -81,7 +87,7 @@ class CheckpointDirectory {
 // one line naming the file and the fault.
 Manifest verify_checkpoint(const std::string& step_dir);
 
-// Fills dst (Σ sizes of `ranges`) with `array` ("master", "exp_avg" or "exp_avg_sq") at the
+// Fills dst (Σ sizes of `ranges`) with `array` ("master", "exp_avg", "exp_avg_sq" or "ema") at the
 // global offsets `ranges`, read from whichever shards of the checkpoint hold them. Offsets
 // at or beyond the checkpoint's parameter count read as 0 (padding of another world size).
 void read_checkpoint_ranges(const std::string& step_dir, const Manifest& manifest,

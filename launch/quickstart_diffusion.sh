@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The stage-2 quickstart (README), after launch/quickstart.sh: encodes the quickstart store
 # with the newest quickstart autoencoder (once), trains configs/quickstart_diffusion.ini on the
-# CPU (a few minutes on 2 cores), then generates 16 images with DDIM and prints how much they
+# CPU (a few minutes on 2 cores), then generates 16 images with DDPM (250 steps) and prints how much they
 # look like the training data: the spatial lag-1 autocorrelation and the std of the generated
 # latents, against the training latents and against pure noise (bench/latent_statistics.py).
 # Usage: bash launch/quickstart_diffusion.sh [AE_CHECKPOINT] [--section.key value ...]
@@ -25,7 +25,7 @@ fi
 run_dir="runs/quickstart_diffusion-$(date +%Y%m%d-%H%M%S)"
 ./build/ladder train --config configs/quickstart_diffusion.ini --run.dir "$run_dir" "$@"
 ./build/ladder sample --checkpoint "$run_dir/checkpoints/$(cat "$run_dir/checkpoints/latest")" \
-  --autoencoder "$autoencoder" --count 16 --resolution 64 --sampler ddim --steps 50 --seed 1 \
+  --autoencoder "$autoencoder" --count 16 --resolution 64 --sampler ddpm --steps 250 --seed 1 \
   --out "$run_dir/samples/generated.png" --save-latents "$run_dir/samples/generated.h5"
 python3 bench/latent_statistics.py --latents "$latents" --resolution 64 --samples "$run_dir/samples/generated.h5"
 echo "quickstart_diffusion: $(( $(date +%s) - start )) s in all; run in $run_dir, grid $run_dir/samples/generated.png"

@@ -1,14 +1,17 @@
 // Why this file exists: stage 2 through the shared trainer on the CPU: the objective's inputs
 // (x_t, targets, Min-SNR weights, offset noise) keyed by (seed, step, image) alone, the
 // denoising loss's backward against directional derivatives of the whole UNet, accumulation
-// equal to one big batch, equal seeds giving equal weights, the loss falling, and a run
-// directory whose metrics carry no stage-1 fields.
+// equal to one big batch, equal seeds giving equal weights, the loss falling, a run
+// directory whose metrics carry no stage-1 fields, and the moving average of the weights
+// (ema.decay): its recurrence, its checkpoint array, export --ema and sample --ema.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "config/config.h"
+#include "io/checkpoint_files.h"
+#include "io/safetensors.h"
 #include "core/rng.h"
 #include "diffusion/denoising_loss.h"
 #include "diffusion/diffusion_objective.h"
@@ -258,6 +261,76 @@ TEST(DiffusionTraining, LossFallsAndMetricsHoldNoAutoencoderFields) {
   for (int i = 160; i < 200; ++i) last += losses[i] / 40;
   EXPECT_GT(first, 0.7);
   EXPECT_LT(last, 0.6 * first) << "first 10 steps " << first << ", last 40 " << last;
+}
+
+TEST(DiffusionTraining, TheMovingAverageFollowsItsRecurrenceAndExports) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  Trainer trainer(load_config("", unet_run(run, {"--stages.images", "24", "--ema.decay", "0.9",
+                                                "--checkpoint.every", "1", "--checkpoint.keep", "5"})));
+  trainer.run();
+  const int64_t count = trainer.params().count();
+  auto read = [&](int64_t step, const std::string& array) {
+    const std::string step_dir = run + "/checkpoints/step-0000000" + std::to_string(step);
+    const io::Manifest manifest = io::verify_checkpoint(step_dir);
+    EXPECT_TRUE(io::has_ema(manifest));
+    std::vector<float> values(static_cast<size_t>(count));
+    io::read_checkpoint_ranges(step_dir, manifest, array, {Range{0, count}}, values.data());
+    return values;
+  };
+  // ema_0 = w_0 (the initialisation), ema_k = 0.9 ema_{k−1} + 0.1 w_k, in float as the trainer does.
+  ParamStore fresh;
+  CpuBackend backend;
+  DiffusionUNet<CpuBackend> model(load_config("", unet_run(run, {})).model, fresh, backend);
+  fresh.allocate();
+  fresh.initialize(7);
+  std::vector<float> expected(fresh.values(), fresh.values() + count);
+  for (int64_t step = 1; step <= 3; ++step) {
+    const std::vector<float> master = read(step, "master");
+    for (int64_t i = 0; i < count; ++i) expected[i] += 0.1f * (master[i] - expected[i]);
+  }
+  const std::vector<float> ema = read(3, "ema"), master = read(3, "master");
+  double worst = 0, apart = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    worst = std::max(worst, double(std::abs(ema[i] - expected[i])));
+    apart = std::max(apart, double(std::abs(ema[i] - master[i])));
+  }
+  EXPECT_LT(worst, 1e-6);
+  EXPECT_GT(apart, 1e-4);  // the average is not the weights
+  // export --ema writes the average (a bias: the same layout in both), sample --ema runs on it.
+  const std::string step_dir = run + "/checkpoints/step-00000003";
+  const testing::CommandResult exported =
+      testing::run_ladder("export --ema --checkpoint " + step_dir + " --out " + (dir / "ema.safetensors"));
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  const io::SafetensorsHeader file = io::read_safetensors_header(dir / "ema.safetensors");
+  EXPECT_EQ(file.metadata.at("weights"), "ema");
+  const ParamEntry* bias = nullptr;
+  for (const ParamEntry& entry : fresh.entries())
+    if (entry.name == "out.2.conv.bias") bias = &entry;
+  ASSERT_NE(bias, nullptr);
+  const std::vector<float> exported_bias = testing::safetensor_floats(file, "out.2.conv.bias");
+  for (int64_t i = 0; i < bias->numel; ++i) EXPECT_EQ(exported_bias[i], ema[bias->offset + i]);
+  const testing::CommandResult sampled = testing::run_ladder(
+      "sample --ema --checkpoint " + step_dir + " --latent-resolution 8 --count 2 --steps 5 --save-latents " +
+      (dir / "s.h5"));
+  EXPECT_EQ(sampled.exit_code, 0) << sampled.output;
+}
+
+TEST(DiffusionTraining, WithoutAnAverageEmaFlagsAreRefused) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  Trainer(load_config("", unet_run(run, {"--stages.images", "8"}))).run();
+  const std::string step_dir = run + "/checkpoints/step-00000001";
+  const testing::CommandResult exported =
+      testing::run_ladder("export --ema --checkpoint " + step_dir + " --out " + (dir / "x.safetensors"));
+  EXPECT_EQ(exported.exit_code, 2) << exported.output;
+  EXPECT_NE(exported.output.find("no moving average"), std::string::npos) << exported.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.safetensors"));
+  const testing::CommandResult sampled = testing::run_ladder(
+      "sample --ema --checkpoint " + step_dir + " --latent-resolution 8 --count 1 --steps 2 --save-latents " +
+      (dir / "s.h5"));
+  EXPECT_EQ(sampled.exit_code, 2) << sampled.output;
+  EXPECT_NE(sampled.output.find("no moving average"), std::string::npos) << sampled.output;
 }
 
 TEST(DiffusionTraining, AnImageStoreIsRefusedNamingIt) {

@@ -51,6 +51,12 @@ void add_accumulate(int64_t n, const T* x, T* y) {
 }
 
 template <class T>
+void lerp_inplace(int64_t n, const T* x, T t, T* y) {
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) y[i] += t * (x[i] - y[i]);
+}
+
+template <class T>
 void copy(int64_t n, const T* x, T* y) {
   // Blocks of a few MiB per thread: one thread alone does not saturate memory bandwidth.
   constexpr int64_t kBlock = int64_t(1) << 20;
@@ -120,6 +126,7 @@ void normalize_images(int64_t n, const uint8_t* in, T* out) {
   template void add_accumulate<T>(int64_t, const T*, T*);                 \
   template void scale_inplace<T>(int64_t, T, T*);                         \
   template void copy<T>(int64_t, const T*, T*);                           \
+  template void lerp_inplace<T>(int64_t, const T*, T, T*);                \
   template void concat_channels<T>(int64_t, int, int, const T*, const T*, T*); \
   template void split_channels<T>(int64_t, int, int, const T*, T*, T*);   \
   template void add_per_channel<T>(int, int64_t, int, const T*, const T*, T*); \

@@ -81,6 +81,8 @@ template <class T>
 void scale_inplace(int64_t n, T alpha, T* x);  // x *= alpha
 template <class T>
 void copy(int64_t n, const T* x, T* y);  // y = x, on every thread (checkpoint staging)
+template <class T>
+void lerp_inplace(int64_t n, const T* x, T t, T* y);  // y += t·(x − y) (EMA of the weights)
 
 // Channel concatenation of NHWC tensors over m = N·H·W pixels: y (m, ca + cb) = [a | b];
 // split writes da (m, ca) and db (m, cb).

@@ -31,6 +31,11 @@ struct ScaleOp {
   float alpha;
   __device__ float operator()(const float* a) const { return a[0] * alpha; }
 };
+// args: x, y.
+struct LerpOp {
+  float t;
+  __device__ float operator()(const float* a) const { return a[1] + t * (a[0] - a[1]); }
+};
 struct IdentityOp {
   __device__ float operator()(float v) const { return v; }
 };
@@ -158,6 +163,10 @@ void add_accumulate(int64_t n, const T* x, T* y, cudaStream_t stream) {
 template <class T>
 void scale_inplace(int64_t n, float alpha, T* x, cudaStream_t stream) {
   detail::launch_map<T, 1>(n, ScaleOp{alpha}, Inputs<T, 1>{{x}}, x, stream);
+}
+
+void lerp_inplace(int64_t n, const float* x, float t, float* y, cudaStream_t stream) {
+  detail::launch_map<float, 2>(n, LerpOp{t}, Inputs<float, 2>{{x, y}}, y, stream);
 }
 
 template <class T>

@@ -49,6 +49,8 @@ template <class T>
 void add_accumulate(int64_t n, const T* x, T* y, cudaStream_t stream);  // y += x
 template <class T>
 void scale_inplace(int64_t n, float alpha, T* x, cudaStream_t stream);  // x *= alpha
+// y += t·(x − y) on fp32 buffers (EMA of the weights).
+void lerp_inplace(int64_t n, const float* x, float t, float* y, cudaStream_t stream);
 
 // The UNet's channel plumbing (kernels/cuda/channels.cu; contracts in kernels/cpu/ops.h).
 template <class T>

@@ -55,7 +55,7 @@ nlohmann::json monai_arguments(const ModelConfig& model) {
 }  // namespace
 
 std::string export_usage() {
-  return "usage: ladder export --checkpoint DIR --out M.safetensors [--dtype fp32|bf16|fp16]\n"
+  return "usage: ladder export --checkpoint DIR --out M.safetensors [--ema] [--dtype fp32|bf16|fp16]\n"
          "\n"
          "Writes the weights of a checkpoint (run.dir/checkpoints/step-N, from any number of\n"
          "ranks) as one safetensors file that MONAI's AutoencoderKL (or DiffusionModelUNet, for a\n"
@@ -67,7 +67,7 @@ std::string export_usage() {
          "  model = AutoencoderKL(**kwargs); model.load_state_dict(load_file(\"M.safetensors\"), strict=True)\n"
          "\n"
          "__metadata__: config (ladder's model and diffusion keys, JSON), monai_arguments (JSON),\n"
-         "scale_factor (a UNet: its latent store's), step, ladder_version. MONAI's AutoencoderKL\n"
+         "scale_factor (a UNet: its latent store's), step, weights (master or ema), ladder_version. MONAI's AutoencoderKL\n"
          "attention has one head: an autoencoder with attention at more than 128 channels\n"
          "(ladder's heads are at most 128 channels) exports, with a warning that MONAI's forward\n"
          "will differ there. (The UNet's heads are model.head_channels, as in MONAI.)\n"
@@ -76,11 +76,13 @@ std::string export_usage() {
          "  --checkpoint DIR   a checkpoint directory (verified first)\n"
          "  --out FILE         the safetensors file to write (atomically)\n"
          "  --dtype D          fp32 (default), bf16 or fp16 (round to nearest even)\n"
+         "  --ema              the moving average of the weights (a run with ema.decay > 0)\n"
          "  --help             this text\n";
 }
 
 int export_command(const std::vector<std::string>& args) {
   std::string checkpoint, out, dtype = "fp32";
+  bool ema = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -94,8 +96,7 @@ int export_command(const std::vector<std::string>& args) {
     if (arg == "--checkpoint") value(checkpoint);
     else if (arg == "--out") value(out);
     else if (arg == "--dtype") value(dtype);
-    else if (arg == "--ema")
-      throw UsageError("export: --ema: checkpoints hold no EMA weights yet (EMA is not implemented)");
+    else if (arg == "--ema") ema = true;
     else
       throw UsageError("export: unknown argument '" + arg + "' (see ladder export --help)");
   }
@@ -105,9 +106,12 @@ int export_command(const std::vector<std::string>& args) {
   LADDER_CHECK_USAGE(dtypes.count(dtype) == 1, "export: --dtype must be fp32, bf16 or fp16 (got '", dtype, "')");
 
   const io::Manifest manifest = io::verify_checkpoint(checkpoint);
+  LADDER_CHECK_USAGE(!ema || io::has_ema(manifest), "export: --ema: ", checkpoint,
+                     " holds no moving average of the weights (trained with ema.decay = 0)");
   const Config config = load_config("", model_flags_of(checkpoint));
   std::vector<float> master(static_cast<size_t>(manifest.count));
-  io::read_checkpoint_ranges(checkpoint, manifest, "master", {Range{0, manifest.count}}, master.data());
+  io::read_checkpoint_ranges(checkpoint, manifest, ema ? "ema" : "master", {Range{0, manifest.count}},
+                             master.data());
   std::vector<io::SafetensorToWrite> tensors;
   for (const io::ParamRecord& p : manifest.params)
     tensors.push_back(torch_tensor(p.name, p.shape, master.data() + p.offset, dtypes.at(dtype)));
@@ -121,6 +125,7 @@ int export_command(const std::vector<std::string>& args) {
       {"config", model_keys.dump()},
       {"monai_arguments", monai_arguments(config.model).dump()},
       {"step", std::to_string(manifest.step)},
+      {"weights", ema ? "ema" : "master"},
       {"ladder_version", LADDER_VERSION}};
   const auto store = manifest.config.find("data.store");
   std::error_code error;
@@ -141,7 +146,7 @@ int export_command(const std::vector<std::string>& args) {
                 << " heads here and one head in MONAI's AutoencoderKL: MONAI's forward differs\n";
   int64_t bytes = 0;
   for (const io::SafetensorToWrite& tensor : tensors) bytes += static_cast<int64_t>(tensor.bytes.size());
-  std::cout << "export: " << checkpoint << " (step " << manifest.step << ", " << manifest.world
+  std::cout << "export: " << checkpoint << (ema ? " (moving average" : " (master weights") << ", step " << manifest.step << ", " << manifest.world
             << (manifest.world == 1 ? " rank" : " ranks") << ") -> " << out << ": " << tensors.size()
             << " tensors, " << manifest.count << " parameters, " << dtype << ", " << human_bytes(bytes)
             << "\n";

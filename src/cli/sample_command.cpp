@@ -72,7 +72,7 @@ void write_latents(const std::string& path, const TensorF& noise, const TensorF&
 
 std::string sample_usage() {
   return "usage: ladder sample --checkpoint UNET [--autoencoder AE] --count N --resolution R\n"
-         "                     --sampler ddpm|ddim --steps S [--seed K] --out grid.png\n"
+         "                     --sampler ddpm|ddim --steps S [--seed K] [--ema] --out grid.png\n"
          "                     [--save-latents F.h5] [--scale-factor X] [--latent-resolution r]\n"
          "                     [--config F.ini] [--section.key value ...]\n"
          "\n"
@@ -93,6 +93,7 @@ std::string sample_usage() {
          "  --sampler S           ddim (default) or ddpm\n"
          "  --steps S             reverse steps (default 50)\n"
          "  --seed K              seed of the noise (default 0)\n"
+         "  --ema                 the checkpoint's moving average of the weights (ema.decay > 0)\n"
          "  --out grid.png        the decoded samples (needs the autoencoder and the scale factor)\n"
          "  --save-latents F.h5   /noise, /latents (N, r, r, C) and /timesteps\n"
          "  --scale-factor X      the latents' scale (default: the UNet file's metadata, or the\n"
@@ -105,6 +106,7 @@ int sample_command(const std::vector<std::string>& args) {
   int64_t count = 8, steps = 50, resolution = 0, latent_resolution = 0;
   uint64_t seed = 0;
   double scale_flag = 0;
+  bool ema = false;
   std::vector<std::string> flags;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -126,7 +128,7 @@ int sample_command(const std::vector<std::string>& args) {
     else if (arg == "--latent-resolution") latent_resolution = positive(value());
     else if (arg == "--seed") seed = std::strtoull(value().c_str(), nullptr, 10);
     else if (arg == "--scale-factor") scale_flag = std::atof(value().c_str());
-    else if (arg == "--ema") throw UsageError("sample: --ema: EMA weights are not implemented yet");
+    else if (arg == "--ema") ema = true;
     else flags.push_back(arg);
   }
   LADDER_CHECK_USAGE(!checkpoint.empty(), "sample: --checkpoint is required (see ladder sample --help)");
@@ -167,13 +169,14 @@ int sample_command(const std::vector<std::string>& args) {
                      "store's scale_factor attribute)");
 
   ParamStore params;
-  std::unique_ptr<UNetDevice> unet = make_loaded_unet(config, params, 0, checkpoint);
+  std::unique_ptr<UNetDevice> unet = make_loaded_unet(config, params, 0, checkpoint, ema ? "ema" : "master");
   const NoiseSchedule schedule({config.diffusion.schedule, config.diffusion.timesteps, config.diffusion.beta_start,
                                 config.diffusion.beta_end});
   SamplerSettings settings;
   settings.sampler = sampler;
   settings.steps = static_cast<int>(steps);
   settings.seed = seed;
+  settings.clip_sample = config.diffusion.clip_sample;
   const int channels = config.model.in_channels;
   const Samples samples =
       generate(schedule, parse_prediction(config.diffusion.prediction), {count, side, side, channels}, settings,

@@ -72,6 +72,8 @@ const KeySpec kKeys[] = {
     {"diffusion.prediction", "epsilon", "epsilon | v_prediction | sample"},
     {"diffusion.snr_gamma", "0", "Min-SNR-gamma loss weighting (0: off; 5 is the paper's)"},
     {"diffusion.noise_offset", "0", "offset noise: + offset * N(0, 1) per image and channel (0: off)"},
+    {"diffusion.clip_sample", "true", "sampling: clamp the predicted x0 to [-1, 1] (MONAI's default; false for latents of std 1)"},
+    {"ema.decay", "0", "EMA of the weights, ema = decay * ema + (1 - decay) * w after every step (0: off; e.g. 0.9999)"},
     {"checkpoint.every", "0", "steps between checkpoints (0: only at the end of each rung and of the run)"},
     {"checkpoint.every_minutes", "0", "minutes between checkpoints (0: off; with checkpoint.every, whichever comes first)"},
     {"checkpoint.keep", "3", "newest complete checkpoints kept (older ones deleted once a newer one committed)"},
@@ -392,6 +394,9 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   if (c.diffusion.snr_gamma < 0) r.fail("diffusion.snr_gamma", "must be >= 0 (0: off)");
   c.diffusion.noise_offset = r.number("diffusion.noise_offset");
   if (c.diffusion.noise_offset < 0) r.fail("diffusion.noise_offset", "must be >= 0 (0: off)");
+  c.diffusion.clip_sample = r.boolean("diffusion.clip_sample");
+  c.ema.decay = r.number("ema.decay");
+  if (!(c.ema.decay >= 0 && c.ema.decay < 1)) r.fail("ema.decay", "must be in [0, 1) (0: off)");
 
   int64_t every = r.integer("checkpoint.every");
   if (every < 0) r.fail("checkpoint.every", "must be >= 0");
@@ -517,6 +522,8 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"diffusion.prediction", diffusion.prediction},
       {"diffusion.snr_gamma", number(diffusion.snr_gamma)},
       {"diffusion.noise_offset", number(diffusion.noise_offset)},
+      {"diffusion.clip_sample", boolean(diffusion.clip_sample)},
+      {"ema.decay", number(ema.decay)},
       {"checkpoint.every", std::to_string(checkpoint.every)},
       {"checkpoint.every_minutes", number(checkpoint.every_minutes)},
       {"checkpoint.keep", std::to_string(checkpoint.keep)},

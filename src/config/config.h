@@ -78,6 +78,11 @@ struct DiffusionConfig {  // stage 2 (diffusion/)
   std::string prediction;   // epsilon | v_prediction | sample
   double snr_gamma = 0;     // 0: off
   double noise_offset = 0;  // 0: off
+  bool clip_sample = true;  // sampling: clamp the predicted x0 to [−1, 1]
+};
+
+struct EmaConfig {
+  double decay = 0;  // 0: off
 };
 
 struct LogConfig {
@@ -96,6 +101,7 @@ struct Config {
   TrainConfig train;
   StagesConfig stages;
   DiffusionConfig diffusion;
+  EmaConfig ema;
   CheckpointConfig checkpoint;
   LogConfig log;
   CommConfig comm;

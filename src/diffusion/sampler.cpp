@@ -15,7 +15,7 @@ Samples generate(const NoiseSchedule& schedule, Prediction prediction, const Sha
                      "sampler must be ddim or ddpm (got '", settings.sampler, "')");
   LADDER_CHECK_USAGE(settings.steps >= 1 && settings.steps <= schedule.timesteps(), "sampling steps = ",
                      settings.steps, " must be in [1, ", schedule.timesteps(), "] (diffusion.timesteps)");
-  const StepSettings step_settings{prediction, true, 0.0};
+  const StepSettings step_settings{prediction, settings.clip_sample, 0.0};
   Samples out;
   out.timesteps = sampling_timesteps(schedule.timesteps(), settings.steps);
   const int64_t count = latents.n, per_image = latents.numel() / latents.n;

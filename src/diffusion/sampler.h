@@ -21,6 +21,7 @@ struct SamplerSettings {
   int steps = 50;
   uint64_t seed = 0;
   int64_t chunk = 8;  // images per UNet forward
+  bool clip_sample = true;  // clamp the predicted x0 to [−1, 1] (diffusion.clip_sample)
 };
 
 struct Samples {

@@ -34,16 +34,17 @@ uint64_t decode(const double* in) {
 
 Checkpointer::Checkpointer(const Config& config, Communicator& comm, const ParamStore& params,
                            const ShardLayout& layout, FlatMemory& memory, Optimizer& optimizer,
-                           data::BufferPinner pin)
+                           WeightAverage* average, data::BufferPinner pin)
     : config_(config),
       comm_(comm),
       params_(params),
       layout_(layout),
       memory_(memory),
       optimizer_(optimizer),
+      average_(average),
       directory_(config.run.dir),
       ranges_(layout.owned_ranges(comm.rank())),
-      staging_(3 * layout.owned_count()) {
+      staging_((average ? 4 : 3) * layout.owned_count()) {
   if (pin) staging_pin_ = pin(staging_.data(), staging_.bytes());
   if (const char* pause = std::getenv("LADDER_TEST_CHECKPOINT_PAUSE_S")) pause_s_ = std::atof(pause);
   last_start_time_ = now_seconds();
@@ -95,6 +96,7 @@ void Checkpointer::stage() {
     out += range.size();
   }
   optimizer_.download_moments(ranges_, master + n, master + 2 * n);
+  if (average_) average_->download(master + 3 * n);
   {
     std::lock_guard<std::mutex> lock(staged_mutex_);
     staged_ = true;
@@ -117,6 +119,7 @@ void Checkpointer::start(const io::TrainingState& state) {
   float* master = staging_.data();
   float* exp_avg = master + n;
   float* exp_avg_sq = exp_avg + n;
+  const float* ema = average_ ? exp_avg_sq + n : nullptr;
   staged_ = false;
   // Device memory is copied now (the writer thread has no CUDA context of its own); host
   // memory by the writer, while the next step computes.
@@ -133,14 +136,14 @@ void Checkpointer::start(const io::TrainingState& state) {
   written_.store(false, std::memory_order_relaxed);
   write_error_ = nullptr;
   const int rank = comm_.rank(), world = comm_.world();
-  writer_ = std::thread([this, path, rank, world, master, exp_avg, exp_avg_sq, stage_in_writer] {
+  writer_ = std::thread([this, path, rank, world, master, exp_avg, exp_avg_sq, ema, stage_in_writer] {
     // One thread: the background copy must not add an OpenMP team beside the training's.
     omp_set_num_threads(1);
     try {
       const double write_start = now_seconds();
       if (stage_in_writer) stage();
       written_file_ = io::write_shard_file(path, rank, world, pending_.step, ranges_,
-                                           {master, exp_avg, exp_avg_sq});
+                                           {master, exp_avg, exp_avg_sq, ema});
       write_seconds_ = now_seconds() - write_start;
       if (pause_s_ > 0)  // tests: a window in which the checkpoint is in flight
         std::this_thread::sleep_for(std::chrono::duration<double>(pause_s_));

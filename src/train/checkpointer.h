@@ -3,7 +3,8 @@
 // any rank was asked to stop (a signal), whether checkpoint.every_minutes has passed (rank 0's
 // clock), and whether every rank has finished writing the checkpoint in flight. A checkpoint
 // is then:
-//   1. staged: the rank's owned ranges of the fp32 master weights and Adam moments are copied
+//   1. staged: the rank's owned ranges of the fp32 master weights and Adam moments (and the
+//      weights' moving average, when ema.decay is on) are copied
 //      into a host staging buffer. On GPU ranks the training loop does it at once (device →
 //      page-locked host). On CPU ranks the background thread does it while the next step's
 //      forward and backward run (they read the weights but change neither them nor the
@@ -38,6 +39,7 @@
 #include "train/adamw.h"
 #include "train/flat_memory.h"
 #include "train/shard_layout.h"
+#include "train/weight_average.h"
 
 namespace ladder {
 
@@ -46,9 +48,10 @@ class Checkpointer {
   // memory, optimizer: where the rank's state lives; layout: which ranges rank r saves (its
   // owned slices at every ZeRO stage, so no element is written twice); pin: how the staging
   // buffer is page-locked (GPU ranks), may be empty.
+  // average: the moving average of the owned ranges (saved as /ema), or null when off.
   Checkpointer(const Config& config, Communicator& comm, const ParamStore& params,
                const ShardLayout& layout, FlatMemory& memory, Optimizer& optimizer,
-               data::BufferPinner pin);
+               WeightAverage* average, data::BufferPinner pin);
   ~Checkpointer();  // joins the writer (a checkpoint not committed stays a temporary)
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -85,9 +88,10 @@ class Checkpointer {
   const ShardLayout& layout_;
   FlatMemory& memory_;
   Optimizer& optimizer_;
+  WeightAverage* average_;
   io::CheckpointDirectory directory_;
   std::vector<Range> ranges_;  // this rank's owned ranges
-  HostBuffer<float> staging_;  // (3, owned_count): master, exp_avg, exp_avg_sq
+  HostBuffer<float> staging_;  // (3 or 4, owned_count): master, exp_avg, exp_avg_sq[, ema]
   std::shared_ptr<void> staging_pin_;
   double pause_s_ = 0;  // LADDER_TEST_CHECKPOINT_PAUSE_S: the writer waits before reporting
 

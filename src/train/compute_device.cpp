@@ -52,9 +52,9 @@ std::unique_ptr<Interface> make_device(const Config& config, ParamStore& store, 
 
 template <class Device>
 std::unique_ptr<Device> loaded(std::unique_ptr<Device> device, ParamStore& store,
-                               const std::string& weights) {
+                               const std::string& weights, const std::string& array = "master") {
   store.allocate();
-  warm_start(weights, store);
+  warm_start(weights, store, array);
   device->attach_parameters(store);
   return device;
 }
@@ -87,8 +87,8 @@ std::unique_ptr<AutoencoderDevice> make_loaded_autoencoder(const Config& config,
 }
 
 std::unique_ptr<UNetDevice> make_loaded_unet(const Config& config, ParamStore& store, int gpu_index,
-                                             const std::string& weights) {
-  return loaded(make_unet_device(config, store, gpu_index), store, weights);
+                                             const std::string& weights, const std::string& array) {
+  return loaded(make_unet_device(config, store, gpu_index), store, weights, array);
 }
 
 }  // namespace ladder

@@ -104,10 +104,11 @@ std::unique_ptr<UNetDevice> make_unet_device(const Config& config, ParamStore& s
 
 // The same, ready to run a trained model: the store allocated and filled from `weights` (a
 // checkpoint directory or a safetensors file, strict names; warm_start in train/resume.h).
-// For the commands that use a trained model (reconstruct, encode, sample).
+// For the commands that use a trained model (reconstruct, encode, sample); array "ema": a
+// checkpoint's moving average (sample --ema).
 std::unique_ptr<AutoencoderDevice> make_loaded_autoencoder(const Config& config, ParamStore& store,
                                                            int gpu_index, const std::string& weights);
 std::unique_ptr<UNetDevice> make_loaded_unet(const Config& config, ParamStore& store, int gpu_index,
-                                             const std::string& weights);
+                                             const std::string& weights, const std::string& array = "master");
 
 }  // namespace ladder

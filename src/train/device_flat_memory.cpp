@@ -45,6 +45,17 @@ void DeviceFlatMemory::download(const float* data, float* host, int64_t count) {
   synchronize();
 }
 
+void DeviceFlatMemory::upload(const float* host, float* data, int64_t count) {
+  if (count == 0) return;
+  LADDER_CUDA_CHECK(cudaMemcpyAsync(data, host, static_cast<size_t>(count) * sizeof(float),
+                                    cudaMemcpyHostToDevice, stream_));
+  synchronize();
+}
+
+void DeviceFlatMemory::lerp(const float* x, float* y, int64_t count, float t) {
+  if (count > 0) cuda::lerp_inplace(count, x, t, y, stream_);
+}
+
 }  // namespace ladder
 
 #endif  // LADDER_WITH_CUDA

@@ -27,6 +27,8 @@ class DeviceFlatMemory final : public FlatMemory {
   void synchronize() override;
   void* stream() override { return stream_; }
   void download(const float* data, float* host, int64_t count) override;
+  void upload(const float* host, float* data, int64_t count) override;
+  void lerp(const float* x, float* y, int64_t count, float t) override;
 
  private:
   cuda::DeviceAllocator& allocator_;

@@ -18,6 +18,14 @@ void HostFlatMemory::download(const float* data, float* host, int64_t count) {
   cpu::copy(count, data, host);
 }
 
+void HostFlatMemory::upload(const float* host, float* data, int64_t count) {
+  cpu::copy(count, host, data);
+}
+
+void HostFlatMemory::lerp(const float* x, float* y, int64_t count, float t) {
+  cpu::lerp_inplace(count, x, t, y);
+}
+
 void HostFlatMemory::zero(float* data, int64_t count) {
   if (count > 0) std::memset(data, 0, static_cast<size_t>(count) * sizeof(float));
 }

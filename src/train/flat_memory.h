@@ -67,6 +67,9 @@ class FlatMemory {
   virtual void* stream() { return nullptr; }
   // host (count) ← data (count), after the work queued so far (checkpoints stage through it).
   virtual void download(const float* data, float* host, int64_t count) = 0;
+  // data (count) ← host (count); returns when the host buffer has been read (resume).
+  virtual void upload(const float* host, float* data, int64_t count) = 0;
+  virtual void lerp(const float* x, float* y, int64_t count, float t) = 0;  // y += t·(x − y)
 };
 
 class HostFlatMemory final : public FlatMemory {
@@ -83,6 +86,8 @@ class HostFlatMemory final : public FlatMemory {
   double squared_norm(const float* data, int64_t count) override;
   void synchronize() override {}
   void download(const float* data, float* host, int64_t count) override;
+  void upload(const float* host, float* data, int64_t count) override;
+  void lerp(const float* x, float* y, int64_t count, float t) override;
 
  private:
   ParamStore& store_;

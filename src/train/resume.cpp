@@ -141,14 +141,26 @@ void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer) {
   optimizer.upload_moments(ranges, exp_avg.data(), exp_avg_sq.data());
 }
 
-void warm_start(const std::string& path, ParamStore& params) {
+bool load_average(const Checkpoint& checkpoint, const std::vector<Range>& ranges, WeightAverage& average) {
+  if (!io::has_ema(checkpoint.manifest)) return false;
+  HostBuffer<float> values(total_size(ranges));
+  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, "ema", ranges, values.data());
+  average.upload(values.data());
+  return true;
+}
+
+void warm_start(const std::string& path, ParamStore& params, const std::string& array) {
   std::error_code error;
   LADDER_CHECK_USAGE(fs::exists(path, error), path, ": no such file or directory");
   if (fs::is_regular_file(path, error)) {
+    LADDER_CHECK_USAGE(array == "master", path, ": a safetensors file holds one set of weights; for the "
+                       "moving average export it with ladder export --ema");
     load_torch_weights(io::read_safetensors_header(path), params);
     return;
   }
   const Checkpoint checkpoint{path, io::verify_checkpoint(path)};
+  LADDER_CHECK_USAGE(array == "master" || io::has_ema(checkpoint.manifest), path,
+                     ": the checkpoint holds no moving average of the weights (trained with ema.decay = 0)");
   const std::string mismatches = parameter_mismatches(checkpoint.manifest, params);
   if (!mismatches.empty())
     throw UsageError(detail::concat("train.init_from = ", path, ": parameters do not match (",
@@ -161,7 +173,7 @@ void warm_start(const std::string& path, ParamStore& params) {
     const int64_t at = saved_offset.at(entry.name);
     ranges.push_back({at, at + entry.numel});
   }
-  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, "master", ranges, params.values());
+  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, array, ranges, params.values());
 }
 
 std::vector<std::string> model_flags_of(const std::string& path) {

@@ -16,6 +16,7 @@
 #include "core/params.h"
 #include "io/checkpoint_files.h"
 #include "train/adamw.h"
+#include "train/weight_average.h"
 
 namespace ladder {
 
@@ -42,12 +43,17 @@ std::vector<std::string> changes_since(const io::Manifest& manifest, const Confi
 // moments into the optimizer's owned ranges.
 void load_master(const Checkpoint& checkpoint, ParamStore& params);
 void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer);
+// The moving average of `ranges` (this rank's owned ranges) into `average`; false when the
+// checkpoint holds none (it was written with ema.decay = 0).
+bool load_average(const Checkpoint& checkpoint, const std::vector<Range>& ranges, WeightAverage& average);
 
 // Weights from `path` into params.values(), matched by name: a checkpoint directory (its
 // master weights) or a safetensors file (MONAI names, PyTorch layouts; BF16/F16/F64 converted
 // to fp32). Names and shapes must match exactly (one UsageError listing up to 10 mismatches:
 // missing, unexpected, wrong shape, unsupported dtype). train.init_from, reconstruct.
-void warm_start(const std::string& path, ParamStore& params);
+// array = "ema": a checkpoint's moving average instead (sample --ema); UsageError when the
+// checkpoint holds none, or for a safetensors file.
+void warm_start(const std::string& path, ParamStore& params, const std::string& array = "master");
 
 // The model and diffusion keys that `path` was trained with, as "--model.key value" flags
 // (the diffusion keys say what a UNet predicts and on which schedule): a checkpoint's

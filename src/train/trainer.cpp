@@ -125,6 +125,8 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   settings.beta2 = config_.train.beta2;
   settings.weight_decay = config_.train.weight_decay;
   optimizer_ = device_->make_optimizer(params_, sync_->optimizer_ranges(), settings);
+  if (config_.ema.decay > 0)  // over the ranges this rank saves (its owned slices at every stage)
+    average_ = std::make_unique<WeightAverage>(device_->memory(), layout_->owned_ranges(rank_), config_.ema.decay);
   if (resumed_) restore_training_state();
   if (rank_ == 0) {
     write_text_atomically((dir / "config.ini").string(), config_.to_ini());
@@ -143,7 +145,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
     }
   }
   checkpointer_ = std::make_unique<Checkpointer>(config_, *comm_, params_, *layout_,
-                                                 device_->memory(), *optimizer_,
+                                                 device_->memory(), *optimizer_, average_.get(),
                                                  device_->buffer_pinner());
 
   log_info("model: ", task_->model_name(), ", ", params_.count(), " parameters");
@@ -160,6 +162,8 @@ void Trainer::restore_training_state() {
   LADDER_CHECK_USAGE(state.rung < config_.stages.rungs(), resumed_->dir, ": the checkpoint is in rung ",
                      state.rung, ", but stages.resolutions has ", config_.stages.rungs(), " rungs");
   load_moments(*resumed_, *optimizer_);
+  if (average_ && !load_average(*resumed_, layout_->owned_ranges(rank_), *average_))
+    log_info("resume: the checkpoint holds no moving average (ema.decay was 0); it starts from its weights");
   optimizer_->set_steps(state.optimizer_steps);
   scaler_.restore(state.scaler);
   skipped_steps_ = state.scaler.skipped;
@@ -298,6 +302,7 @@ bool Trainer::optimizer_step(double lr, double& grad_norm) {
   if (factor != 1.0) memory.scale(grads, sync_->optimizer_grad_count(), static_cast<float>(factor));
   checkpointer_->wait_until_staged();  // a checkpoint in flight has its copy of the state
   optimizer_->step(memory.values(), grads, lr);
+  if (average_) average_->update();  // the owned values are final here; the gather brings the rest
   sync_->gather_parameters();
   device_->parameters_changed();
   return true;

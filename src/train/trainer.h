@@ -21,6 +21,7 @@
 #include "io/tensorboard_writer.h"
 #include "train/compute_device.h"
 #include "train/training_task.h"
+#include "train/weight_average.h"
 #include "train/loss_scaler.h"
 #include "train/adamw.h"
 #include "train/gradient_sync.h"
@@ -107,6 +108,7 @@ class Trainer {
   std::unique_ptr<ShardLayout> layout_;
   std::unique_ptr<GradientSync> sync_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<WeightAverage> average_;  // ema.decay > 0
   LossScaler scaler_{false};
   std::string recompute_ = "none";  // the current rung's, after `auto` was decided
   std::function<void(int64_t)> step_callback_;

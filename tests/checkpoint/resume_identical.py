@@ -86,7 +86,8 @@ def body(hr):
 
     # Stage 2: a small UNet on the latents of A's autoencoder, stopped mid rung 0 and at the
     # rung boundary, resumed: the same bit-identity (timesteps, noise and z keyed by
-    # (seed, step, image), the data cursor, the optimizer state).
+    # (seed, step, image), the data cursor, the optimizer state, the weights' moving average,
+    # which the shards hold as /ema).
     latents = hr.work / "l.h5"
     encoded = subprocess.run([hr.ladder, "encode", "--checkpoint", str(ref_final), "--store",
                               str(hr.store), "--out", str(latents)], capture_output=True, text=True,
@@ -95,7 +96,7 @@ def body(hr):
     unet_config = hr.write_config(
         "u.ini", model={"kind": "diffusion_unet", "in_channels": 2, "attention_levels": "0,1",
                         "head_channels": 8},
-        data={"store": str(latents)}, diffusion={"timesteps": 100, "snr_gamma": 5},
+        data={"store": str(latents)}, diffusion={"timesteps": 100, "snr_gamma": 5}, ema={"decay": 0.9},
         checkpoint={"every": 1000, "keep": 2})
     unet_ref = hr.work / "UA"
     hr.train(unet_config, unet_ref, expect=0)
