@@ -467,7 +467,7 @@ bool ImageStoreReader::has_resolution(int resolution) const {
 }
 
 data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int world,
-                                              int64_t limit) const {
+                                              data::ImageRange range) const {
   const Impl& s = *impl_;
   const StoreInfo& info = s.info;
   LADDER_CHECK(world >= 1 && rank >= 0 && rank < world, "load_shard: rank ", rank, " of world ", world);
@@ -485,10 +485,12 @@ data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int worl
   data::ImageShard shard;
   shard.resolution = resolution;
   shard.channels = info.channels;
-  const int64_t total = limit >= 0 ? std::min(limit, info.count) : info.count;
-  const int64_t count = total > rank ? (total - rank + world - 1) / world : 0;
+  const int64_t end = range.end >= 0 ? std::min(range.end, info.count) : info.count;
+  const int64_t begin = std::min(std::max<int64_t>(range.begin, 0), end);
+  const int64_t first = begin + rank;  // the rank's first image
+  const int64_t count = end > first ? (end - first + world - 1) / world : 0;
   shard.indices.resize(static_cast<size_t>(count));
-  for (int64_t k = 0; k < count; ++k) shard.indices[k] = rank + k * world;
+  for (int64_t k = 0; k < count; ++k) shard.indices[k] = first + k * world;
   shard.pixels = HostBuffer<uint8_t>(count * shard.image_bytes());  // (count, R, R, C)
   if (count == 0) return shard;
   const int64_t image_bytes = shard.image_bytes();
@@ -496,7 +498,7 @@ data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int worl
   if (!info.foreign) {
     const int l = s.level_index(resolution);
     const hid_t dataset = s.images[l].get();
-    read_images(dataset, h5::shape(dataset), rank, world, count, shard.pixels.data(), s.path(),
+    read_images(dataset, h5::shape(dataset), first, world, count, shard.pixels.data(), s.path(),
                 "level " + std::to_string(resolution));
     std::vector<uint64_t> stored(static_cast<size_t>(info.count));
     h5::check(H5Dread(s.checksums[l].get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
@@ -514,18 +516,18 @@ data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int worl
   const std::string what = "dataset '" + info.dataset + "'";
   const int factor = info.height / resolution;
   if (factor == 1) {
-    read_images(dataset, dims, rank, world, count, shard.pixels.data(), s.path(), what);
+    read_images(dataset, dims, first, world, count, shard.pixels.data(), s.path(), what);
     return shard;
   }
   // Box-filtered: read blocks of source images, filter each into its place in the shard.
   const int64_t source_bytes = int64_t(info.height) * info.width * info.channels;
   const int64_t block = std::clamp<int64_t>(kBlockBytes / source_bytes, 1, count);
   HostBuffer<uint8_t> source(block * source_bytes);  // (block, H, W, C)
-  for (int64_t first = 0; first < count; first += block) {
-    const int64_t n = std::min(block, count - first);
-    read_images(dataset, dims, rank + first * world, world, n, source.data(), s.path(), what);
+  for (int64_t done = 0; done < count; done += block) {
+    const int64_t n = std::min(block, count - done);
+    read_images(dataset, dims, first + done * world, world, n, source.data(), s.path(), what);
     const uint8_t* in = source.data();
-    uint8_t* out = shard.pixels.data() + first * image_bytes;
+    uint8_t* out = shard.pixels.data() + done * image_bytes;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i)
       box_downsample(in + i * source_bytes, info.height, info.width, info.channels, factor,

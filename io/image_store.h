@@ -82,8 +82,8 @@ class ImageStoreReader {
 
   // Loads images i ≡ rank (mod world) at `resolution` into one RAM buffer, verifying each
   // image's checksum (format 1); a mismatch throws naming the file, level, index and name.
-  // limit ≥ 0: only among the first `limit` images.
-  data::ImageShard load_shard(int resolution, int rank, int world, int64_t limit = -1) const;
+  // range: only among those images (a validation split, reconstruct's first N).
+  data::ImageShard load_shard(int resolution, int rank, int world, data::ImageRange range = {}) const;
 
   // Reads every level in full, recomputing all checksums (`ladder inspect`); fills the
   // levels' checksums. Throws on the first problem.

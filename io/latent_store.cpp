@@ -244,7 +244,8 @@ LatentStoreReader::~LatentStoreReader() = default;
 
 const LatentStoreInfo& LatentStoreReader::info() const { return impl_->info; }
 
-data::ImageShard LatentStoreReader::load_shard(int resolution, int rank, int world) const {
+data::ImageShard LatentStoreReader::load_shard(int resolution, int rank, int world,
+                                               data::ImageRange range) const {
   const Impl& s = *impl_;
   const auto& levels = s.info.resolutions;
   if (std::find(levels.begin(), levels.end(), resolution) == levels.end())
@@ -254,8 +255,10 @@ data::ImageShard LatentStoreReader::load_shard(int resolution, int rank, int wor
   shard.resolution = resolution / s.info.downsampling;
   shard.channels = 2 * channels;
   shard.value_bytes = sizeof(float);
-  const int64_t count = s.info.count > rank ? (s.info.count - rank + world - 1) / world : 0;
-  for (int64_t k = 0; k < count; ++k) shard.indices.push_back(rank + k * world);
+  const int64_t end = range.end >= 0 ? std::min(range.end, s.info.count) : s.info.count;
+  const int64_t first = std::min(std::max<int64_t>(range.begin, 0), end) + rank;  // the rank's first image
+  const int64_t count = end > first ? (end - first + world - 1) / world : 0;
+  for (int64_t k = 0; k < count; ++k) shard.indices.push_back(first + k * world);
   const int64_t pixels = int64_t(shard.resolution) * shard.resolution;
   const int64_t per_image = pixels * channels;
   shard.pixels = HostBuffer<uint8_t>(count * shard.image_bytes());

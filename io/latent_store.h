@@ -67,7 +67,8 @@ class LatentStoreReader {
   // The latents of images i ≡ rank (mod world) of image resolution R, checksums verified, as
   // records the prefetcher serves: float (count, R/d, R/d, 2·latent), per pixel μ then log σ²
   // (value_bytes 4; a flip mirrors both alike).
-  data::ImageShard load_shard(int resolution, int rank, int world) const;
+  // range: only among those images (a validation split).
+  data::ImageShard load_shard(int resolution, int rank, int world, data::ImageRange range = {}) const;
   // Reads everything back and verifies every checksum (`ladder inspect`).
   void verify_all() const;
 

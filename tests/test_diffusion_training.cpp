@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "config/config.h"
 #include "io/checkpoint_files.h"
@@ -331,6 +332,28 @@ TEST(DiffusionTraining, WithoutAnAverageEmaFlagsAreRefused) {
       (dir / "s.h5"));
   EXPECT_EQ(sampled.exit_code, 2) << sampled.output;
   EXPECT_NE(sampled.output.find("no moving average"), std::string::npos) << sampled.output;
+}
+
+TEST(DiffusionTraining, ValidatesOnAnotherLatentStoreAndRefusesAnImageStore) {
+  TempDir dir;
+  Trainer trainer(load_config("", unet_run(dir / "run", {"--stages.images", "80", "--data.val_store", latent_store(),
+                                                         "--run.val_every", "5"})));
+  const TrainSummary summary = trainer.run();
+  ASSERT_EQ(summary.last_validation.count("val_loss"), 1u);
+  const double last = summary.last_validation.at("val_loss");
+  EXPECT_TRUE(std::isfinite(last) && last > 0 && last < 2) << last;
+  std::ifstream metrics(trainer.metrics_path());
+  std::vector<double> values;
+  for (std::string line; std::getline(metrics, line);)
+    if (line.find("\"val_loss\": ") != std::string::npos)
+      values.push_back(std::stod(line.substr(line.find("\"val_loss\": ") + 12)));
+  ASSERT_EQ(values.size(), 2u);  // steps 5 and 10
+  EXPECT_NEAR(values.back(), last, 1e-8 * last);  // metrics.jsonl prints 9 digits
+  EXPECT_NE(values.front(), values.back());  // the weights moved between the two
+  const std::string message = testing::error_message([&] {
+    Trainer(load_config("", unet_run(dir / "bad", {"--data.val_store", testing::small_synthetic_store()})));
+  });
+  EXPECT_NE(message.find("not a latent store"), std::string::npos) << message;
 }
 
 TEST(DiffusionTraining, AnImageStoreIsRefusedNamingIt) {

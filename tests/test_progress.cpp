@@ -1,9 +1,11 @@
 // Why this file exists: the progress line (train/progress.h): steps of the run and of the
 // rung, the rung's ETA at the current speed, the run's ETA with later rungs scaled by their
-// pixels per image, the GPU share of memory, and the duration format.
+// pixels per image, the GPU share of memory, the duration format, and log.progress: redrawn in
+// place (carriage return, clear to the end of the line) or one line per interval.
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "test_support.h"
 #include "train/progress.h"
 
 namespace ladder {
@@ -31,6 +33,29 @@ TEST(Progress, CountsStepsAndEstimatesTheRemainingTime) {
   EXPECT_EQ(Progress::duration(3725), "1h02m");
   EXPECT_EQ(Progress::duration(3 * 86400 + 4 * 3600), "3d04h");
   EXPECT_EQ(Progress::duration(-1), "?");
+}
+
+TEST(Progress, RedrawsInPlaceOrWritesLines) {
+  testing::TempDir dir;
+  auto train = [&](const std::string& name, const std::string& mode) {
+    return testing::run_ladder("train --config /dev/null --run.dir " + (dir / name) +
+                               " --run.device cpu --run.log_every 1 --run.sample_every 0 --model.channels 8,16"
+                               " --model.norm_groups 4 --model.res_blocks 1 --model.latent_channels 2 --data.store " +
+                               testing::small_synthetic_store() +
+                               " --stages.resolutions 32 --stages.images 12 --train.batch 4 --log.progress " + mode);
+  };
+  const testing::CommandResult redraw = train("redraw", "redraw"), lines = train("lines", "lines");
+  ASSERT_EQ(redraw.exit_code, 0) << redraw.output;
+  ASSERT_EQ(lines.exit_code, 0) << lines.output;
+  // Three steps redrawn on one line, which the next log line ends first.
+  for (const char* step : {"\r\033[Kstep 1/3 ", "\r\033[Kstep 2/3 ", "\r\033[Kstep 3/3 "})
+    EXPECT_NE(redraw.output.find(step), std::string::npos) << redraw.output;
+  const size_t last = redraw.output.find("\r\033[Kstep 3/3 ");
+  const size_t next = redraw.output.find('\n', last);
+  ASSERT_NE(next, std::string::npos);
+  EXPECT_EQ(redraw.output.find('\r', last + 1), std::string::npos) << "nothing redrawn after the last step";
+  EXPECT_EQ(lines.output.find("\033[K"), std::string::npos) << lines.output;
+  EXPECT_NE(lines.output.find("\nstep 2/3 "), std::string::npos) << lines.output;
 }
 
 }  // namespace

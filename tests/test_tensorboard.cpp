@@ -46,8 +46,9 @@ TEST(TensorBoard, EveryRecordIsFramedAndChecksummed) {
     const auto* data = reinterpret_cast<const uint8_t*>(bytes.data() + at + 12);
     std::memcpy(&data_crc, bytes.data() + at + 12 + length, 4);
     EXPECT_EQ(data_crc, io::masked_crc32c(data, length));
-    if (records == 0)
+    if (records == 0) {
       EXPECT_NE(std::string(reinterpret_cast<const char*>(data), length).find("brain.Event:2"), std::string::npos);
+    }
     at += 12 + length + 4;
     ++records;
   }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include <cmath>
@@ -17,6 +18,8 @@
 #include "data/synthetic_images.h"
 #include "model/autoencoder_kl.h"
 #include "model/cpu_backend.h"
+#include "io/image_store.h"
+#include "train/compute_device.h"
 #include "test_support.h"
 #include "train/trainer.h"
 
@@ -205,6 +208,49 @@ TEST(Training, RecomputeGivesTheSameWeightsWithLessMemory) {
   const int64_t peak_recomputed = run("recomputed", "blocks", recomputed);
   EXPECT_EQ(0, std::memcmp(kept.data(), recomputed.data(), kept.size() * sizeof(float)));
   EXPECT_LT(peak_recomputed, peak_kept * 0.9) << peak_recomputed << " vs " << peak_kept;
+}
+
+TEST(Training, ValidationHoldsOutTheLastImagesAndMeasuresTheirReconstructions) {
+  TempDir dir;
+  const Config config = load_config("", small_run(dir / "run", {"--stages.images", "36", "--train.batch", "6",
+                                                                "--data.val_images", "2", "--run.val_every", "2",
+                                                                "--run.log_every", "100"}));
+  Trainer trainer(config);
+  const TrainSummary summary = trainer.run();
+  EXPECT_EQ(summary.steps, 6);
+  // Lines at steps 2, 4 and 6 (the last) carry val_l1 and val_psnr; log_every 100 writes no other.
+  std::ifstream metrics(trainer.metrics_path());
+  std::vector<int64_t> steps;
+  double last_l1 = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    steps.push_back(std::stoll(line.substr(line.find("\"step\": ") + 8)));
+    ASSERT_NE(line.find("\"val_psnr\": "), std::string::npos) << line;
+    last_l1 = std::stod(line.substr(line.find("\"val_l1\": ") + 10));
+  }
+  EXPECT_EQ(steps, (std::vector<int64_t>{2, 4, 6}));
+  // The held-out images 6 and 7 through the final weights, computed here.
+  ParamStore params;
+  std::unique_ptr<AutoencoderDevice> device = make_autoencoder_device(config, params, 0);
+  params.allocate();
+  std::copy_n(trainer.params().values(), params.padded_count(), params.values());
+  device->attach_parameters(params);
+  const data::ImageShard held_out = io::ImageStoreReader(small_store()).load_shard(32, 0, 1, {6, 8});
+  ASSERT_EQ(held_out.indices, (std::vector<int64_t>{6, 7}));
+  TensorF images, reconstruction;
+  data::images_to_tensor(held_out, 0, 2, images);
+  device->reconstruct(images, reconstruction);
+  double l1 = 0, squared = 0;
+  for (int64_t i = 0; i < images.numel(); ++i) {
+    l1 += std::abs(double(reconstruction[i]) - images[i]) / images.numel();
+    squared += std::pow(double(reconstruction[i]) - images[i], 2) / images.numel();
+  }
+  EXPECT_NEAR(last_l1, l1, 1e-6 * l1);
+  EXPECT_NEAR(summary.last_validation.at("val_psnr"), 10 * std::log10(4 / squared), 1e-4);
+  // Too few images left to train is a config error naming the key.
+  const std::string message = testing::error_message([&] {
+    Trainer(load_config("", small_run(dir / "bad", {"--data.val_images", "8"})));
+  });
+  EXPECT_NE(message.find("data.val_images"), std::string::npos) << message;
 }
 
 TEST(Training, RunDirectoryHoldsConfigMetricsAndSamples) {

@@ -112,7 +112,7 @@ int reconstruct_command(const std::vector<std::string>& args) {
     for (const io::StoreLevel& level : info.levels) resolution = std::max(resolution, level.resolution);
   LADDER_CHECK_USAGE(store.has_resolution(resolution), store_path, ": no images at resolution ", resolution);
   count = std::min(count, info.count);
-  const data::ImageShard shard = store.load_shard(resolution, comm->rank(), comm->world(), count);
+  const data::ImageShard shard = store.load_shard(resolution, comm->rank(), comm->world(), {0, count});
 
   ParamStore params;
   std::unique_ptr<AutoencoderDevice> device =

@@ -81,6 +81,12 @@ int train_command(const std::vector<std::string>& args) {
   log_info("done: ", summary.steps, " steps, ", summary.images_seen, " images; loss ", summary.first_loss,
            " -> ", summary.last_loss, terms, terms.empty() ? "" : ")");
   log_info("metrics: ", trainer.metrics_path());
+  if (!summary.last_validation.empty()) {
+    std::string validation;
+    for (const auto& [name, value] : summary.last_validation)
+      validation += detail::concat(validation.empty() ? "" : ", ", name, " ", value);
+    log_info("validation (last): ", validation);
+  }
   auto sample_line = [](const std::string& path, const SampleReport& report) {
     return report.quality_name.empty()
                ? path

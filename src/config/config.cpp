@@ -31,7 +31,8 @@ const KeySpec kKeys[] = {
     {"run.seed", "0", "seed of every random stream"},
     {"run.device", "auto", "auto | cpu | cuda"},
     {"run.log_every", "10", "optimizer steps between metrics lines"},
-    {"run.sample_every", "100", "steps between reconstruction grids (0: start and end only)"},
+    {"run.sample_every", "100", "steps between sample grids (0: start and end only)"},
+    {"run.val_every", "0", "steps between validations, when data.val_store or data.val_images is set (0: at the end of each rung only)"},
     {"model.kind", "autoencoder_kl", "autoencoder_kl (stage 1) | diffusion_unet (stage 2: trains on a latent store made by ladder encode)"},
     {"model.in_channels", "3", "image channels"},
     {"model.channels", "128,256,512,512", "channels per level"},
@@ -48,6 +49,8 @@ const KeySpec kKeys[] = {
     {"data.flip", "true", "random horizontal flips"},
     {"data.prefetch", "4", "micro-batches prepared ahead (ring slots)"},
     {"data.loader_threads", "1", "threads assembling micro-batches"},
+    {"data.val_store", "", "validation store, of data.store's kind (image or latent store); empty: none"},
+    {"data.val_images", "0", "validate on the last N images of data.store instead (never trained on); 0: none"},
     {"train.batch", "32", "effective (global) batch per optimizer step"},
     {"train.micro_batch", "auto", "per rank per micro-step, per rung; auto: on GPUs the largest divisor of batch / world that fits (probed), on the CPU batch / world"},
     {"train.lr", "1e-4", "peak learning rate (cosine to 0 within each rung)"},
@@ -72,12 +75,13 @@ const KeySpec kKeys[] = {
     {"diffusion.prediction", "epsilon", "epsilon | v_prediction | sample"},
     {"diffusion.snr_gamma", "0", "Min-SNR-gamma loss weighting (0: off; 5 is the paper's)"},
     {"diffusion.noise_offset", "0", "offset noise: + offset * N(0, 1) per image and channel (0: off)"},
-    {"diffusion.clip_sample", "true", "sampling: clamp the predicted x0 to [-1, 1] (MONAI's default; false for latents of std 1)"},
+    {"diffusion.clip_sample", "true", "sampling: clamp the predicted x0 to within ±1 (MONAI's default; false for latents of std 1)"},
     {"ema.decay", "0", "EMA of the weights, ema = decay * ema + (1 - decay) * w after every step (0: off; e.g. 0.9999)"},
     {"checkpoint.every", "0", "steps between checkpoints (0: only at the end of each rung and of the run)"},
     {"checkpoint.every_minutes", "0", "minutes between checkpoints (0: off; with checkpoint.every, whichever comes first)"},
     {"checkpoint.keep", "3", "newest complete checkpoints kept (older ones deleted once a newer one committed)"},
     {"log.tensorboard", "true", "TensorBoard event files in run.dir/tb (every metric, sample grids, the config)"},
+    {"log.progress", "auto", "auto | redraw | lines: the progress line redrawn in place, or one line per log interval (auto: redraw when stdout is a terminal, which mpirun's is not)"},
     {"comm.backend", "auto", "auto | nccl | mpi"},
     {"comm.timeout_s", "300", "seconds before a stuck collective fails the run"},
 };
@@ -286,6 +290,9 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   int64_t sample_every = r.integer("run.sample_every");
   if (sample_every < 0) r.fail("run.sample_every", "must be >= 0");
   c.run.sample_every = static_cast<int>(sample_every);
+  const int64_t val_every = r.integer("run.val_every");
+  if (val_every < 0) r.fail("run.val_every", "must be >= 0");
+  c.run.val_every = static_cast<int>(val_every);
 
   c.model.kind = r.choice("model.kind", {"autoencoder_kl", "diffusion_unet"});
   c.model.in_channels = r.positive_int("model.in_channels");
@@ -323,6 +330,11 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   c.data.flip = r.boolean("data.flip");
   c.data.prefetch = r.positive_int("data.prefetch");
   c.data.loader_threads = r.positive_int("data.loader_threads");
+  c.data.val_store = r.text("data.val_store");
+  c.data.val_images = r.integer("data.val_images");
+  if (c.data.val_images < 0) r.fail("data.val_images", "must be >= 0 (0: none)");
+  if (c.data.val_images > 0 && !c.data.val_store.empty())
+    r.fail("data.val_images", "give data.val_store or data.val_images, not both");
 
   c.stages.resolutions = r.per_rung<int>("stages.resolutions",
                                          static_cast<int>(r.list("stages.resolutions").size()),
@@ -405,6 +417,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   if (c.checkpoint.every_minutes < 0) r.fail("checkpoint.every_minutes", "must be >= 0 (0: off)");
   c.checkpoint.keep = r.positive_int("checkpoint.keep");
   c.log.tensorboard = r.boolean("log.tensorboard");
+  c.log.progress = r.choice("log.progress", {"auto", "redraw", "lines"});
   c.comm.backend = r.choice("comm.backend", {"auto", "nccl", "mpi"});
   c.comm.timeout_s = r.number("comm.timeout_s");
   if (c.comm.timeout_s <= 0) r.fail("comm.timeout_s", "must be > 0");
@@ -482,6 +495,7 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"run.device", run.device},
       {"run.log_every", std::to_string(run.log_every)},
       {"run.sample_every", std::to_string(run.sample_every)},
+      {"run.val_every", std::to_string(run.val_every)},
       {"model.kind", model.kind},
       {"model.in_channels", std::to_string(model.in_channels)},
       {"model.channels", join(model.channels)},
@@ -498,6 +512,8 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"data.flip", boolean(data.flip)},
       {"data.prefetch", std::to_string(data.prefetch)},
       {"data.loader_threads", std::to_string(data.loader_threads)},
+      {"data.val_store", data.val_store},
+      {"data.val_images", std::to_string(data.val_images)},
       {"train.batch", std::to_string(train.batch)},
       {"train.micro_batch", join_micro(train.micro_batch)},
       {"train.lr", number(train.lr)},
@@ -528,6 +544,7 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"checkpoint.every_minutes", number(checkpoint.every_minutes)},
       {"checkpoint.keep", std::to_string(checkpoint.keep)},
       {"log.tensorboard", boolean(log.tensorboard)},
+      {"log.progress", log.progress},
       {"comm.backend", comm.backend},
       {"comm.timeout_s", number(comm.timeout_s)},
   };

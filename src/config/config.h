@@ -16,6 +16,7 @@ struct RunConfig {
   std::string device;  // auto | cpu | cuda
   int log_every = 10;
   int sample_every = 100;  // 0: only at the start and the end
+  int val_every = 0;       // steps between validations; 0: at the end of each rung only
 };
 
 struct ModelConfig {
@@ -38,6 +39,8 @@ struct DataConfig {
   bool flip = true;
   int prefetch = 4;
   int loader_threads = 1;
+  std::string val_store;   // validation records: another store of the same kind
+  int64_t val_images = 0;  // or the last N images of `store`, never trained on
 };
 
 struct TrainConfig {
@@ -87,6 +90,7 @@ struct EmaConfig {
 
 struct LogConfig {
   bool tensorboard = true;  // run.dir/tb event files
+  std::string progress;     // auto | redraw | lines
 };
 
 struct CommConfig {

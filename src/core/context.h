@@ -1,7 +1,7 @@
 // Why this file exists: the one place for process-wide state (BRIEF: no global mutable state
 // beyond the process context): this process's rank and world size, the host-memory
 // counters that feed `mem_peak_bytes`, and the stop request a signal handler leaves for the
-// trainer (train/stop_signals.h).
+// trainer (train/stop_signals.h), and whether the logger's status line is open on the terminal.
 #pragma once
 
 #include <atomic>
@@ -39,6 +39,10 @@ class ProcessContext {
   // optimizer-step boundaries.
   void request_stop(int signal) { stop_signal_.store(signal, std::memory_order_relaxed); }
   int stop_signal() const { return stop_signal_.load(std::memory_order_relaxed); }
+  // The progress line redrawn in place on a terminal (core/log.h): whether it is on screen
+  // without its newline yet.
+  bool status_line_open() const { return status_line_open_; }
+  void set_status_line_open(bool open) { status_line_open_ = open; }
 
  private:
   ProcessContext() = default;
@@ -46,6 +50,7 @@ class ProcessContext {
   int world_ = 1;
   MemoryCounter host_memory_;
   std::atomic<int> stop_signal_{0};
+  bool status_line_open_ = false;
   static_assert(std::atomic<int>::is_always_lock_free, "stop_signal_ is set in a signal handler");
 };
 

@@ -14,6 +14,13 @@
 
 namespace ladder::data {
 
+// Images [begin, end) of a store (end < 0: to its last): a rank loads those ≡ rank (mod world)
+// counted from begin.
+struct ImageRange {
+  int64_t begin = 0;
+  int64_t end = -1;
+};
+
 struct ImageShard {
   int resolution = 0;   // the records' side: R for images, R / downsampling for latents
   int channels = 0;     // values per pixel (latents: 2 × latent channels, μ then log σ²)

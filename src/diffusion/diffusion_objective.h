@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/rng.h"
 #include "core/tensor.h"
 #include "diffusion/diffusion_math.h"
 #include "diffusion/noise_schedule.h"
@@ -33,10 +34,22 @@ class DiffusionObjective {
   void prepare(const float* records, const Shape& latents /* (N, h, w, C) */,
                const std::vector<int64_t>& indices, int64_t step, DenoisingBatch& out) const;
 
+  // The validation inputs: the same for every step, so values compare across a run and its
+  // resumes. Probe p of kValidationProbes uses t = (2p + 1)·T / (2·kValidationProbes) and draws
+  // from the stream keyed by (seed, p, image).
+  static constexpr int kValidationProbes = 4;
+  void prepare_validation(const float* records, const Shape& latents, const std::vector<int64_t>& indices,
+                          int probe, DenoisingBatch& out) const;
+
   const NoiseSchedule& schedule() const { return schedule_; }
   Prediction prediction() const { return prediction_; }
 
  private:
+  // Image b of `out` at timestep t from `record`, drawing z, ε and the offsets from `rng`.
+  void prepare_image(const float* record, const Shape& latents, int64_t b, int t, Rng& rng,
+                     DenoisingBatch& out) const;
+  void resize(const Shape& latents, DenoisingBatch& out) const;
+
   NoiseSchedule schedule_;
   Prediction prediction_;
   double snr_gamma_, noise_offset_, scale_factor_;

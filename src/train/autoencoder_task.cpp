@@ -2,6 +2,7 @@
 #include "train/autoencoder_task.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/check.h"
 #include "core/rng.h"
@@ -22,10 +23,52 @@ AutoencoderTask::AutoencoderTask(const Config& config, ParamStore& store, int gp
   for (int resolution : config.stages.resolutions)
     LADDER_CHECK_USAGE(store_->has_resolution(resolution), config.data.store, ": no images at resolution ",
                        resolution, " (stages.resolutions)");
+  split_ = split_for_validation(config, info.count, world);
+  if (split_.separate_store) {
+    val_store_ = std::make_unique<io::ImageStoreReader>(config.data.val_store, config.data.dataset);
+    const io::StoreInfo& val = val_store_->info();
+    LADDER_CHECK_USAGE(val.channels == info.channels, config.data.val_store, ": ", val.channels,
+                       "-channel images, but data.store has ", info.channels);
+    LADDER_CHECK_USAGE(val.count >= world, config.data.val_store, ": ", val.count, " images cannot feed ", world,
+                       " ranks");
+    for (int resolution : config.stages.resolutions)
+      LADDER_CHECK_USAGE(val_store_->has_resolution(resolution), config.data.val_store,
+                         ": no images at resolution ", resolution, " (stages.resolutions)");
+  }
 }
 
 data::ImageShard AutoencoderTask::load_shard(int resolution, int rank, int world) {
-  return store_->load_shard(resolution, rank, world);
+  return store_->load_shard(resolution, rank, world, split_.training);
+}
+
+data::ImageShard AutoencoderTask::load_validation_shard(int resolution, int rank, int world) {
+  if (!split_.validates) return {};
+  return (val_store_ ? *val_store_ : *store_).load_shard(resolution, rank, world, split_.validation);
+}
+
+std::vector<double> AutoencoderTask::validate(const data::ImageShard& shard, int chunk) {
+  std::vector<double> values;  // (count, [mean |x − x̂|, mean (x − x̂)²])
+  TensorF images, reconstruction;
+  for (int64_t first = 0; first < shard.count(); first += chunk) {
+    const int64_t n = std::min<int64_t>(chunk, shard.count() - first);
+    data::images_to_tensor(shard, first, n, images);
+    device_->reconstruct(images, reconstruction);
+    const int64_t per_image = images.numel() / n;
+    for (int64_t b = 0; b < n; ++b) {
+      double absolute = 0, squared = 0;
+      for (int64_t e = b * per_image; e < (b + 1) * per_image; ++e) {
+        const double diff = double(reconstruction[e]) - images[e];
+        absolute += std::abs(diff);
+        squared += diff * diff;
+      }
+      values.insert(values.end(), {absolute / per_image, squared / per_image});
+    }
+  }
+  return values;
+}
+
+std::vector<double> AutoencoderTask::validation_values(const std::vector<double>& means) const {
+  return {means.at(0), 10.0 * std::log10(4.0 / means.at(1))};  // PSNR over the whole set, peak-to-peak 2
 }
 
 Shape AutoencoderTask::batch_shape(int micro, int resolution) const {

@@ -1,6 +1,7 @@
 // Why this file exists: the implementation of stage 2's TrainingTask.
 #include "train/diffusion_task.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/check.h"
@@ -40,11 +41,59 @@ DiffusionTask::DiffusionTask(const Config& config, ParamStore& store, int gpu_in
                        " (image resolution ", resolution, ") do not divide by the UNet's ", unet_downsampling,
                        "x downsampling (model.channels)");
   }
+  split_ = split_for_validation(config, info.count, world);
+  if (split_.separate_store) {
+    LADDER_CHECK_USAGE(io::is_latent_store(config.data.val_store), config.data.val_store,
+                       ": not a latent store (data.val_store of a diffusion run: ladder encode its images)");
+    val_store_ = std::make_unique<io::LatentStoreReader>(config.data.val_store);
+    const io::LatentStoreInfo& val = val_store_->info();
+    LADDER_CHECK_USAGE(val.latent_channels == info.latent_channels && val.downsampling == info.downsampling,
+                       config.data.val_store, ": latents of another shape than data.store's");
+    LADDER_CHECK_USAGE(val.count >= world, config.data.val_store, ": ", val.count, " images cannot feed ", world,
+                       " ranks");
+    for (int resolution : config.stages.resolutions)
+      LADDER_CHECK_USAGE(std::find(val.resolutions.begin(), val.resolutions.end(), resolution) != val.resolutions.end(),
+                         config.data.val_store, ": no latents of images at resolution ", resolution);
+    if (val.scale_factor != info.scale_factor)
+      log_warning(config.data.val_store, ": scale_factor ", val.scale_factor, " differs from data.store's ",
+                  info.scale_factor, "; validation uses data.store's (the one the UNet learns)");
+  }
   objective_ = std::make_unique<DiffusionObjective>(config.diffusion, info.scale_factor, config.run.seed);
 }
 
 data::ImageShard DiffusionTask::load_shard(int resolution, int rank, int world) {
-  return store_->load_shard(resolution, rank, world);
+  return store_->load_shard(resolution, rank, world, split_.training);
+}
+
+data::ImageShard DiffusionTask::load_validation_shard(int resolution, int rank, int world) {
+  if (!split_.validates) return {};
+  return (val_store_ ? *val_store_ : *store_).load_shard(resolution, rank, world, split_.validation);
+}
+
+std::vector<double> DiffusionTask::validate(const data::ImageShard& shard, int chunk) {
+  std::vector<double> values(static_cast<size_t>(shard.count()), 0.0);  // (count, [val_loss])
+  constexpr int kProbes = DiffusionObjective::kValidationProbes;
+  TensorF prediction;
+  for (int64_t first = 0; first < shard.count(); first += chunk) {
+    const int64_t n = std::min<int64_t>(chunk, shard.count() - first);
+    const Shape latents{n, shard.resolution, shard.resolution, config_.model.in_channels};
+    const std::vector<int64_t> indices(shard.indices.begin() + first, shard.indices.begin() + first + n);
+    const auto* records = reinterpret_cast<const float*>(shard.image(first));
+    for (int probe = 0; probe < kProbes; ++probe) {
+      objective_->prepare_validation(records, latents, indices, probe, batch_);
+      device_->predict(batch_.x_t, batch_.timesteps, prediction);
+      const int64_t per_image = latents.numel() / n;
+      for (int64_t b = 0; b < n; ++b) {
+        double squared = 0;
+        for (int64_t e = b * per_image; e < (b + 1) * per_image; ++e) {
+          const double diff = double(prediction[e]) - batch_.target[e];
+          squared += diff * diff;
+        }
+        values[first + b] += batch_.weights[b] * squared / per_image / kProbes;
+      }
+    }
+  }
+  return values;
 }
 
 Shape DiffusionTask::batch_shape(int micro, int resolution) const {

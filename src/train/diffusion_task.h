@@ -21,6 +21,12 @@ class DiffusionTask final : public TrainingTask {
   data::ImageShard load_shard(int resolution, int rank, int world) override;
   Shape batch_shape(int micro, int resolution) const override;
   std::vector<std::string> loss_terms() const override { return {}; }
+  // val_loss: the training loss (with its weights) averaged over kValidationProbes fixed
+  // timesteps, with noise fixed per (probe, image).
+  data::ImageShard load_validation_shard(int resolution, int rank, int world) override;
+  std::vector<std::string> validation_terms() const override { return {"val_loss"}; }
+  std::vector<double> validate(const data::ImageShard& shard, int chunk) override;
+  std::vector<double> validation_values(const std::vector<double>& means) const override { return means; }
   std::vector<double> micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
                                  double grad_scale) override;
   SampleReport write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
@@ -30,7 +36,7 @@ class DiffusionTask final : public TrainingTask {
   const Config& config_;
   int gpu_index_;
   std::unique_ptr<UNetDevice> device_;
-  std::unique_ptr<io::LatentStoreReader> store_;
+  std::unique_ptr<io::LatentStoreReader> store_, val_store_;  // val_store_: data.val_store
   std::unique_ptr<DiffusionObjective> objective_;
   DenoisingBatch batch_;
   // The autoencoder that decodes the sample grids, loaded at the first grid.

@@ -17,7 +17,9 @@ std::string to_json(const StepMetrics& m) {
                 "{\"step\": %lld, \"stage\": %d, \"resolution\": %d, \"images_seen\": %lld, \"loss\": %.9g",
                 static_cast<long long>(m.step), m.stage, m.resolution, static_cast<long long>(m.images_seen), m.loss);
   std::string line = head;
-  for (const auto& [name, value] : m.loss_terms) {
+  std::vector<std::pair<std::string, double>> terms = m.loss_terms;
+  terms.insert(terms.end(), m.validation.begin(), m.validation.end());
+  for (const auto& [name, value] : terms) {
     char term[128];
     std::snprintf(term, sizeof term, ", \"%s\": %.9g", name.c_str(), value);
     line += term;
@@ -58,6 +60,7 @@ std::vector<std::pair<std::string, double>> metric_values(const StepMetrics& m) 
       {"step", double(m.step)}, {"stage", double(m.stage)}, {"resolution", double(m.resolution)},
       {"images_seen", double(m.images_seen)}, {"loss", m.loss}};
   values.insert(values.end(), m.loss_terms.begin(), m.loss_terms.end());
+  values.insert(values.end(), m.validation.begin(), m.validation.end());
   const std::vector<std::pair<std::string, double>> rest = {
       {"lr", m.lr},
       {"grad_norm", m.grad_norm},

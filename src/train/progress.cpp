@@ -49,6 +49,11 @@ std::string Progress::line(const ProgressPoint& p) const {
     terms += term;
   }
   if (!terms.empty()) terms += ")";
+  for (const auto& [name, value] : p.validation) {
+    char term[96];
+    std::snprintf(term, sizeof term, " | %s %.5g", name.c_str(), value);
+    terms += term;
+  }
   char text[640];
   std::snprintf(text, sizeof text,
                 "step %lld/%lld | rung %d/%d %dx%d step %lld/%lld | loss %.5f%s | lr %.3g | "

@@ -64,6 +64,11 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   }
   rank_ = comm_->rank();
   world_ = comm_->world();
+  // auto: redraw only on an interactive terminal of a lone process (a rank under mpirun writes
+  // through mpirun's forwarding, which is no terminal even when it ends on one).
+  redraw_progress_ = config_.log.progress == "redraw" ||
+                     (config_.log.progress == "auto" && world_ == 1 && stdout_is_terminal() &&
+                      std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr && std::getenv("PMI_SIZE") == nullptr);
   for (int rung = 0; rung < config_.stages.rungs(); ++rung)
     micro_batch_for_rung(config_, rung, world_);  // validates batch / (micro × world)
   if (const char* trigger = std::getenv("LADDER_TEST_FAIL")) {  // "rank:step", tests only
@@ -265,6 +270,29 @@ TrainSummary Trainer::run() {
   return summary;
 }
 
+std::vector<std::pair<std::string, double>> Trainer::validate(const data::ImageShard& shard, int chunk) {
+  const std::vector<std::string> names = task_->validation_terms();
+  const int64_t fields = static_cast<int64_t>(names.size());
+  double total = static_cast<double>(shard.count());
+  comm_->all_reduce_sum(&total, 1, DType::kF64);
+  const int64_t count = static_cast<int64_t>(total);
+  const std::vector<double> mine = task_->validate(shard, chunk);  // (held, fields)
+  std::vector<double> all(static_cast<size_t>(count * fields), 0.0);
+  for (int64_t k = 0; k < shard.count(); ++k) {  // held record k is image rank + k·world of the set
+    const int64_t position = rank_ + k * world_;
+    std::copy_n(mine.begin() + k * fields, fields, all.begin() + position * fields);
+  }
+  comm_->all_reduce_sum(all.data(), static_cast<int64_t>(all.size()), DType::kF64);
+  std::vector<double> means(static_cast<size_t>(fields), 0.0);
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t f = 0; f < fields; ++f) means[f] += all[i * fields + f];
+  for (double& mean : means) mean /= static_cast<double>(count);
+  const std::vector<double> values = task_->validation_values(means);
+  std::vector<std::pair<std::string, double>> out;
+  for (int64_t f = 0; f < fields; ++f) out.emplace_back(names[f], values[f]);
+  return out;
+}
+
 void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
                            TrainSummary& summary) {
   const std::string path = (fs::path(config_.run.dir) / "samples" / (tag + ".png")).string();
@@ -398,6 +426,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
 
   const double load_start = now_seconds();
   data::ImageShard shard = task_->load_shard(resolution, rank_, world_);
+  const data::ImageShard validation = task_->load_validation_shard(resolution, rank_, world_);
   const double load_seconds = now_seconds() - load_start;
   const RungPlan plan = plan_rung(rung, shard);
   const int micro = plan.micro;
@@ -482,7 +511,12 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
     summary.last_terms = {terms.begin(), terms.end()};
 
     const bool last_step = rung_step + 1 == steps;
-    if (step_ % config_.run.log_every == 0 || last_step) {
+    std::vector<std::pair<std::string, double>> validated;
+    if (task_->has_validation() && (last_step || (config_.run.val_every > 0 && step_ % config_.run.val_every == 0))) {
+      validated = validate(validation, micro);
+      summary.last_validation = {validated.begin(), validated.end()};
+    }
+    if (step_ % config_.run.log_every == 0 || last_step || !validated.empty()) {
       const double elapsed = now_seconds() - interval_start;
       StepMetrics m;
       m.step = step_;
@@ -491,6 +525,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       m.images_seen = images_seen_;
       m.loss = loss;
       m.loss_terms = terms;
+      m.validation = validated;
       m.lr = lr;
       m.grad_norm = grad_norm;
       m.img_per_s = elapsed > 0 ? static_cast<double>(interval_images) / elapsed : 0;
@@ -513,13 +548,14 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       point.img_per_s = m.img_per_s;
       point.loss = loss;
       point.loss_terms = terms;
+      point.validation = validated;
       point.lr = lr;
       point.grad_norm = grad_norm;
       point.mem_peak_bytes = m.mem_peak_bytes;
       point.memory_capacity = device_->memory_capacity();
       point.data_wait_frac = m.data_wait_frac;
       point.comm_frac = m.comm_frac;
-      log_info(progress_.line(point));
+      log_status(progress_.line(point), redraw_progress_);
       interval_start = now_seconds();
       interval_wait = 0;
       interval_comm_start = sync_->comm_seconds();

@@ -41,6 +41,7 @@ struct TrainSummary {
   std::map<std::string, double> first_terms, last_terms;  // the task's loss terms (rec_loss, ...)
   std::string first_sample, last_sample;                  // PNG paths
   SampleReport first_report, last_report;                 // their quality figures
+  std::map<std::string, double> last_validation;          // val_* of the last validation
   int stop_signal = 0;  // non-zero: stopped by this signal after committing a checkpoint
 };
 
@@ -82,6 +83,11 @@ class Trainer {
   void log_memory_plan() const;
   void write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
                     TrainSummary& summary);
+  // The task's validation over every rank's share `shard`, `chunk` records at a time: each
+  // image's values land in their place of one array that an all-reduce completes (every other
+  // entry is 0, so the sum is exact), then the means are taken in image order — the same bits
+  // on any world size.
+  std::vector<std::pair<std::string, double>> validate(const data::ImageShard& shard, int chunk);
 
   Config config_;
   int rank_ = 0, world_ = 1;
@@ -119,6 +125,7 @@ class Trainer {
   std::unique_ptr<MetricsWriter> metrics_;
   std::unique_ptr<io::TensorBoardWriter> tensorboard_;  // rank 0, log.tensorboard
   Progress progress_{config_};
+  bool redraw_progress_ = false;  // log.progress: redraw in place (a terminal) or plain lines
   std::unique_ptr<Checkpointer> checkpointer_;
   std::optional<Checkpoint> resumed_;  // the checkpoint this run continues
   int start_rung_ = 0;

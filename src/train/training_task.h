@@ -25,6 +25,19 @@ struct SampleReport {
   std::string unit;          // e.g. "dB"
 };
 
+// Which images of data.store train, and which validate: none, the last data.val_images of
+// data.store, or all of data.val_store.
+struct DataSplit {
+  data::ImageRange training;
+  bool validates = false;
+  bool separate_store = false;  // data.val_store
+  data::ImageRange validation;  // of data.store, or of data.val_store
+};
+
+// The split for a data.store of `count` images (UsageError, naming the keys, when too few are
+// left to train `world` ranks or to validate on them).
+DataSplit split_for_validation(const Config& config, int64_t count, int world);
+
 class TrainingTask {
  public:
   virtual ~TrainingTask() = default;
@@ -47,11 +60,25 @@ class TrainingTask {
   virtual std::vector<double> micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
                                          double grad_scale) = 0;
 
+  // Validation (data.val_store, or the last data.val_images images of data.store, which
+  // load_shard then leaves out). The rank's validation records of image resolution R (none
+  // when the run has no validation), the metrics fields (val_*), each held record's values
+  // ((count, fields) row-major; forward only, fixed noise, so they depend on the weights
+  // alone), and the logged values from the fields' means over the whole validation set.
+  virtual data::ImageShard load_validation_shard(int resolution, int rank, int world) = 0;
+  virtual std::vector<std::string> validation_terms() const = 0;
+  virtual std::vector<double> validate(const data::ImageShard& shard, int chunk) = 0;
+  virtual std::vector<double> validation_values(const std::vector<double>& means) const = 0;
+  bool has_validation() const { return split_.validates; }
+
   // The sample grid at `path` (a PNG) from the rung's records `shard`, the model run `chunk`
   // images at a time (never more activation memory than training). Every rank calls it;
   // only the one with `write` writes.
   virtual SampleReport write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
                                     bool write) = 0;
+
+ protected:
+  DataSplit split_;
 };
 
 // model.kind = autoencoder_kl → AutoencoderTask; diffusion_unet → DiffusionTask. The model

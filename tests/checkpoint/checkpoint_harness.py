@@ -322,8 +322,10 @@ def compare_metrics(expected_rows, actual_rows, label, keys=VALUE_KEYS):
           f"{label}: {len(actual_rows)} metrics lines, reference has {len(expected_rows)} "
           f"(steps {[r['step'] for r in actual_rows]} vs {[r['step'] for r in expected_rows]})")
     for line, (a, b) in enumerate(zip(expected_rows, actual_rows), 1):
-        for key in keys:
-            check(key in a and key in b, f"{label}: line {line} lacks '{key}'")
+        # validation fields (val_*) appear on the steps that validated: on the same ones
+        validation = sorted(k for k in set(a) | set(b) if k.startswith("val_"))
+        for key in list(keys) + validation:
+            check(key in a and key in b, f"{label}: line {line} (step {a.get('step')}) lacks '{key}'")
             check(a[key] == b[key], f"{label}: line {line} (step {a['step']}) differs in "
                   f"'{key}': reference {a[key]!r}, this run {b[key]!r}")
 

@@ -5,7 +5,8 @@
 # must log bit-identical metrics values and end with byte-identical shards compared with an
 # uninterrupted run. A deliberately broken restore (LADDER_TEST_RESTORE_WITHOUT=data_cursor)
 # must be caught, which shows the comparison can fail. The same holds for the diffusion UNet
-# (stage 2, the same trainer) on the latents of the reference run's autoencoder.
+# (stage 2, the same trainer) on the latents of the reference run's autoencoder, including its
+# validation values (data.val_images, every 5 steps and at each rung's end).
 import signal
 import subprocess
 import sys
@@ -96,13 +97,17 @@ def body(hr):
     unet_config = hr.write_config(
         "u.ini", model={"kind": "diffusion_unet", "in_channels": 2, "attention_levels": "0,1",
                         "head_channels": 8},
-        data={"store": str(latents)}, diffusion={"timesteps": 100, "snr_gamma": 5}, ema={"decay": 0.9},
+        run={"val_every": 5}, data={"store": str(latents), "val_images": 4},
+        diffusion={"timesteps": 100, "snr_gamma": 5}, ema={"decay": 0.9},
         checkpoint={"every": 1000, "keep": 2})
     unet_ref = hr.work / "UA"
     hr.train(unet_config, unet_ref, expect=0)
     unet_rows = h.read_metrics(unet_ref)
     h.check([r["step"] for r in unet_rows] == list(range(1, STEPS_TOTAL + 1)),
             f"UA: logged steps {[r['step'] for r in unet_rows]}")
+    validated = [r["step"] for r in unet_rows if "val_loss" in r]
+    h.check(validated == [5, 10, 12, 15, 20], f"UA: validated at steps {validated}, expected 5, 10, 12 "
+            "(the end of rung 0), 15, 20")
     keys = tuple(k for k in h.VALUE_KEYS if k not in ("rec_loss", "kl_loss"))
     for name, stops in [("UB", [(1, 7, signal.SIGUSR1)]), ("UC", [(0, STEPS_RUNG0, signal.SIGTERM)])]:
         run = stop_and_resume(hr, unet_config, name, stops)

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "comm/mpi_communicator.h"
 #include "config/config.h"
@@ -126,6 +127,34 @@ TEST(Zero, UNetStagesAgreeOnThreeRanks) {
   if (color != 0) return;
   EXPECT_LT(relative_difference(by_stage[1], by_stage[0]), 1e-5);
   EXPECT_LT(relative_difference(by_stage[2], by_stage[0]), 1e-5);
+}
+
+// The validation values of a run whose weights do not move (lr 0) on the ranks of `color`.
+std::map<std::string, double> validation(int color, const std::string& run, bool unet) {
+  MpiCommunicator all(60);
+  std::unique_ptr<MpiCommunicator> group = all.split(color);
+  Config config = small_config(run + "-color" + std::to_string(color), 2, 2, unet);
+  config.train.lr = 0;
+  config.data.val_images = 4;
+  config.run.val_every = 1;
+  config.stages.images = {16};
+  Trainer trainer(config, std::move(group));
+  return trainer.run().last_validation;
+}
+
+TEST(Zero, ValidationIsTheSameBitsOnOneTwoAndFourRanks) {
+  if (world_size() != 4) GTEST_SKIP() << "needs mpirun -np 4";
+  const int rank = world_rank();
+  for (bool unet : {false, true}) {
+    const std::string kind = unet ? "u-" : "ae-";
+    const std::map<std::string, double> one = validation(rank, kind + "val-np1", unet);
+    const std::map<std::string, double> two = validation(rank / 2, kind + "val-np2", unet);
+    const std::map<std::string, double> four = validation(0, kind + "val-np4", unet);
+    ASSERT_EQ(one.size(), unet ? 1u : 2u);
+    EXPECT_EQ(two, one) << kind;
+    EXPECT_EQ(four, one) << kind;
+    for (const auto& [name, value] : one) EXPECT_TRUE(std::isfinite(value) && value > 0) << name;
+  }
 }
 
 TEST(Zero, StateShrinksAsOneOverWorld) {
