@@ -8,7 +8,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost-program-options-dev   # config and flags
-  libopenblas-openmp-dev         # CPU GEMM under the convolutions (OpenMP threads)
+  libopenblas-openmp-dev         # CPU GEMM: linear layers, attention, the reference convolutions (OpenMP threads)
+  libdnnl-dev                    # oneDNN: the CPU convolutions (OpenMP runtime)
   libpng-dev libjpeg-dev         # images: grids, `ladder pack`
   libhdf5-dev                    # image stores, checkpoint shards
   libxxhash-dev                  # XXH3-64 checksums (stores, checkpoints)

@@ -16,6 +16,7 @@
 
 #include "core/params.h"
 #include "core/tensor.h"
+#include "kernels/cpu/onednn_conv.h"
 #include "kernels/cpu/ops.h"
 
 namespace ladder {
@@ -31,17 +32,19 @@ class CpuBackend {
   void resize(TensorF& t, Shape shape) { t.reshape_or_allocate(shape); }
 
   // ---- Convolution: x (N, H, W, Cin), weight (Cout, K, K, Cin), bias (Cout).
+  // Through oneDNN (kernels/cpu/onednn_conv.h); kernels/cpu/conv2d.cpp is the reference the
+  // tests compare it with.
   void conv2d_forward(const cpu::Conv2dDims& d, const float* x, const ParamView& weight,
                       const ParamView& bias, float* y) {
-    cpu::conv2d_forward(d, x, weight.value(), bias.value(), y);
+    convolutions_.forward(d, x, weight.value(), bias.value(), y);
   }
   void conv2d_backward_data(const cpu::Conv2dDims& d, const float* dy, const ParamView& weight,
                             float* dx) {
-    cpu::conv2d_backward_data(d, dy, weight.value(), dx);
+    convolutions_.backward_data(d, dy, weight.value(), dx);
   }
   void conv2d_backward_filter(const cpu::Conv2dDims& d, const float* x, const float* dy,
                               const ParamView& weight, const ParamView& bias) {
-    cpu::conv2d_backward_filter(d, x, dy, weight.grad(), bias.grad());
+    convolutions_.backward_filter(d, x, dy, weight.grad(), bias.grad());
   }
 
   // ---- GroupNorm, optionally followed by SiLU: y = silu(x̂·γ + β). mean, rstd (N, G).
@@ -167,6 +170,7 @@ class CpuBackend {
 
  private:
   TensorF pre_silu_, grad_pre_silu_, mean_again_, rstd_again_;  // GroupNorm backward scratch
+  cpu::OneDnnConvolutions convolutions_;
 };
 
 }  // namespace ladder

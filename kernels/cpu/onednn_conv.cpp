@@ -1,0 +1,149 @@
+// Why this file exists: the oneDNN primitives behind OneDnnConvolutions, cached per shape.
+#include "kernels/cpu/onednn_conv.h"
+
+#include <dnnl.hpp>
+
+#include <map>
+#include <unordered_map>
+#include <tuple>
+
+#include "core/check.h"
+#include "core/host_buffer.h"
+
+namespace ladder::cpu {
+namespace {
+
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool>;
+Key key_of(const Conv2dDims& d, bool bias) {
+  return {d.n, d.h, d.w, d.cin, d.cout, d.kernel, d.stride, d.pad_top, d.pad_left, d.pad_bottom, d.pad_right, bias};
+}
+
+// The three passes of one shape: their primitive descriptors and primitives.
+struct Shape {
+  dnnl::memory::desc x, y, w_user, b;
+  dnnl::convolution_forward::primitive_desc forward_pd;
+  dnnl::convolution_backward_data::primitive_desc data_pd;
+  dnnl::convolution_backward_weights::primitive_desc filter_pd;
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data data;
+  dnnl::convolution_backward_weights filter;
+};
+
+}  // namespace
+
+struct OneDnnConvolutions::Impl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  std::map<Key, std::unique_ptr<Shape>> shapes;
+
+  Shape& shape(const Conv2dDims& d, bool bias) {
+    std::unique_ptr<Shape>& found = shapes[key_of(d, bias)];
+    if (found) return *found;
+    auto s = std::make_unique<Shape>();
+    const dnnl::memory::dims strides = {d.stride, d.stride}, left = {d.pad_top, d.pad_left},
+                             right = {d.pad_bottom, d.pad_right};
+    s->x = dnnl::memory::desc({d.n, d.cin, d.h, d.w}, dt::f32, tag::nhwc);
+    s->y = dnnl::memory::desc({d.n, d.cout, d.out_h(), d.out_w()}, dt::f32, tag::nhwc);
+    s->w_user = dnnl::memory::desc({d.cout, d.cin, d.kernel, d.kernel}, dt::f32, tag::ohwi);
+    const dnnl::memory::desc w_any({d.cout, d.cin, d.kernel, d.kernel}, dt::f32, tag::any);
+    s->b = bias ? dnnl::memory::desc({d.cout}, dt::f32, tag::x) : dnnl::memory::desc();
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const auto algorithm = dnnl::algorithm::convolution_direct;
+    s->forward_pd = dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, s->x, w_any, s->b, s->y,
+                                        strides, left, right),
+        attr, engine);
+    s->data_pd = dnnl::convolution_backward_data::primitive_desc(
+        dnnl::convolution_backward_data::desc(algorithm, s->x, w_any, s->y, strides, left, right), attr, engine,
+        s->forward_pd);
+    // The bias gradient is always computed here (db may be null: then it is discarded).
+    const dnnl::memory::desc db({d.cout}, dt::f32, tag::x);
+    s->filter_pd = dnnl::convolution_backward_weights::primitive_desc(
+        dnnl::convolution_backward_weights::desc(algorithm, s->x, w_any, db, s->y, strides, left, right), attr,
+        engine, s->forward_pd);
+    s->forward = dnnl::convolution_forward(s->forward_pd);
+    s->data = dnnl::convolution_backward_data(s->data_pd);
+    s->filter = dnnl::convolution_backward_weights(s->filter_pd);
+    found = std::move(s);
+    return *found;
+  }
+
+  dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {
+    return dnnl::memory(desc, engine, const_cast<float*>(data));
+  }
+
+  // Our (Cout, K, K, Cin) weights in the layout `wanted` (a reorder when it differs).
+  dnnl::memory weights(const Shape& s, const dnnl::memory::desc& wanted, const float* w, HostBuffer<float>& space) {
+    dnnl::memory user = wrap(s.w_user, w);
+    if (wanted == s.w_user) return user;
+    space = HostBuffer<float>(static_cast<int64_t>(wanted.get_size() / sizeof(float)));
+    dnnl::memory converted(wanted, engine, space.data());
+    dnnl::reorder(user, converted).execute(stream, user, converted);
+    return converted;
+  }
+
+  dnnl::memory scratchpad(const dnnl::memory::desc& desc, HostBuffer<float>& space) {
+    space = HostBuffer<float>(static_cast<int64_t>((desc.get_size() + sizeof(float) - 1) / sizeof(float)));
+    return dnnl::memory(desc, engine, space.data());
+  }
+};
+
+OneDnnConvolutions::OneDnnConvolutions() : impl_(std::make_unique<Impl>()) {}
+OneDnnConvolutions::~OneDnnConvolutions() = default;
+
+void OneDnnConvolutions::forward(const Conv2dDims& d, const float* x, const float* w, const float* b, float* y) {
+  Impl& m = *impl_;
+  Shape& s = m.shape(d, b != nullptr);
+  HostBuffer<float> weight_space, scratch_space;
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, m.wrap(s.x, x)},
+      {DNNL_ARG_WEIGHTS, m.weights(s, s.forward_pd.weights_desc(), w, weight_space)},
+      {DNNL_ARG_DST, m.wrap(s.y, y)},
+      {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.forward_pd.scratchpad_desc(), scratch_space)}};
+  if (b != nullptr) args[DNNL_ARG_BIAS] = m.wrap(s.b, b);
+  s.forward.execute(m.stream, args);
+  m.stream.wait();
+}
+
+void OneDnnConvolutions::backward_data(const Conv2dDims& d, const float* dy, const float* w, float* dx) {
+  Impl& m = *impl_;
+  Shape& s = m.shape(d, true);
+  HostBuffer<float> weight_space, scratch_space;
+  s.data.execute(m.stream, {{DNNL_ARG_DIFF_DST, m.wrap(s.y, dy)},
+                            {DNNL_ARG_WEIGHTS, m.weights(s, s.data_pd.weights_desc(), w, weight_space)},
+                            {DNNL_ARG_DIFF_SRC, m.wrap(s.x, dx)},
+                            {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.data_pd.scratchpad_desc(), scratch_space)}});
+  m.stream.wait();
+}
+
+void OneDnnConvolutions::backward_filter(const Conv2dDims& d, const float* x, const float* dy, float* dw,
+                                         float* db) {
+  Impl& m = *impl_;
+  Shape& s = m.shape(d, true);
+  // oneDNN writes the gradients; ours accumulate: into scratch, then reordered and added.
+  const dnnl::memory::desc& wanted = s.filter_pd.diff_weights_desc();
+  HostBuffer<float> grad(static_cast<int64_t>(wanted.get_size() / sizeof(float))), grad_bias(d.cout),
+      scratch_space, plain;
+  dnnl::memory grad_memory(wanted, m.engine, grad.data());
+  s.filter.execute(m.stream, {{DNNL_ARG_SRC, m.wrap(s.x, x)},
+                              {DNNL_ARG_DIFF_DST, m.wrap(s.y, dy)},
+                              {DNNL_ARG_DIFF_WEIGHTS, grad_memory},
+                              {DNNL_ARG_DIFF_BIAS, m.wrap(dnnl::memory::desc({d.cout}, dt::f32, tag::x), grad_bias.data())},
+                              {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.filter_pd.scratchpad_desc(), scratch_space)}});
+  const float* user_layout = grad.data();
+  if (!(wanted == s.w_user)) {
+    plain = HostBuffer<float>(d.w_size());
+    dnnl::memory target(s.w_user, m.engine, plain.data());
+    dnnl::reorder(grad_memory, target).execute(m.stream, grad_memory, target);
+    user_layout = plain.data();
+  }
+  m.stream.wait();
+  add_accumulate<float>(d.w_size(), user_layout, dw);
+  if (db != nullptr) add_accumulate<float>(d.cout, grad_bias.data(), db);
+}
+
+}  // namespace ladder::cpu

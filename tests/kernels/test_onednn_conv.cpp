@@ -1,0 +1,103 @@
+// Why this file exists: the CPU backend's oneDNN convolutions against the reference
+// (kernels/cpu/conv2d.cpp, itself checked by finite differences in test_ops_grad.cpp), for
+// every shape class the models use — 3×3 stride 1 "same", 1×1, the stride-2 downsamplers
+// (bottom/right padding of the autoencoder, symmetric of the UNet) — with odd sizes, channel
+// counts off the SIMD width and batches of 1 and 3: forward with and without bias, backward
+// data, and backward filter accumulating into existing gradients. Also: equal inputs give
+// equal bits (determinism, which bit-identical resume relies on).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/rng.h"
+#include "kernels/cpu/onednn_conv.h"
+#include "kernels/cpu/ops.h"
+
+namespace ladder::cpu {
+namespace {
+
+std::vector<float> random(int64_t n, Rng& rng) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = static_cast<float>(rng.normal());
+  return v;
+}
+
+// max |a − b| / max |b|
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    diff = std::max(diff, std::abs(double(a[i]) - b[i]));
+    scale = std::max(scale, std::abs(double(b[i])));
+  }
+  return diff / scale;
+}
+
+struct Case {
+  const char* what;
+  Conv2dDims d;
+};
+
+const Case kCases[] = {
+    {"3x3 same", Conv2dDims::make(2, 9, 7, 5, 6, 3, 1, 1, 1, 1, 1)},
+    {"3x3 same, 32 -> 64 channels", Conv2dDims::make(1, 8, 8, 32, 64, 3, 1, 1, 1, 1, 1)},
+    {"1x1", Conv2dDims::make(3, 5, 6, 7, 3, 1, 1, 0, 0, 0, 0)},
+    {"1x1, 64 -> 16", Conv2dDims::make(2, 4, 4, 64, 16, 1, 1, 0, 0, 0, 0)},
+    {"3x3 stride 2, bottom/right padding", Conv2dDims::make(2, 8, 10, 6, 6, 3, 2, 0, 0, 1, 1)},
+    {"3x3 stride 2, symmetric padding, odd size", Conv2dDims::make(1, 9, 9, 16, 16, 3, 2, 1, 1, 1, 1)},
+    {"3x3 same, 1 channel in", Conv2dDims::make(2, 6, 6, 1, 8, 3, 1, 1, 1, 1, 1)},
+};
+
+TEST(OneDnnConv, EqualsTheReferenceForEveryShapeClass) {
+  OneDnnConvolutions fast;
+  Rng rng(3, 0);
+  for (const Case& c : kCases) {
+    const Conv2dDims& d = c.d;
+    const std::vector<float> x = random(d.x_size(), rng), w = random(d.w_size(), rng), b = random(d.cout, rng),
+                             dy = random(d.y_size(), rng);
+    std::vector<float> want(static_cast<size_t>(d.y_size())), got(want.size(), 7.f);
+    conv2d_forward<float>(d, x.data(), w.data(), b.data(), want.data());
+    fast.forward(d, x.data(), w.data(), b.data(), got.data());
+    EXPECT_LT(relative_error(got, want), 1e-5) << c.what << ": forward";
+    conv2d_forward<float>(d, x.data(), w.data(), nullptr, want.data());
+    fast.forward(d, x.data(), w.data(), nullptr, got.data());
+    EXPECT_LT(relative_error(got, want), 1e-5) << c.what << ": forward without bias";
+
+    std::vector<float> dx_want(static_cast<size_t>(d.x_size())), dx_got(dx_want.size(), 7.f);
+    conv2d_backward_data<float>(d, dy.data(), w.data(), dx_want.data());
+    fast.backward_data(d, dy.data(), w.data(), dx_got.data());
+    EXPECT_LT(relative_error(dx_got, dx_want), 1e-5) << c.what << ": backward data";
+
+    // Accumulating into gradients that already hold something.
+    std::vector<float> dw_want = random(d.w_size(), rng), db_want = random(d.cout, rng);
+    std::vector<float> dw_got = dw_want, db_got = db_want;
+    conv2d_backward_filter<float>(d, x.data(), dy.data(), dw_want.data(), db_want.data());
+    fast.backward_filter(d, x.data(), dy.data(), dw_got.data(), db_got.data());
+    EXPECT_LT(relative_error(dw_got, dw_want), 1e-5) << c.what << ": backward filter";
+    EXPECT_LT(relative_error(db_got, db_want), 1e-5) << c.what << ": backward bias";
+    std::vector<float> dw_only = dw_got;
+    fast.backward_filter(d, x.data(), dy.data(), dw_only.data(), nullptr);  // db null: weights only
+    for (size_t i = 0; i < dw_only.size(); ++i) dw_only[i] -= dw_got[i];
+    std::vector<float> once(dw_got.size(), 0.f);
+    fast.backward_filter(d, x.data(), dy.data(), once.data(), nullptr);
+    EXPECT_LT(relative_error(dw_only, once), 1e-4) << c.what << ": a second accumulation adds the same";
+  }
+}
+
+TEST(OneDnnConv, EqualInputsGiveEqualBits) {
+  OneDnnConvolutions a, b;
+  Rng rng(4, 0);
+  const Conv2dDims d = Conv2dDims::make(3, 16, 16, 32, 32, 3, 1, 1, 1, 1, 1);
+  const std::vector<float> x = random(d.x_size(), rng), w = random(d.w_size(), rng), dy = random(d.y_size(), rng);
+  std::vector<float> dw_a(static_cast<size_t>(d.w_size()), 0.f), dw_b = dw_a, dx_a(static_cast<size_t>(d.x_size())),
+      dx_b = dx_a;
+  a.backward_filter(d, x.data(), dy.data(), dw_a.data(), nullptr);
+  b.backward_filter(d, x.data(), dy.data(), dw_b.data(), nullptr);
+  a.backward_data(d, dy.data(), w.data(), dx_a.data());
+  b.backward_data(d, dy.data(), w.data(), dx_b.data());
+  EXPECT_EQ(dw_a, dw_b);
+  EXPECT_EQ(dx_a, dx_b);
+}
+
+}  // namespace
+}  // namespace ladder::cpu
