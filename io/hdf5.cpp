@@ -1,5 +1,6 @@
 // Why this file exists: the out-of-line half of io/hdf5.h: error messages built from HDF5's
-// error stack, opening files with a clear reason for each way it can fail, and the small
+// error stack, opening files with a clear reason for each way it can fail (and refusing files
+// that would make HDF5 load plugins or read other files: docs/SECURITY.md), and the small
 // queries (types, shapes, attributes, strings) that the image store repeats.
 #include "io/hdf5.h"
 
@@ -16,6 +17,39 @@ void silence_library_errors() {
   // checkpoint shards are written from a background thread.
   thread_local const bool silenced = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
   (void)silenced;
+}
+
+// Filter plugins are shared libraries HDF5 would load from HDF5_PLUGIN_PATH when a file asks
+// for a filter it lacks: a file must not make ladder load code. Process-wide, once.
+void disable_plugins() {
+  static const bool disabled = H5PLset_loading_state(0) >= 0;
+  (void)disabled;
+}
+
+// Refuses links that leave the file (external, user-defined) and datasets whose raw data lives
+// in other files (external storage): a file must not make ladder read other files.
+struct LinkCheck {
+  std::string refused;  // the first object refused, with why
+};
+
+herr_t check_link(hid_t group, const char* name, const H5L_info_t* info, void* out) {
+  auto& check = *static_cast<LinkCheck*>(out);
+  if (info->type == H5L_TYPE_EXTERNAL || info->type >= H5L_TYPE_UD_MIN) {
+    check.refused = std::string("/") + name + " is an external or user-defined link (a link to another file)";
+    return 1;
+  }
+  if (info->type != H5L_TYPE_HARD || !is_dataset(group, name)) return 0;
+  const hid_t dataset = H5Dopen2(group, name, H5P_DEFAULT);
+  if (dataset < 0) return 0;  // reported when the dataset is used
+  const hid_t create = H5Dget_create_plist(dataset);
+  const int external = create >= 0 ? H5Pget_external_count(create) : 0;
+  if (create >= 0) H5Pclose(create);
+  H5Dclose(dataset);
+  if (external > 0) {
+    check.refused = std::string("/") + name + " keeps its data in external files";
+    return 1;
+  }
+  return 0;
 }
 
 herr_t take_innermost(unsigned n, const H5E_error2_t* error, void* out) {
@@ -54,9 +88,14 @@ File open_file(const std::string& path) {
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 == 0) LADDER_FAIL(path, ": not an HDF5 file");
   check(is_hdf5, path, "cannot read the file");
-  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  check(id, path, "cannot open: truncated or damaged HDF5 file");
-  return File(id);
+  disable_plugins();
+  File file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
+                  "cannot open: truncated or damaged HDF5 file"));
+  LinkCheck links;
+  const herr_t visited = H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, check_link, &links);
+  if (!links.refused.empty()) throw UsageError(path + ": " + links.refused + "; ladder reads self-contained files only");
+  check(visited, path, "cannot list the file's objects (damaged HDF5 file)");
+  return file;
 }
 
 File create_file(const std::string& path, bool reproducible) {

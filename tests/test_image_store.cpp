@@ -390,6 +390,38 @@ TEST(ImageStoreForeign, LoadsAtFullAndBoxFilteredResolution) {
   EXPECT_EQ(info.levels[0].resolution, 16);
 }
 
+TEST(ImageStoreForeign, FilesThatReachOutsideThemselvesAreRefused) {
+  // docs/SECURITY.md: a file must not make ladder read other files. An external link to a
+  // good dataset, and a dataset whose raw data lives in an external file, are both refused
+  // on open, naming the object.
+  TempDir dir;
+  const std::vector<uint8_t> pixels(2 * 8 * 8 * 3, 9);
+  write_foreign(dir / "target.h5", "images", {2, 8, 8, 3}, pixels);
+  {
+    io::h5::File file(H5Fcreate((dir / "link.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    ASSERT_GE(H5Lcreate_external((dir / "target.h5").c_str(), "/images", file.get(), "images", H5P_DEFAULT,
+                                 H5P_DEFAULT), 0);
+  }
+  expect_error(error_message([&] { io::ImageStoreReader reader(dir / "link.h5", "images"); }),
+               {dir / "link.h5", "/images", "external", "self-contained"});
+  {
+    const std::string raw = dir / "raw.bin";
+    std::ofstream(raw, std::ios::binary).write(reinterpret_cast<const char*>(pixels.data()), pixels.size());
+    io::h5::File file(H5Fcreate((dir / "storage.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    const hsize_t dims[4] = {2, 8, 8, 3};
+    io::h5::Dataspace space(H5Screate_simple(4, dims, nullptr));
+    io::h5::PropList create(H5Pcreate(H5P_DATASET_CREATE));
+    ASSERT_GE(H5Pset_external(create.get(), raw.c_str(), 0, pixels.size()), 0);
+    io::h5::Dataset dataset(H5Dcreate2(file.get(), "images", H5T_STD_U8LE, space.get(), H5P_DEFAULT, create.get(),
+                                       H5P_DEFAULT));
+    ASSERT_TRUE(dataset.valid());
+  }
+  expect_error(error_message([&] { io::ImageStoreReader reader(dir / "storage.h5", "images"); }),
+               {dir / "storage.h5", "/images", "external files"});
+  io::ImageStoreReader good(dir / "target.h5", "images");  // the target itself is fine
+  EXPECT_EQ(good.info().count, 2);
+}
+
 TEST(ImageStoreForeign, ErrorsNameTheDatasetAndTheProblem) {
   TempDir dir;
   const std::string path = dir / "h5py.h5";

@@ -146,4 +146,21 @@ void OneDnnConvolutions::backward_filter(const Conv2dDims& d, const float* x, co
   if (db != nullptr) add_accumulate<float>(d.cout, grad_bias.data(), db);
 }
 
+OneDnnConvolutions::CallBytes OneDnnConvolutions::call_bytes(const Conv2dDims& d, bool bias) {
+  Shape& s = impl_->shape(d, bias);
+  // HostBuffer<float> sizes, rounded up to whole floats as the calls allocate them.
+  auto floats = [](size_t bytes) { return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float)) * 4; };
+  auto reorder = [&](const dnnl::memory::desc& wanted) {
+    return wanted == s.w_user ? int64_t{0} : static_cast<int64_t>(wanted.get_size() / sizeof(float)) * 4;
+  };
+  CallBytes bytes;
+  bytes.forward = reorder(s.forward_pd.weights_desc()) + floats(s.forward_pd.scratchpad_desc().get_size());
+  bytes.backward_data = reorder(s.data_pd.weights_desc()) + floats(s.data_pd.scratchpad_desc().get_size());
+  const dnnl::memory::desc& grad = s.filter_pd.diff_weights_desc();
+  bytes.backward_filter = static_cast<int64_t>(grad.get_size() / sizeof(float)) * 4 + int64_t(d.cout) * 4 +
+                          floats(s.filter_pd.scratchpad_desc().get_size()) +
+                          (grad == s.w_user ? 0 : d.w_size() * 4);
+  return bytes;
+}
+
 }  // namespace ladder::cpu

@@ -27,6 +27,13 @@ class OneDnnConvolutions {
   void backward_data(const Conv2dDims& d, const float* dy, const float* w, float* dx);
   void backward_filter(const Conv2dDims& d, const float* x, const float* dy, float* dw, float* db);
 
+  // The bytes each pass allocates for the call (weight reorders, scratchpads, the
+  // backward-filter result before it is added), without running it: `ladder plan`.
+  struct CallBytes {
+    int64_t forward = 0, backward_data = 0, backward_filter = 0;
+  };
+  CallBytes call_bytes(const Conv2dDims& d, bool bias);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -8,6 +8,7 @@
 #include "cli/export_command.h"
 #include "cli/inspect_command.h"
 #include "cli/pack_command.h"
+#include "cli/plan_command.h"
 #include "cli/reconstruct_command.h"
 #include "cli/sample_command.h"
 #include "cli/train_command.h"
@@ -21,8 +22,8 @@ const char* kUsage =
     "usage: ladder <command> [options]\n"
     "\n"
     "ladder trains high-resolution latent-diffusion models on CPUs and GPUs: the KL\n"
-    "autoencoder (AutoencoderKL) today; for stage 2, latents (encode) and sampling from a\n"
-    "diffusion UNet (sample).\n"
+    "autoencoder (AutoencoderKL, stage 1), then a diffusion UNet on its latents (stage 2:\n"
+    "encode, train with model.kind = diffusion_unet, sample).\n"
     "\n"
     "commands:\n"
     "  train --config F.ini [--section.key value ...] [--resume auto|PATH]\n"
@@ -31,7 +32,7 @@ const char* kUsage =
     "                                                   build an HDF5 image store\n"
     "  inspect PATH                                     describe and validate a store, a\n"
     "                                                   checkpoint or a run directory\n"
-    "  export --checkpoint DIR --out M.safetensors [--dtype fp32|bf16|fp16]\n"
+    "  export --checkpoint DIR --out M.safetensors [--ema] [--dtype fp32|bf16|fp16]\n"
     "                                                   weights for PyTorch/MONAI\n"
     "  reconstruct --checkpoint DIR|M.safetensors --store S.h5 [--resolution R] [--count N]\n"
     "              --out grid.png|R.h5                  evaluate: mean L1, PSNR, a grid or float32 h5\n"
@@ -39,6 +40,8 @@ const char* kUsage =
     "                                                   a latent store for stage 2 (under mpirun)\n"
     "  sample --checkpoint UNET [--autoencoder AE] --count N --resolution R --sampler ddim|ddpm\n"
     "         --steps S --out grid.png [--save-latents F.h5]  generate images (stage 2)\n"
+    "  plan --config F.ini [--world N] [--gpu-memory 80GiB]\n"
+    "                                                   bytes per rank and the micro-batch that fits\n"
     "\n"
     "options:\n"
     "  --help, -h      this text; `ladder <command> --help` for a command\n"
@@ -68,6 +71,7 @@ int dispatch(const std::vector<std::string>& args) {
   if (args[0] == "encode") return ladder::encode_command(rest);
   if (args[0] == "sample") return ladder::sample_command(rest);
   if (args[0] == "reconstruct") return ladder::reconstruct_command(rest);
+  if (args[0] == "plan") return ladder::plan_command(rest);
   throw ladder::UsageError("unknown command '" + args[0] + "' (see ladder --help)");
 }
 

@@ -1,0 +1,159 @@
+// Why this file exists: `ladder plan` counts the memory a training step needs by running the
+// model's own forward and backward code on a backend that allocates nothing and computes
+// nothing: PlanTensor holds a shape and charges its bytes to the backend's counter with the
+// same rules as the real tensors (reallocation only when the element count changes, the new
+// buffer made before the old is freed), and every op charges the scratch the CPU backend's op
+// allocates for the call (GroupNorm+SiLU's backward copies, attention's dS, oneDNN's weight
+// reorders and scratchpads). The peak of the counter over a micro-step is then the CPU run's
+// activation peak, exactly; for a GPU it is the same tensors at the activation width
+// (`value_bytes`), an estimate. Data pointers are a stand-in address nothing dereferences.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include "core/context.h"
+#include "core/params.h"
+#include "core/tensor.h"
+#include "kernels/cpu/onednn_conv.h"
+#include "kernels/cpu/ops.h"
+
+namespace ladder {
+
+class PlanTensor {
+ public:
+  PlanTensor() = default;
+  PlanTensor(const PlanTensor& other) { *this = other; }
+  PlanTensor& operator=(const PlanTensor& other) {
+    if (this == &other) return *this;
+    resize(other.counter_, other.value_bytes_, other.shape_);
+    return *this;
+  }
+  ~PlanTensor() { release(); }
+
+  const Shape& shape() const { return shape_; }
+  int64_t numel() const { return shape_.numel(); }
+  bool empty() const { return numel() == 0 || elements_ == 0; }
+  float* data() const { return stand_in(); }
+  void release() {
+    if (counter_ != nullptr) counter_->sub(elements_ * value_bytes_);
+    elements_ = 0;
+    shape_ = Shape{0, 0, 0, 0};
+  }
+  // As Tensor::reshape_or_allocate, charging `counter` (value_bytes per element).
+  void resize(MemoryCounter* counter, int value_bytes, Shape shape) {
+    if (shape.numel() != elements_ || counter != counter_) {
+      if (counter != nullptr && shape.numel() > 0) counter->add(shape.numel() * value_bytes);  // new first
+      if (counter_ != nullptr) counter_->sub(elements_ * value_bytes_);
+      elements_ = shape.numel();
+      counter_ = counter;
+      value_bytes_ = value_bytes;
+    }
+    shape_ = shape;
+  }
+
+ private:
+  static float* stand_in() {
+    static float nothing[16];
+    return nothing;
+  }
+  Shape shape_{0, 0, 0, 0};
+  int64_t elements_ = 0;
+  MemoryCounter* counter_ = nullptr;
+  int value_bytes_ = 4;
+};
+
+class PlanBackend {
+ public:
+  using Tensor = PlanTensor;
+  using FloatTensor = PlanTensor;
+  using Value = float;
+
+  // value_bytes: 4 (the CPU's fp32) or 2 (a GPU's bf16/fp16 activations; side tensors stay
+  // fp32). cpu_scratch: charge the CPU ops' own scratch (exact for a CPU run).
+  PlanBackend(int value_bytes, bool cpu_scratch) : value_bytes_(value_bytes), cpu_scratch_(cpu_scratch) {}
+
+  MemoryCounter& counter() { return counter_; }
+  // FLOPs of the forward ops run so far (convolutions, linears, attention; 2 per multiply-add).
+  double forward_flops() const { return forward_flops_; }
+
+  void resize(Tensor& t, Shape shape) { t.resize(&counter_, value_bytes_, shape); }
+  void resize_float(Tensor& t, Shape shape) { t.resize(&counter_, 4, shape); }
+
+  void conv2d_forward(const cpu::Conv2dDims& d, const float*, const ParamView&, const ParamView& bias, float*) {
+    forward_flops_ += 2.0 * static_cast<double>(d.macs());
+    transient(conv_bytes(d, bias).forward);
+  }
+  void conv2d_backward_data(const cpu::Conv2dDims& d, const float*, const ParamView&, float*) {
+    transient(conv_bytes(d, ParamView()).backward_data);
+  }
+  void conv2d_backward_filter(const cpu::Conv2dDims& d, const float*, const float*, const ParamView&,
+                              const ParamView&) {
+    transient(conv_bytes(d, ParamView()).backward_filter);
+  }
+  void group_norm_forward(const cpu::GroupNormDims&, bool, const float*, const ParamView&, const ParamView&, float*,
+                          float*, float*) {}
+  void group_norm_backward(const cpu::GroupNormDims& d, bool silu, const float*, const ParamView&, const ParamView&,
+                           const float*, const float*, const float*, float*) {
+    if (!silu || !cpu_scratch_) return;
+    resize_float(pre_silu_, {d.n, d.hw, 1, d.c});  // CpuBackend keeps these between calls
+    resize_float(grad_pre_silu_, {d.n, d.hw, 1, d.c});
+    resize_float(mean_again_, {d.n, 1, 1, d.groups});
+    resize_float(rstd_again_, {d.n, 1, 1, d.groups});
+  }
+  void add_forward(int64_t, const float*, const float*, float*) {}
+  void add_accumulate(int64_t, const float*, float*) {}
+  void silu_forward(int64_t, const float*, float*) {}
+  void silu_backward(int64_t, const float*, const float*, float*) {}
+  void concat_channels(int64_t, int, int, const float*, const float*, float*) {}
+  void split_channels(int64_t, int, int, const float*, float*, float*) {}
+  void add_per_channel(int, int64_t, int, const float*, const float*, float*) {}
+  void sum_per_channel(int, int64_t, int, const float*, float*) {}
+  void upsample_forward(int, int, int, int, const float*, float*) {}
+  void upsample_backward(int, int, int, int, const float*, float*) {}
+  void linear_forward(int64_t m, int cin, int cout, const float*, const ParamView&, const ParamView&, float*) {
+    forward_flops_ += 2.0 * static_cast<double>(m) * cin * cout;
+  }
+  void linear_backward(int64_t, int, int, const float*, const ParamView&, const ParamView&, const float*, float*) {}
+  void attention_forward(const cpu::AttentionDims& d, const float*, const float*, const float*, FloatTensor& probs,
+                         float*) {
+    resize_float(probs, {d.n, d.heads, d.tokens, d.tokens});
+    forward_flops_ += 4.0 * d.n * static_cast<double>(d.tokens) * d.tokens * d.channels;  // QKᵀ and PV
+  }
+  void attention_backward(const cpu::AttentionDims& d, const float*, const float*, const float*, const FloatTensor&,
+                          const float*, float*, float*, float*) {
+    if (cpu_scratch_) transient(int64_t(d.tokens) * d.tokens * 4);  // dS (L, L)
+  }
+  void reparameterize_forward(int64_t, const float*, const float*, const float*, float*) {}
+  void reparameterize_backward(int64_t, const float*, const float*, const float*, float*, float*) {}
+  double l1_forward(int64_t, const float*, const float*) { return 0; }
+  void l1_backward(int64_t, const float*, const float*, double, float*) {}
+  double mse_forward(int64_t, const float*, const float*) { return 0; }
+  void mse_backward(int64_t, const float*, const float*, double, float*) {}
+  double kl_forward(int64_t, const float*, const float*) { return 0; }
+  void kl_backward_accumulate(int64_t, const float*, const float*, double, float*, float*) {}
+  void load_images(const uint8_t*, Shape shape, Tensor& images) { resize(images, shape); }
+  void load_values(const float*, Shape shape, Tensor& out) { resize(out, shape); }
+  void to_host(const Tensor&, TensorF&) {}
+
+ private:
+  // A buffer allocated and freed within the call.
+  void transient(int64_t bytes) {
+    counter_.add(bytes);
+    counter_.sub(bytes);
+  }
+  cpu::OneDnnConvolutions::CallBytes conv_bytes(const cpu::Conv2dDims& d, const ParamView& bias) {
+    if (!cpu_scratch_) return {};
+    (void)bias;
+    return convolutions_.call_bytes(d, /*bias=*/true);
+  }
+
+  int value_bytes_;
+  bool cpu_scratch_;
+  MemoryCounter counter_;
+  double forward_flops_ = 0;
+  PlanTensor pre_silu_, grad_pre_silu_, mean_again_, rstd_again_;
+  cpu::OneDnnConvolutions convolutions_;  // asked for its per-call bytes only
+};
+
+}  // namespace ladder
