@@ -67,6 +67,15 @@ template <class T>
 void group_norm_backward(const GroupNormDims& d, const T* x, const T* gamma, const T* mean,
                          const T* rstd, const T* dy, T* dx, T* dgamma, T* dbeta);
 
+// The fast path the CPU backend trains with (kernels/cpu/group_norm_silu.cpp): GroupNorm, then
+// SiLU when `silu`, in one pass; the backward takes dy of the output (after the SiLU) and
+// needs no saved pre-SiLU tensor. Compared with group_norm_* + silu_* in the tests.
+void group_norm_silu_forward(const GroupNormDims& d, bool silu, const float* x, const float* gamma,
+                             const float* beta, float* y, float* mean, float* rstd);
+void group_norm_silu_backward(const GroupNormDims& d, bool silu, const float* x, const float* gamma,
+                              const float* beta, const float* mean, const float* rstd, const float* dy, float* dx,
+                              float* dgamma, float* dbeta);
+
 // ---------------------------------------------------------------------------------------
 // Elementwise. n = number of elements.
 template <class T>

@@ -48,31 +48,19 @@ class CpuBackend {
   }
 
   // ---- GroupNorm, optionally followed by SiLU: y = silu(x̂·γ + β). mean, rstd (N, G).
-  // The backward recomputes the pre-SiLU values from x, mean and rstd (as the GPU does), so
-  // the layer keeps no extra tensor for the SiLU.
+  // One fused pass (kernels/cpu/group_norm_silu.cpp; group_norm_* + silu_* are its
+  // reference); the backward rebuilds the pre-SiLU values from x and the saved mean and rstd,
+  // so the layer keeps no extra tensor for the SiLU.
   void group_norm_forward(const cpu::GroupNormDims& d, bool silu, const float* x,
                           const ParamView& gamma, const ParamView& beta, float* y, float* mean,
                           float* rstd) {
-    cpu::group_norm_forward(d, x, gamma.value(), beta.value(), y, mean, rstd);
-    if (silu) cpu::silu_forward(int64_t(d.n) * d.hw * d.c, y, y);
+    cpu::group_norm_silu_forward(d, silu, x, gamma.value(), beta.value(), y, mean, rstd);
   }
   void group_norm_backward(const cpu::GroupNormDims& d, bool silu, const float* x,
                            const ParamView& gamma, const ParamView& beta, const float* mean,
                            const float* rstd, const float* dy, float* dx) {
-    const float* du = dy;
-    if (silu) {
-      const int64_t n = int64_t(d.n) * d.hw * d.c;
-      resize(pre_silu_, {d.n, d.hw, 1, d.c});
-      resize(grad_pre_silu_, {d.n, d.hw, 1, d.c});
-      resize(mean_again_, {d.n, 1, 1, d.groups});
-      resize(rstd_again_, {d.n, 1, 1, d.groups});
-      // The same function on the same input: the same bits as the forward's pre-SiLU values.
-      cpu::group_norm_forward(d, x, gamma.value(), beta.value(), pre_silu_.data(),
-                              mean_again_.data(), rstd_again_.data());
-      cpu::silu_backward(n, pre_silu_.data(), dy, grad_pre_silu_.data());
-      du = grad_pre_silu_.data();
-    }
-    cpu::group_norm_backward(d, x, gamma.value(), mean, rstd, du, dx, gamma.grad(), beta.grad());
+    cpu::group_norm_silu_backward(d, silu, x, gamma.value(), beta.value(), mean, rstd, dy, dx, gamma.grad(),
+                                  beta.grad());
   }
 
   // ---- Elementwise.
@@ -169,7 +157,6 @@ class CpuBackend {
   }
 
  private:
-  TensorF pre_silu_, grad_pre_silu_, mean_again_, rstd_again_;  // GroupNorm backward scratch
   cpu::OneDnnConvolutions convolutions_;
 };
 

@@ -3,8 +3,7 @@
 // nothing: PlanTensor holds a shape and charges its bytes to the backend's counter with the
 // same rules as the real tensors (reallocation only when the element count changes, the new
 // buffer made before the old is freed), and every op charges the scratch the CPU backend's op
-// allocates for the call (GroupNorm+SiLU's backward copies, attention's dS, oneDNN's weight
-// reorders and scratchpads). The peak of the counter over a micro-step is then the CPU run's
+// allocates for the call (attention's dS, oneDNN's weight reorders and scratchpads). The peak of the counter over a micro-step is then the CPU run's
 // activation peak, exactly; for a GPU it is the same tensors at the activation width
 // (`value_bytes`), an estimate. Data pointers are a stand-in address nothing dereferences.
 #pragma once
@@ -93,14 +92,8 @@ class PlanBackend {
   }
   void group_norm_forward(const cpu::GroupNormDims&, bool, const float*, const ParamView&, const ParamView&, float*,
                           float*, float*) {}
-  void group_norm_backward(const cpu::GroupNormDims& d, bool silu, const float*, const ParamView&, const ParamView&,
-                           const float*, const float*, const float*, float*) {
-    if (!silu || !cpu_scratch_) return;
-    resize_float(pre_silu_, {d.n, d.hw, 1, d.c});  // CpuBackend keeps these between calls
-    resize_float(grad_pre_silu_, {d.n, d.hw, 1, d.c});
-    resize_float(mean_again_, {d.n, 1, 1, d.groups});
-    resize_float(rstd_again_, {d.n, 1, 1, d.groups});
-  }
+  void group_norm_backward(const cpu::GroupNormDims&, bool, const float*, const ParamView&, const ParamView&,
+                           const float*, const float*, const float*, float*) {}
   void add_forward(int64_t, const float*, const float*, float*) {}
   void add_accumulate(int64_t, const float*, float*) {}
   void silu_forward(int64_t, const float*, float*) {}
@@ -152,7 +145,6 @@ class PlanBackend {
   bool cpu_scratch_;
   MemoryCounter counter_;
   double forward_flops_ = 0;
-  PlanTensor pre_silu_, grad_pre_silu_, mean_again_, rstd_again_;
   cpu::OneDnnConvolutions convolutions_;  // asked for its per-call bytes only
 };
 
