@@ -5,8 +5,8 @@
 # the autoencoder. It checks that the loss fell, that the run wrote its grids, and that the
 # generated latents have the spatial structure of the training latents rather than of noise
 # (bench/latent_statistics.py: lag-1 autocorrelation nearer the training latents' than the
-# noise's, and a std within a factor 2 of theirs). Needs numpy and h5py (installed by
-# launch/install_deps.sh).
+# noise's, and a std within a factor 2.5 of theirs, a guard against collapse or blow-up).
+# Needs numpy and h5py (installed by launch/install_deps.sh).
 import argparse
 import json
 import os
@@ -87,7 +87,7 @@ with tempfile.TemporaryDirectory(prefix="ladder-diffusion-") as work:
     if not abs(gc - tc) < abs(gc - nc):
         print("FAILED: the samples' spatial structure is not nearer the training latents than noise")
         sys.exit(1)
-    if not 0.5 * ts < gs < 2 * ts:
-        print("FAILED: the samples' std is not within a factor 2 of the training latents'")
+    if not ts / 2.5 < gs < 2.5 * ts:
+        print("FAILED: the samples' std is not within a factor 2.5 of the training latents' (collapse or blow-up)")
         sys.exit(1)
     print("passed: the loss fell and the samples have the training latents' structure, not noise's")
