@@ -185,6 +185,10 @@ bool is_latent_store(const std::string& path) {
   }
 }
 
+double scale_factor_of(const std::string& path) {
+  return !path.empty() && is_latent_store(path) ? LatentStoreReader(path).info().scale_factor : 0.0;
+}
+
 LatentStoreReader::LatentStoreReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.info.path = path;

@@ -79,5 +79,7 @@ class LatentStoreReader {
 
 // Whether `path` is an HDF5 file whose format attribute says latent store (for inspect).
 bool is_latent_store(const std::string& path);
+// The scale_factor of the latent store at `path`; 0 when there is none there (sample, export).
+double scale_factor_of(const std::string& path);
 
 }  // namespace ladder::io

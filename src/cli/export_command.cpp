@@ -9,7 +9,6 @@
 #include "cli/export_command.h"
 
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -128,13 +127,11 @@ int export_command(const std::vector<std::string>& args) {
       {"weights", ema ? "ema" : "master"},
       {"ladder_version", LADDER_VERSION}};
   const auto store = manifest.config.find("data.store");
-  std::error_code error;
-  if (unet && store != manifest.config.end() && std::filesystem::exists(store->second, error) &&
-      io::is_latent_store(store->second))
-  {
-    char scale[32];
-    std::snprintf(scale, sizeof scale, "%.17g", io::LatentStoreReader(store->second).info().scale_factor);
-    metadata["scale_factor"] = scale;
+  const double scale = unet && store != manifest.config.end() ? io::scale_factor_of(store->second) : 0.0;
+  if (scale > 0) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", scale);
+    metadata["scale_factor"] = text;
   }
   io::write_safetensors(out, metadata, tensors);
 

@@ -41,12 +41,10 @@ double find_scale_factor(double flag, const std::string& checkpoint, const Confi
   } else if (std::filesystem::is_directory(checkpoint, error)) {  // a checkpoint of a diffusion run
     const auto keys = io::read_manifest((std::filesystem::path(checkpoint) / io::kManifestFile).string()).config;
     const auto store = keys.find("data.store");
-    if (store != keys.end() && io::is_latent_store(store->second))
-      return io::LatentStoreReader(store->second).info().scale_factor;
+    const double scale = store != keys.end() ? io::scale_factor_of(store->second) : 0.0;
+    if (scale > 0) return scale;
   }
-  if (!config.data.store.empty() && io::is_latent_store(config.data.store))
-    return io::LatentStoreReader(config.data.store).info().scale_factor;
-  return 0;
+  return io::scale_factor_of(config.data.store);
 }
 
 void write_latents(const std::string& path, const TensorF& noise, const TensorF& latents,

@@ -32,10 +32,12 @@ void DiffusionObjective::resize(const Shape& latents, DenoisingBatch& out) const
 }
 
 void DiffusionObjective::prepare_image(const float* record, const Shape& latents, int64_t b, int t, Rng& rng,
+                                       std::vector<float>& z, std::vector<float>& noise,
                                        DenoisingBatch& out) const {
   const int channels = static_cast<int>(latents.c);
   const int64_t pixels = latents.h * latents.w, per_image = pixels * channels;
-  std::vector<float> z(static_cast<size_t>(per_image)), noise(static_cast<size_t>(per_image));
+  z.resize(static_cast<size_t>(per_image));
+  noise.resize(static_cast<size_t>(per_image));
   for (int64_t p = 0; p < pixels; ++p)
     for (int c = 0; c < channels; ++c) {  // z = μ + σ·ε_z, σ from the clamped log σ²
       const double mu = record[p * 2 * channels + c];
@@ -61,10 +63,11 @@ void DiffusionObjective::prepare(const float* records, const Shape& latents, con
                " indices for ", latents.str());
   resize(latents, out);
   const int64_t per_record = latents.h * latents.w * latents.c * 2;
+  std::vector<float> z, noise;
   for (int64_t b = 0; b < latents.n; ++b) {
     Rng rng(seed_ ^ 0x64696666ull, splitmix64(static_cast<uint64_t>(step)) ^ static_cast<uint64_t>(indices[b]));
     const int t = static_cast<int>(rng.below(static_cast<uint64_t>(schedule_.timesteps())));
-    prepare_image(records + b * per_record, latents, b, t, rng, out);
+    prepare_image(records + b * per_record, latents, b, t, rng, z, noise, out);
   }
 }
 
@@ -76,9 +79,10 @@ void DiffusionObjective::prepare_validation(const float* records, const Shape& l
   resize(latents, out);
   const int t = (2 * probe + 1) * schedule_.timesteps() / (2 * kValidationProbes);
   const int64_t per_record = latents.h * latents.w * latents.c * 2;
+  std::vector<float> z, noise;
   for (int64_t b = 0; b < latents.n; ++b) {
     Rng rng(seed_ ^ 0x76616c6964ull, splitmix64(static_cast<uint64_t>(probe)) ^ static_cast<uint64_t>(indices[b]));
-    prepare_image(records + b * per_record, latents, b, t, rng, out);
+    prepare_image(records + b * per_record, latents, b, t, rng, z, noise, out);
   }
 }
 

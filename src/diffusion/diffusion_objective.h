@@ -45,9 +45,10 @@ class DiffusionObjective {
   Prediction prediction() const { return prediction_; }
 
  private:
-  // Image b of `out` at timestep t from `record`, drawing z, ε and the offsets from `rng`.
+  // Image b of `out` at timestep t from `record`, drawing z, ε and the offsets from `rng`;
+  // z and noise: scratch of one image's latents (reused across the batch).
   void prepare_image(const float* record, const Shape& latents, int64_t b, int t, Rng& rng,
-                     DenoisingBatch& out) const;
+                     std::vector<float>& z, std::vector<float>& noise, DenoisingBatch& out) const;
   void resize(const Shape& latents, DenoisingBatch& out) const;
 
   NoiseSchedule schedule_;

@@ -79,16 +79,16 @@ class PlanBackend {
   void resize(Tensor& t, Shape shape) { t.resize(&counter_, value_bytes_, shape); }
   void resize_float(Tensor& t, Shape shape) { t.resize(&counter_, 4, shape); }
 
-  void conv2d_forward(const cpu::Conv2dDims& d, const float*, const ParamView&, const ParamView& bias, float*) {
+  void conv2d_forward(const cpu::Conv2dDims& d, const float*, const ParamView&, const ParamView&, float*) {
     forward_flops_ += 2.0 * static_cast<double>(d.macs());
-    transient(conv_bytes(d, bias).forward);
+    transient(conv_bytes(d).forward);
   }
   void conv2d_backward_data(const cpu::Conv2dDims& d, const float*, const ParamView&, float*) {
-    transient(conv_bytes(d, ParamView()).backward_data);
+    transient(conv_bytes(d).backward_data);
   }
   void conv2d_backward_filter(const cpu::Conv2dDims& d, const float*, const float*, const ParamView&,
                               const ParamView&) {
-    transient(conv_bytes(d, ParamView()).backward_filter);
+    transient(conv_bytes(d).backward_filter);
   }
   void group_norm_forward(const cpu::GroupNormDims&, bool, const float*, const ParamView&, const ParamView&, float*,
                           float*, float*) {}
@@ -135,10 +135,9 @@ class PlanBackend {
     counter_.add(bytes);
     counter_.sub(bytes);
   }
-  cpu::OneDnnConvolutions::CallBytes conv_bytes(const cpu::Conv2dDims& d, const ParamView& bias) {
-    if (!cpu_scratch_) return {};
-    (void)bias;
-    return convolutions_.call_bytes(d, /*bias=*/true);
+  // Every convolution of the models has a bias.
+  cpu::OneDnnConvolutions::CallBytes conv_bytes(const cpu::Conv2dDims& d) {
+    return cpu_scratch_ ? convolutions_.call_bytes(d, /*bias=*/true) : cpu::OneDnnConvolutions::CallBytes{};
   }
 
   int value_bytes_;

@@ -29,6 +29,15 @@ int64_t gpu_allowance(int64_t counted_bytes) { return counted_bytes / 10 + (int6
 MemoryPlanner::MemoryPlanner(Config config, PlanTarget target) : config_(std::move(config)), target_(target) {
   LADDER_CHECK_USAGE(target_.world >= 1, "plan: --world must be >= 1");
   for (int rung = 0; rung < config_.stages.rungs(); ++rung) micro_batch_for_rung(config_, rung, target_.world);
+  {  // the parameter count from the model itself
+    PlanBackend backend(4, false);
+    ParamStore store;
+    if (config_.model.kind == "diffusion_unet")
+      DiffusionUNet<PlanBackend>(config_.model, store, backend);
+    else
+      AutoencoderKL<PlanBackend>(config_.model, store, backend);
+    parameters_ = store.count();
+  }
   std::error_code error;
   if (target_.gpu && !std::filesystem::exists(config_.data.store, error)) {
     // The records live in host memory, which a GPU plan does not count; only a latent store's
@@ -116,21 +125,13 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
   return out;
 }
 
-RungMemoryPlan MemoryPlanner::fixed(int rung, int micro) const {
+RungMemoryPlan MemoryPlanner::fixed(int rung) const {
   RungMemoryPlan plan;
   plan.rung = rung;
   plan.resolution = config_.stages.resolutions.at(rung);
   plan.per_rank_batch = config_.train.batch / target_.world;
-  (void)micro;
-  // The parameter count from the model itself.
-  PlanBackend backend(4, false);
-  ParamStore store;
-  if (config_.model.kind == "diffusion_unet")
-    DiffusionUNet<PlanBackend>(config_.model, store, backend);
-  else
-    AutoencoderKL<PlanBackend>(config_.model, store, backend);
   const int64_t bucket = std::max<int64_t>(1, static_cast<int64_t>(config_.train.bucket_mb * (1 << 20) / 4));
-  const ShardLayout layout(store.count(), target_.world, bucket);
+  const ShardLayout layout(parameters_, target_.world, bucket);
   const int64_t all = layout.padded_count(), owned = layout.owned_count();
   const int stage = config_.train.zero_stage;
   int64_t largest_bucket = 0;
@@ -158,11 +159,11 @@ RungMemoryPlan MemoryPlanner::fixed(int rung, int micro) const {
 }
 
 int64_t MemoryPlanner::step_peak(int rung, int micro, bool recompute) const {
-  return fixed(rung, micro).fixed_bytes() + activations(rung, micro, recompute).peak;
+  return fixed(rung).fixed_bytes() + activations(rung, micro, recompute).peak;
 }
 
 RungMemoryPlan MemoryPlanner::plan_rung(int rung) const {
-  RungMemoryPlan plan = fixed(rung, 1);
+  RungMemoryPlan plan = fixed(rung);
   const int per_rank = static_cast<int>(plan.per_rank_batch);
   for (bool recompute : {false, true})
     for (int m = per_rank; m >= 1; --m) {
@@ -174,7 +175,6 @@ RungMemoryPlan MemoryPlanner::plan_rung(int rung) const {
       option.activation_bytes = a.peak;
       option.total_bytes = plan.fixed_bytes() + a.peak;
       if (target_.gpu) {
-        // The GPU's inputs: two slots of one micro-batch each (pixels or x_t, and fp32 noise/targets).
         option.total_bytes += gpu_allowance(option.total_bytes);
         option.fits = target_.gpu_memory <= 0 || option.total_bytes <= target_.gpu_memory;
       }

@@ -67,10 +67,11 @@ class MemoryPlanner {
     double forward_flops_per_image = 0;
   };
   Activations activations(int rung, int micro, bool recompute) const;
-  RungMemoryPlan fixed(int rung, int micro) const;
+  RungMemoryPlan fixed(int rung) const;
 
   Config config_;
   PlanTarget target_;
+  int64_t parameters_ = 0;  // the model's parameter count (unpadded)
   int64_t records_ = 0;   // images in the store (training share)
   int64_t val_records_ = 0;
   int downsampling_ = 1;  // latents: the autoencoder's

@@ -11,25 +11,14 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "fast_path_checks.h"
 #include "kernels/cpu/ops.h"
 
 namespace ladder::cpu {
 namespace {
 
-std::vector<float> random(int64_t n, Rng& rng, double offset = 0) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = static_cast<float>(offset + rng.normal());
-  return v;
-}
-
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    diff = std::max(diff, std::abs(double(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(double(b[i])));
-  }
-  return diff / scale;
-}
+using testing::random_floats;
+using testing::relative_error;
 
 struct Case {
   GroupNormDims d;
@@ -43,8 +32,8 @@ TEST(GroupNormSilu, EqualsTheReference) {
   for (const Case& c : cases) {
     const GroupNormDims& d = c.d;
     const int64_t n = int64_t(d.n) * d.hw * d.c;
-    const std::vector<float> x = random(n, rng, c.offset), gamma = random(d.c, rng), beta = random(d.c, rng),
-                             dy = random(n, rng);
+    const std::vector<float> x = random_floats(n, rng, c.offset), gamma = random_floats(d.c, rng), beta = random_floats(d.c, rng),
+                             dy = random_floats(n, rng);
     for (bool silu : {false, true}) {
       const std::string what = "n " + std::to_string(d.n) + " hw " + std::to_string(d.hw) + " c " +
                                std::to_string(d.c) + " groups " + std::to_string(d.groups) + (silu ? " silu" : "");
@@ -61,7 +50,7 @@ TEST(GroupNormSilu, EqualsTheReference) {
 
       std::vector<float> du = dy;
       if (silu) silu_backward<float>(n, pre.data(), dy.data(), du.data());
-      std::vector<float> dx_ref(n), dg_ref = random(d.c, rng), db_ref = random(d.c, rng);
+      std::vector<float> dx_ref(n), dg_ref = random_floats(d.c, rng), db_ref = random_floats(d.c, rng);
       std::vector<float> dg = dg_ref, db = db_ref, dx(n, 7.f);
       group_norm_backward<float>(d, x.data(), gamma.data(), mean_ref.data(), rstd_ref.data(), du.data(),
                                  dx_ref.data(), dg_ref.data(), db_ref.data());
@@ -78,8 +67,8 @@ TEST(GroupNormSilu, TheThreadCountDoesNotChangeTheBits) {
   const GroupNormDims d{3, 256, 64, 16, 1e-6};
   const int64_t n = int64_t(d.n) * d.hw * d.c;
   Rng rng(6, 0);
-  const std::vector<float> x = random(n, rng), gamma = random(d.c, rng), beta = random(d.c, rng),
-                           dy = random(n, rng);
+  const std::vector<float> x = random_floats(n, rng), gamma = random_floats(d.c, rng), beta = random_floats(d.c, rng),
+                           dy = random_floats(n, rng);
   auto run = [&](int threads) {
     omp_set_num_threads(threads);
     std::vector<float> y(n), mean(size_t(d.n) * d.groups), rstd(mean.size()), dx(n), dg(d.c, 0.f), db(d.c, 0.f);

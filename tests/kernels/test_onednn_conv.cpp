@@ -12,26 +12,14 @@
 
 #include "core/rng.h"
 #include "kernels/cpu/onednn_conv.h"
+#include "fast_path_checks.h"
 #include "kernels/cpu/ops.h"
 
 namespace ladder::cpu {
 namespace {
 
-std::vector<float> random(int64_t n, Rng& rng) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = static_cast<float>(rng.normal());
-  return v;
-}
-
-// max |a − b| / max |b|
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    diff = std::max(diff, std::abs(double(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(double(b[i])));
-  }
-  return diff / scale;
-}
+using testing::random_floats;
+using testing::relative_error;
 
 struct Case {
   const char* what;
@@ -53,8 +41,8 @@ TEST(OneDnnConv, EqualsTheReferenceForEveryShapeClass) {
   Rng rng(3, 0);
   for (const Case& c : kCases) {
     const Conv2dDims& d = c.d;
-    const std::vector<float> x = random(d.x_size(), rng), w = random(d.w_size(), rng), b = random(d.cout, rng),
-                             dy = random(d.y_size(), rng);
+    const std::vector<float> x = random_floats(d.x_size(), rng), w = random_floats(d.w_size(), rng), b = random_floats(d.cout, rng),
+                             dy = random_floats(d.y_size(), rng);
     std::vector<float> want(static_cast<size_t>(d.y_size())), got(want.size(), 7.f);
     conv2d_forward<float>(d, x.data(), w.data(), b.data(), want.data());
     fast.forward(d, x.data(), w.data(), b.data(), got.data());
@@ -69,7 +57,7 @@ TEST(OneDnnConv, EqualsTheReferenceForEveryShapeClass) {
     EXPECT_LT(relative_error(dx_got, dx_want), 1e-5) << c.what << ": backward data";
 
     // Accumulating into gradients that already hold something.
-    std::vector<float> dw_want = random(d.w_size(), rng), db_want = random(d.cout, rng);
+    std::vector<float> dw_want = random_floats(d.w_size(), rng), db_want = random_floats(d.cout, rng);
     std::vector<float> dw_got = dw_want, db_got = db_want;
     conv2d_backward_filter<float>(d, x.data(), dy.data(), dw_want.data(), db_want.data());
     fast.backward_filter(d, x.data(), dy.data(), dw_got.data(), db_got.data());
@@ -88,7 +76,7 @@ TEST(OneDnnConv, EqualInputsGiveEqualBits) {
   OneDnnConvolutions a, b;
   Rng rng(4, 0);
   const Conv2dDims d = Conv2dDims::make(3, 16, 16, 32, 32, 3, 1, 1, 1, 1, 1);
-  const std::vector<float> x = random(d.x_size(), rng), w = random(d.w_size(), rng), dy = random(d.y_size(), rng);
+  const std::vector<float> x = random_floats(d.x_size(), rng), w = random_floats(d.w_size(), rng), dy = random_floats(d.y_size(), rng);
   std::vector<float> dw_a(static_cast<size_t>(d.w_size()), 0.f), dw_b = dw_a, dx_a(static_cast<size_t>(d.x_size())),
       dx_b = dx_a;
   a.backward_filter(d, x.data(), dy.data(), dw_a.data(), nullptr);
