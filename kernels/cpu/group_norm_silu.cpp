@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/cpu/fast_exp.h"
 #include "kernels/cpu/ops.h"
 
 namespace ladder::cpu {
@@ -34,7 +35,28 @@ std::vector<Block> blocks_of(const GroupNormDims& d) {
   return blocks;
 }
 
-inline float sigmoid(float u) { return 1.0f / (1.0f + std::exp(-u)); }
+// One pixel row of the backward's first pass. du = dy·σ'(u)… with u the pre-SiLU value
+// rebuilt as the forward made it: u = (x − mean)·a + bias, a = rstd·γ.
+inline void silu_gradient_row(int width, const float* __restrict x, const float* __restrict dy,
+                              const float* __restrict mean, const float* __restrict a,
+                              const float* __restrict bias, float* __restrict du) {
+  for (int j = 0; j < width; ++j) {
+    const float u = (x[j] - mean[j]) * a[j] + bias[j];
+    const float s = fast_sigmoid(u);
+    du[j] = dy[j] * (s * (1.0f + u * (1.0f - s)));
+  }
+}
+
+// The per-channel sums of du·x̂ and du over one pixel row, in double.
+inline void add_gradient_sums_row(int width, const float* __restrict x, const float* __restrict du,
+                                  const float* __restrict mean, const float* __restrict rstd,
+                                  double* __restrict sum_gx, double* __restrict sum_g) {
+  for (int j = 0; j < width; ++j) {
+    const double xhat = (double(x[j]) - mean[j]) * rstd[j];
+    sum_gx[j] += du[j] * xhat;
+    sum_g[j] += du[j];
+  }
+}
 
 }  // namespace
 
@@ -84,7 +106,7 @@ void group_norm_silu_forward(const GroupNormDims& d, bool silu, const float* x, 
       if (silu) {
         for (int j = 0; j < width; ++j) {
           const float u = (row[j] - m[j]) * a[j] + bias[j];
-          out[j] = u * sigmoid(u);
+          out[j] = u * fast_sigmoid(u);
         }
       } else {
         for (int j = 0; j < width; ++j) out[j] = (row[j] - m[j]) * a[j] + bias[j];
@@ -122,20 +144,13 @@ void group_norm_silu_backward(const GroupNormDims& d, bool silu, const float* x,
     double* pb = part_beta.data() + k.n * d.c + c0;
     for (int64_t p = 0; p < d.hw; ++p) {
       const float* row = xb + p * d.c;
-      const float* grad = dyb + p * d.c;
-      float* out = dxb + p * d.c;
-      for (int j = 0; j < width; ++j) {
-        float du = grad[j];
-        if (silu) {
-          const float u = (row[j] - m[j]) * a[j] + bias[j];
-          const float s = sigmoid(u);
-          du *= s * (1.0f + u * (1.0f - s));
-        }
-        out[j] = du;
-        const double xhat = (double(row[j]) - m[j]) * rs[j];
-        pg[j] += du * xhat;
-        pb[j] += du;
+      float* du = dxb + p * d.c;
+      if (silu) {
+        silu_gradient_row(width, row, dyb + p * d.c, m.data(), a.data(), bias.data(), du);
+      } else {
+        std::copy(dyb + p * d.c, dyb + p * d.c + width, du);
       }
+      add_gradient_sums_row(width, row, du, m.data(), rs.data(), pg, pb);
     }
     // Per group: mean(g) and mean(g·x̂) with g = du·γ; then dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
     std::vector<double> mean_g(static_cast<size_t>(width)), mean_gx(static_cast<size_t>(width));

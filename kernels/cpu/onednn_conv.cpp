@@ -32,12 +32,31 @@ struct Shape {
   dnnl::convolution_backward_weights filter;
 };
 
+// A buffer that only grows: the calls reuse it, so after the first step no call allocates,
+// zeroes or page-faults its scratch.
+struct Workspace {
+  HostBuffer<float> buffer;
+  float* at_least(size_t bytes) {
+    const int64_t floats = OneDnnConvolutions::workspace_floats(bytes);
+    if (floats > buffer.size()) buffer = HostBuffer<float>(floats);
+    return buffer.data();
+  }
+};
+
+size_t reorder_bytes(const dnnl::memory::desc& wanted, const dnnl::memory::desc& user) {
+  return wanted == user ? 0 : wanted.get_size();
+}
+
 }  // namespace
 
 struct OneDnnConvolutions::Impl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::map<Key, std::unique_ptr<Shape>> shapes;
+  // weights: the reordered weights (forward, backward data) or the filter gradient in
+  // oneDNN's layout; scratch: oneDNN's scratchpad; plain: that gradient back in our layout;
+  // bias: the bias gradient.
+  Workspace weights_space, scratch_space, plain_space, bias_space;
 
   Shape& shape(const Conv2dDims& d, bool bias) {
     std::unique_ptr<Shape>& found = shapes[key_of(d, bias)];
@@ -77,18 +96,16 @@ struct OneDnnConvolutions::Impl {
   }
 
   // Our (Cout, K, K, Cin) weights in the layout `wanted` (a reorder when it differs).
-  dnnl::memory weights(const Shape& s, const dnnl::memory::desc& wanted, const float* w, HostBuffer<float>& space) {
+  dnnl::memory weights(const Shape& s, const dnnl::memory::desc& wanted, const float* w) {
     dnnl::memory user = wrap(s.w_user, w);
     if (wanted == s.w_user) return user;
-    space = HostBuffer<float>(static_cast<int64_t>(wanted.get_size() / sizeof(float)));
-    dnnl::memory converted(wanted, engine, space.data());
+    dnnl::memory converted(wanted, engine, weights_space.at_least(reorder_bytes(wanted, s.w_user)));
     dnnl::reorder(user, converted).execute(stream, user, converted);
     return converted;
   }
 
-  dnnl::memory scratchpad(const dnnl::memory::desc& desc, HostBuffer<float>& space) {
-    space = HostBuffer<float>(static_cast<int64_t>((desc.get_size() + sizeof(float) - 1) / sizeof(float)));
-    return dnnl::memory(desc, engine, space.data());
+  dnnl::memory scratchpad(const dnnl::memory::desc& desc) {
+    return dnnl::memory(desc, engine, scratch_space.at_least(desc.get_size()));
   }
 };
 
@@ -98,12 +115,10 @@ OneDnnConvolutions::~OneDnnConvolutions() = default;
 void OneDnnConvolutions::forward(const Conv2dDims& d, const float* x, const float* w, const float* b, float* y) {
   Impl& m = *impl_;
   Shape& s = m.shape(d, b != nullptr);
-  HostBuffer<float> weight_space, scratch_space;
-  std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC, m.wrap(s.x, x)},
-      {DNNL_ARG_WEIGHTS, m.weights(s, s.forward_pd.weights_desc(), w, weight_space)},
-      {DNNL_ARG_DST, m.wrap(s.y, y)},
-      {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.forward_pd.scratchpad_desc(), scratch_space)}};
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, m.wrap(s.x, x)},
+                                                {DNNL_ARG_WEIGHTS, m.weights(s, s.forward_pd.weights_desc(), w)},
+                                                {DNNL_ARG_DST, m.wrap(s.y, y)},
+                                                {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.forward_pd.scratchpad_desc())}};
   if (b != nullptr) args[DNNL_ARG_BIAS] = m.wrap(s.b, b);
   s.forward.execute(m.stream, args);
   m.stream.wait();
@@ -112,11 +127,10 @@ void OneDnnConvolutions::forward(const Conv2dDims& d, const float* x, const floa
 void OneDnnConvolutions::backward_data(const Conv2dDims& d, const float* dy, const float* w, float* dx) {
   Impl& m = *impl_;
   Shape& s = m.shape(d, true);
-  HostBuffer<float> weight_space, scratch_space;
   s.data.execute(m.stream, {{DNNL_ARG_DIFF_DST, m.wrap(s.y, dy)},
-                            {DNNL_ARG_WEIGHTS, m.weights(s, s.data_pd.weights_desc(), w, weight_space)},
+                            {DNNL_ARG_WEIGHTS, m.weights(s, s.data_pd.weights_desc(), w)},
                             {DNNL_ARG_DIFF_SRC, m.wrap(s.x, dx)},
-                            {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.data_pd.scratchpad_desc(), scratch_space)}});
+                            {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.data_pd.scratchpad_desc())}});
   m.stream.wait();
 }
 
@@ -126,40 +140,43 @@ void OneDnnConvolutions::backward_filter(const Conv2dDims& d, const float* x, co
   Shape& s = m.shape(d, true);
   // oneDNN writes the gradients; ours accumulate: into scratch, then reordered and added.
   const dnnl::memory::desc& wanted = s.filter_pd.diff_weights_desc();
-  HostBuffer<float> grad(static_cast<int64_t>(wanted.get_size() / sizeof(float))), grad_bias(d.cout),
-      scratch_space, plain;
-  dnnl::memory grad_memory(wanted, m.engine, grad.data());
+  dnnl::memory grad_memory(wanted, m.engine, m.weights_space.at_least(wanted.get_size()));
+  float* grad_bias = m.bias_space.at_least(size_t(d.cout) * sizeof(float));
   s.filter.execute(m.stream, {{DNNL_ARG_SRC, m.wrap(s.x, x)},
                               {DNNL_ARG_DIFF_DST, m.wrap(s.y, dy)},
                               {DNNL_ARG_DIFF_WEIGHTS, grad_memory},
-                              {DNNL_ARG_DIFF_BIAS, m.wrap(dnnl::memory::desc({d.cout}, dt::f32, tag::x), grad_bias.data())},
-                              {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.filter_pd.scratchpad_desc(), scratch_space)}});
-  const float* user_layout = grad.data();
+                              {DNNL_ARG_DIFF_BIAS, m.wrap(dnnl::memory::desc({d.cout}, dt::f32, tag::x), grad_bias)},
+                              {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.filter_pd.scratchpad_desc())}});
+  const float* user_layout = static_cast<const float*>(grad_memory.get_data_handle());
   if (!(wanted == s.w_user)) {
-    plain = HostBuffer<float>(d.w_size());
-    dnnl::memory target(s.w_user, m.engine, plain.data());
+    dnnl::memory target(s.w_user, m.engine, m.plain_space.at_least(size_t(d.w_size()) * sizeof(float)));
     dnnl::reorder(grad_memory, target).execute(m.stream, grad_memory, target);
-    user_layout = plain.data();
+    user_layout = static_cast<const float*>(target.get_data_handle());
   }
   m.stream.wait();
   add_accumulate<float>(d.w_size(), user_layout, dw);
-  if (db != nullptr) add_accumulate<float>(d.cout, grad_bias.data(), db);
+  if (db != nullptr) add_accumulate<float>(d.cout, grad_bias, db);
 }
 
-OneDnnConvolutions::CallBytes OneDnnConvolutions::call_bytes(const Conv2dDims& d, bool bias) {
-  Shape& s = impl_->shape(d, bias);
-  // HostBuffer<float> sizes, rounded up to whole floats as the calls allocate them.
-  auto floats = [](size_t bytes) { return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float)) * 4; };
-  auto reorder = [&](const dnnl::memory::desc& wanted) {
-    return wanted == s.w_user ? int64_t{0} : static_cast<int64_t>(wanted.get_size() / sizeof(float)) * 4;
-  };
-  CallBytes bytes;
-  bytes.forward = reorder(s.forward_pd.weights_desc()) + floats(s.forward_pd.scratchpad_desc().get_size());
-  bytes.backward_data = reorder(s.data_pd.weights_desc()) + floats(s.data_pd.scratchpad_desc().get_size());
-  const dnnl::memory::desc& grad = s.filter_pd.diff_weights_desc();
-  bytes.backward_filter = static_cast<int64_t>(grad.get_size() / sizeof(float)) * 4 + int64_t(d.cout) * 4 +
-                          floats(s.filter_pd.scratchpad_desc().get_size()) +
-                          (grad == s.w_user ? 0 : d.w_size() * 4);
+OneDnnConvolutions::WorkspaceBytes OneDnnConvolutions::workspace_bytes(const Conv2dDims& d, bool bias, Pass pass) {
+  const Shape& s = impl_->shape(d, bias);
+  WorkspaceBytes bytes;
+  switch (pass) {
+    case Pass::kForward:
+      bytes.weights = reorder_bytes(s.forward_pd.weights_desc(), s.w_user);
+      bytes.scratch = s.forward_pd.scratchpad_desc().get_size();
+      break;
+    case Pass::kBackwardData:
+      bytes.weights = reorder_bytes(s.data_pd.weights_desc(), s.w_user);
+      bytes.scratch = s.data_pd.scratchpad_desc().get_size();
+      break;
+    case Pass::kBackwardFilter:
+      bytes.weights = s.filter_pd.diff_weights_desc().get_size();
+      bytes.scratch = s.filter_pd.scratchpad_desc().get_size();
+      bytes.plain = reorder_bytes(s.filter_pd.diff_weights_desc(), s.w_user) == 0 ? 0 : size_t(d.w_size()) * 4;
+      bytes.bias = size_t(d.cout) * 4;
+      break;
+  }
   return bytes;
 }
 

@@ -3,8 +3,10 @@
 // NHWC fp32 activations with the JIT kernels of the machine's ISA (AVX-512 where present),
 // where the reference (kernels/cpu/conv2d.cpp: im2col + OpenBLAS) stays the oracle that the
 // tests compare against. Primitives are created once per shape and kept; weights go to the
-// layout the primitive prefers by a reorder per call (they are small); scratchpads come from
-// our own counted buffers.
+// layout the primitive prefers by a reorder per call (they are small). Reordered weights,
+// scratchpads and the filter gradients live in grow-only workspaces of our own counted
+// buffers, reused by every call: after the first step no call allocates, zeroes or faults in
+// memory. One instance serves one thread at a time.
 #pragma once
 
 #include <memory>
@@ -27,12 +29,18 @@ class OneDnnConvolutions {
   void backward_data(const Conv2dDims& d, const float* dy, const float* w, float* dx);
   void backward_filter(const Conv2dDims& d, const float* x, const float* dy, float* dw, float* db);
 
-  // The bytes each pass allocates for the call (weight reorders, scratchpads, the
-  // backward-filter result before it is added), without running it: `ladder plan`.
-  struct CallBytes {
-    int64_t forward = 0, backward_data = 0, backward_filter = 0;
+  // What one pass asks of each grow-only workspace (bytes): weights (the reordered weights, or
+  // the filter gradient in oneDNN's layout), scratch (oneDNN's scratchpad), plain (that
+  // gradient back in our layout), bias (the bias gradient). `ladder plan` charges their growth.
+  enum class Pass { kForward, kBackwardData, kBackwardFilter };
+  struct WorkspaceBytes {
+    size_t weights = 0, scratch = 0, plain = 0, bias = 0;
   };
-  CallBytes call_bytes(const Conv2dDims& d, bool bias);
+  WorkspaceBytes workspace_bytes(const Conv2dDims& d, bool bias, Pass pass);
+  // The floats a workspace holds after asking for `bytes` (the growth rule, shared with the plan).
+  static int64_t workspace_floats(size_t bytes) {
+    return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float));
+  }
 
  private:
   struct Impl;
