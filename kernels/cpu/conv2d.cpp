@@ -1,5 +1,5 @@
 // Why this file exists: conv2d is the hot op of the CPU trainer, so it is lowered to GEMM
-// (OpenBLAS) in one of three ways, chosen by shape:
+// (kernels/cpu/gemm.h) in one of three ways, chosen by shape:
 //
 //  1×1, stride 1, no padding: x (N·H·W, Cin) is already the GEMM operand.
 //

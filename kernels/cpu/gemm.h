@@ -1,11 +1,14 @@
-// Why this file exists: the CPU ops do their heavy lifting in BLAS. This header gives them one
-// row-major GEMM, templated on the element type (float for training, double for the gradient
-// tests), plus the two bias helpers that go with every GEMM-shaped layer (conv, linear).
-// BLAS must never be called from inside an OpenMP parallel region (OpenBLAS is the pthreads
-// build and threads itself).
+// Why this file exists: the CPU ops do their heavy lifting in GEMMs. This header gives them one
+// row-major GEMM, templated on the element type, plus the two bias helpers that go with every
+// GEMM-shaped layer (conv, linear). float (training) goes to oneDNN's dnnl_sgemm, its JIT
+// kernels for the machine's ISA: 3.5-5.8× OpenBLAS 0.3.21's on the attention and linear
+// shapes of bench_matmul (docs/PERFORMANCE.md; that OpenBLAS picks its SSE3 "Prescott" kernels
+// on this CPU). double (the finite-difference tests) goes to OpenBLAS's cblas_dgemm. Both
+// thread themselves on the OpenMP pool: never call them from inside a parallel region.
 #pragma once
 
 #include <cblas.h>
+#include <dnnl.h>
 
 #include <climits>
 #include <cstdint>
@@ -28,19 +31,20 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
                    ldb <= INT_MAX && ldc <= INT_MAX,
                "gemm: size exceeds the BLAS integer range: ", m, "x", n, "x", k);
   if (m == 0 || n == 0) return;
-  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-  const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb),
-                beta, c, int(ldc));
+    const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b,
+                                            ldb, beta, c, ldc);
+    LADDER_CHECK(status == dnnl_success, "gemm: dnnl_sgemm failed (status ", int(status), ") on ", m, "x", n, "x", k);
   } else {
+    const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
     cblas_dgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb),
                 beta, c, int(ldc));
   }
 }
 
 // y (rows, cols) += b (cols) on every row. Serial: it sits between BLAS calls, where OpenMP
-// threads would compete with OpenBLAS's spinning threads (see conv2d.cpp).
+// threads would compete with the GEMM's spinning threads (see conv2d.cpp).
 template <class T>
 void add_row_bias(int64_t rows, int64_t cols, const T* b, T* y) {
   if (b == nullptr) return;

@@ -1,7 +1,7 @@
 // Why this file exists: the CPU backend's fast convolutions. oneDNN (Debian's libdnnl, on the
 // same OpenMP pool as our loops) runs the forward, backward-data and backward-filter passes on
 // NHWC fp32 activations with the JIT kernels of the machine's ISA (AVX-512 where present),
-// where the reference (kernels/cpu/conv2d.cpp: im2col + OpenBLAS) stays the oracle that the
+// where the reference (kernels/cpu/conv2d.cpp: im2col + GEMM) stays the oracle that the
 // tests compare against. Primitives are created once per shape and kept; weights go to the
 // layout the primitive prefers by a reorder per call (they are small). Reordered weights,
 // scratchpads and the filter gradients live in grow-only workspaces of our own counted
