@@ -111,6 +111,56 @@ template <class T>
 void normalize_images(int64_t n, const uint8_t* in, T* out);  // out = in · 2/255 − 1
 
 // ---------------------------------------------------------------------------------------
+// LeakyReLU (kernels/cpu/leaky_relu.cpp): y = x for x > 0, slope·x otherwise (slope > 0).
+template <class T>
+void leaky_relu_forward(int64_t n, T slope, const T* x, T* y);
+// dx = dy for x > 0, slope·dy otherwise.
+template <class T>
+void leaky_relu_backward(int64_t n, T slope, const T* x, const T* dy, T* dx);
+
+// ---------------------------------------------------------------------------------------
+// BatchNorm2d with PyTorch semantics (kernels/cpu/batch_norm.cpp) over x (rows, C), rows =
+// N·H·W pixels of an NHWC tensor. Training mode is split into passes so that the per-channel
+// sums can be all-reduced between them (synchronised statistics over ranks); `count` is the
+// number of rows those sums cover (all ranks). Per-channel vectors are (C).
+struct BatchNormDims {
+  int64_t rows = 1;
+  int c = 1;
+  double eps = 1e-5;
+};
+// sum = Σ_rows x (written).
+template <class T>
+void batch_norm_channel_sums(const BatchNormDims& d, const T* x, T* sum);
+// sq = Σ_rows (x − sum/count)² (written): the centred second pass, no cancellation.
+template <class T>
+void batch_norm_centered_squares(const BatchNormDims& d, double count, const T* x, const T* sum,
+                                 T* sq);
+// mean = sum/count, rstd = 1/√(sq/count + eps) (biased variance), saved for the backward;
+// y = (x − mean)·rstd·γ + β.
+template <class T>
+void batch_norm_normalize(const BatchNormDims& d, double count, const T* x, const T* sum,
+                          const T* sq, const T* gamma, const T* beta, T* y, T* mean, T* rstd);
+// running_mean ← (1 − m)·running_mean + m·sum/count; running_var ← (1 − m)·running_var +
+// m·sq/(count − 1) (unbiased, as PyTorch; count 1 leaves running_var's share at sq = 0).
+template <class T>
+void batch_norm_update_running(int c, double count, double momentum, const T* sum, const T* sq,
+                               T* running_mean, T* running_var);
+// Eval mode: y = (x − running_mean)/√(running_var + eps)·γ + β.
+template <class T>
+void batch_norm_eval_forward(const BatchNormDims& d, const T* x, const T* running_mean,
+                             const T* running_var, const T* gamma, const T* beta, T* y);
+// The backward's reductions over this call's rows: dsum = Σ dy, dsum_xhat = Σ dy·x̂ (written),
+// with x̂ = (x − mean)·rstd; the same local values are added into dbeta and dgamma (+=).
+template <class T>
+void batch_norm_backward_reduce(const BatchNormDims& d, const T* x, const T* mean, const T* rstd,
+                                const T* dy, T* dsum, T* dsum_xhat, T* dgamma, T* dbeta);
+// dx = γ·rstd·(dy − dsum/count − x̂·dsum_xhat/count) with the (all-reduced) sums (written).
+template <class T>
+void batch_norm_backward_data(const BatchNormDims& d, double count, const T* x, const T* mean,
+                              const T* rstd, const T* gamma, const T* dy, const T* dsum,
+                              const T* dsum_xhat, T* dx);
+
+// ---------------------------------------------------------------------------------------
 // Nearest-neighbour ×2 upsampling. x (N, H, W, C) → y (N, 2H, 2W, C).
 template <class T>
 void upsample_nearest2x_forward(int n, int h, int w, int c, const T* x, T* y);

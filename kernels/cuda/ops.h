@@ -33,6 +33,7 @@ namespace ladder::cuda {
 
 using bf16_t = __nv_bfloat16;
 using half_t = __half;
+using cpu::BatchNormDims;
 using cpu::GroupNormDims;
 using cpu::kLogvarMax;
 using cpu::kLogvarMin;
@@ -96,6 +97,44 @@ void group_norm_backward(const GroupNormDims& d, bool silu, const T* x, const fl
                          const float* beta, const float* mean, const float* rstd, const T* dy,
                          T* dx, float* dgamma, float* dbeta, float* scratch,
                          cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------
+// LeakyReLU (kernels/cuda/leaky_relu.cu): y = x for x > 0, slope·x otherwise; dx likewise.
+template <class T>
+void leaky_relu_forward(int64_t n, float slope, const T* x, T* y, cudaStream_t stream);
+template <class T>
+void leaky_relu_backward(int64_t n, float slope, const T* x, const T* dy, T* dx, cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------
+// BatchNorm2d (kernels/cuda/batch_norm.cu), the passes of kernels/cpu/ops.h on device memory:
+// x, y, dy, dx (rows, C) in T; sums, statistics, γ, β, dγ, dβ, running statistics (C) fp32.
+// The reductions need a scratch of batch_norm_scratch_doubles(d) doubles (no contents needed,
+// not overlapping anything else); they are deterministic (fixed order, no atomics).
+// Requirements: fewer than 65536·256 rows.
+int64_t batch_norm_scratch_doubles(const BatchNormDims& d);
+template <class T>
+void batch_norm_channel_sums(const BatchNormDims& d, const T* x, float* sum, double* scratch, cudaStream_t stream);
+template <class T>
+void batch_norm_centered_squares(const BatchNormDims& d, double count, const T* x, const float* sum, float* sq,
+                                 double* scratch, cudaStream_t stream);
+template <class T>
+void batch_norm_normalize(const BatchNormDims& d, double count, const T* x, const float* sum, const float* sq,
+                          const float* gamma, const float* beta, T* y, float* mean, float* rstd, cudaStream_t stream);
+void batch_norm_update_running(int c, double count, double momentum, const float* sum, const float* sq,
+                               float* running_mean, float* running_var, cudaStream_t stream);
+// running_mean = 0, running_var = 1.
+void batch_norm_reset_running(int c, float* running_mean, float* running_var, cudaStream_t stream);
+template <class T>
+void batch_norm_eval_forward(const BatchNormDims& d, const T* x, const float* running_mean, const float* running_var,
+                             const float* gamma, const float* beta, T* y, cudaStream_t stream);
+template <class T>
+void batch_norm_backward_reduce(const BatchNormDims& d, const T* x, const float* mean, const float* rstd, const T* dy,
+                                float* dsum, float* dsum_xhat, float* dgamma, float* dbeta, double* scratch,
+                                cudaStream_t stream);
+template <class T>
+void batch_norm_backward_data(const BatchNormDims& d, double count, const T* x, const float* mean, const float* rstd,
+                              const float* gamma, const T* dy, const float* dsum, const float* dsum_xhat, T* dx,
+                              cudaStream_t stream);
 
 // ---------------------------------------------------------------------------------------
 // Nearest-neighbour ×2 upsampling. x (N, H, W, C) → y (N, 2H, 2W, C).

@@ -50,6 +50,14 @@ void ParamStore::initialize(uint64_t seed) {
       case ParamInit::kZeros:
         for (int64_t i = 0; i < entry.numel; ++i) out[i] = 0.0f;
         break;
+      case ParamInit::kNormalSmall:
+      case ParamInit::kOnePlusNormalSmall: {
+        Rng rng(seed, 0x9a7a0000ull + index);
+        const double mean = entry.init == ParamInit::kOnePlusNormalSmall ? 1.0 : 0.0;
+        for (int64_t i = 0; i < entry.numel; ++i)
+          out[i] = static_cast<float>(mean + kNormalInitStd * rng.normal());
+        break;
+      }
       case ParamInit::kFanInUniform: {
         Rng rng(seed, 0x9a7a0000ull + index);
         double bound = 1.0 / std::sqrt(static_cast<double>(entry.fan_in));

@@ -15,7 +15,10 @@ enum class ParamInit {
   kFanInUniform,  // U(−1/√fan_in, 1/√fan_in): PyTorch's default for conv and linear
   kOnes,          // norm scales
   kZeros,         // norm shifts
+  kNormalSmall,   // N(0, 0.02²): MONAI's normal_init of the PatchDiscriminator's conv weights
+  kOnePlusNormalSmall,  // N(1, 0.02²): normal_init of its BatchNorm scales
 };
+constexpr double kNormalInitStd = 0.02;
 
 struct ParamEntry {
   std::string name;            // MONAI parameter name, e.g. "encoder.blocks.1.conv1.conv.weight"
@@ -34,6 +37,8 @@ class ParamView {
  public:
   ParamView() = default;
   ParamView(ParamStore* store, int index) : store_(store), index_(index) {}
+  // False for a default-constructed view: no parameter (a convolution without bias).
+  bool valid() const { return store_ != nullptr; }
   float* value() const;
   float* grad() const;
   const ParamEntry& entry() const;

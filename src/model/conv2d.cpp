@@ -9,11 +9,19 @@ namespace ladder {
 template <class B>
 Conv2d<B>::Conv2d(B& backend, ParamStore& store, const std::string& name, int cin, int cout,
                   int kernel, int stride, Padding padding, bool zero_initialized)
+    : Conv2d(backend, store, name, cin, cout, kernel, stride, padding,
+             ConvOptions{zero_initialized ? ParamInit::kZeros : ParamInit::kFanInUniform, true}) {}
+
+template <class B>
+Conv2d<B>::Conv2d(B& backend, ParamStore& store, const std::string& name, int cin, int cout,
+                  int kernel, int stride, Padding padding, ConvOptions options)
     : backend_(backend), cin_(cin), cout_(cout), kernel_(kernel), stride_(stride), padding_(padding) {
   int64_t fan_in = int64_t(cin) * kernel * kernel;
-  const ParamInit init = zero_initialized ? ParamInit::kZeros : ParamInit::kFanInUniform;
-  weight_ = store.add(name + ".weight", {cout, kernel, kernel, cin}, init, fan_in, /*decay=*/true);
-  bias_ = store.add(name + ".bias", {cout}, init, fan_in, /*decay=*/false);
+  weight_ = store.add(name + ".weight", {cout, kernel, kernel, cin}, options.weight_init, fan_in,
+                      /*decay=*/true);
+  const ParamInit bias_init =
+      options.weight_init == ParamInit::kFanInUniform ? ParamInit::kFanInUniform : ParamInit::kZeros;
+  if (options.bias) bias_ = store.add(name + ".bias", {cout}, bias_init, fan_in, /*decay=*/false);
 }
 
 template <class B>

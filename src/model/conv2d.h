@@ -1,5 +1,6 @@
 // Why this file exists: the convolution layer (MONAI `Convolution(conv_only=True)`): weight
-// (Cout, K, K, Cin) and bias (Cout) in the flat buffer, NHWC activations.
+// (Cout, K, K, Cin) and bias (Cout, unless built without one) in the flat buffer, NHWC
+// activations.
 #pragma once
 
 #include <string>
@@ -16,6 +17,12 @@ struct Padding {
   static Padding bottom_right() { return {0, 0, 1, 1}; }  // the Downsample's asymmetric pad
 };
 
+// How a convolution's parameters start, and whether it has a bias.
+struct ConvOptions {
+  ParamInit weight_init = ParamInit::kFanInUniform;  // the bias: fan-in uniform too, else zeros
+  bool bias = true;
+};
+
 template <class B>
 class Conv2d : public Layer<B> {
  public:
@@ -25,6 +32,9 @@ class Conv2d : public Layer<B> {
   // zero_initialized: weight and bias start at 0 (the UNet's conv2 and output conv).
   Conv2d(B& backend, ParamStore& store, const std::string& name, int cin, int cout, int kernel,
          int stride, Padding padding, bool zero_initialized = false);
+  // Registers "<name>.weight", and "<name>.bias" when options.bias.
+  Conv2d(B& backend, ParamStore& store, const std::string& name, int cin, int cout, int kernel,
+         int stride, Padding padding, ConvOptions options);
 
   // The first layer of a model never needs the gradient of the images.
   void skip_input_gradient() { compute_input_grad_ = false; }
@@ -43,7 +53,7 @@ class Conv2d : public Layer<B> {
   int cin_, cout_, kernel_, stride_;
   Padding padding_;
   bool compute_input_grad_ = true;
-  ParamView weight_, bias_;
+  ParamView weight_, bias_;  // bias_ not valid() without a bias
   const Tensor* input_ = nullptr;
   Tensor output_, grad_input_;
 };

@@ -36,7 +36,7 @@ class CpuBackend {
   // tests compare it with.
   void conv2d_forward(const cpu::Conv2dDims& d, const float* x, const ParamView& weight,
                       const ParamView& bias, float* y) {
-    convolutions_.forward(d, x, weight.value(), bias.value(), y);
+    convolutions_.forward(d, x, weight.value(), bias.valid() ? bias.value() : nullptr, y);
   }
   void conv2d_backward_data(const cpu::Conv2dDims& d, const float* dy, const ParamView& weight,
                             float* dx) {
@@ -44,7 +44,7 @@ class CpuBackend {
   }
   void conv2d_backward_filter(const cpu::Conv2dDims& d, const float* x, const float* dy,
                               const ParamView& weight, const ParamView& bias) {
-    convolutions_.backward_filter(d, x, dy, weight.grad(), bias.grad());
+    convolutions_.backward_filter(d, x, dy, weight.grad(), bias.valid() ? bias.grad() : nullptr);
   }
 
   // ---- GroupNorm, optionally followed by SiLU: y = silu(x̂·γ + β). mean, rstd (N, G).
@@ -61,6 +61,50 @@ class CpuBackend {
                            const float* rstd, const float* dy, float* dx) {
     cpu::group_norm_silu_backward(d, silu, x, gamma.value(), beta.value(), mean, rstd, dy, dx, gamma.grad(),
                                   beta.grad());
+  }
+
+  // ---- LeakyReLU and BatchNorm2d (the PatchDiscriminator; contracts in kernels/cpu/ops.h).
+  // x, y (rows, C) activations; sums, statistics and running buffers (C) fp32 side tensors.
+  void leaky_relu_forward(int64_t n, double slope, const float* x, float* y) {
+    cpu::leaky_relu_forward(n, static_cast<float>(slope), x, y);
+  }
+  void leaky_relu_backward(int64_t n, double slope, const float* x, const float* dy, float* dx) {
+    cpu::leaky_relu_backward(n, static_cast<float>(slope), x, dy, dx);
+  }
+  void batch_norm_channel_sums(const cpu::BatchNormDims& d, const float* x, float* sum) {
+    cpu::batch_norm_channel_sums(d, x, sum);
+  }
+  void batch_norm_centered_squares(const cpu::BatchNormDims& d, double count, const float* x,
+                                   const float* sum, float* sq) {
+    cpu::batch_norm_centered_squares(d, count, x, sum, sq);
+  }
+  void batch_norm_normalize(const cpu::BatchNormDims& d, double count, const float* x, const float* sum,
+                            const float* sq, const ParamView& gamma, const ParamView& beta, float* y,
+                            float* mean, float* rstd) {
+    cpu::batch_norm_normalize(d, count, x, sum, sq, gamma.value(), beta.value(), y, mean, rstd);
+  }
+  void batch_norm_update_running(int c, double count, double momentum, const float* sum,
+                                 const float* sq, float* running_mean, float* running_var) {
+    cpu::batch_norm_update_running(c, count, momentum, sum, sq, running_mean, running_var);
+  }
+  void batch_norm_reset_running(int c, float* running_mean, float* running_var) {
+    std::fill(running_mean, running_mean + c, 0.0f);
+    std::fill(running_var, running_var + c, 1.0f);
+  }
+  void batch_norm_eval_forward(const cpu::BatchNormDims& d, const float* x, const float* running_mean,
+                               const float* running_var, const ParamView& gamma, const ParamView& beta,
+                               float* y) {
+    cpu::batch_norm_eval_forward(d, x, running_mean, running_var, gamma.value(), beta.value(), y);
+  }
+  void batch_norm_backward_reduce(const cpu::BatchNormDims& d, const float* x, const float* mean,
+                                  const float* rstd, const float* dy, float* dsum, float* dsum_xhat,
+                                  const ParamView& gamma, const ParamView& beta) {
+    cpu::batch_norm_backward_reduce(d, x, mean, rstd, dy, dsum, dsum_xhat, gamma.grad(), beta.grad());
+  }
+  void batch_norm_backward_data(const cpu::BatchNormDims& d, double count, const float* x, const float* mean,
+                                const float* rstd, const ParamView& gamma, const float* dy, const float* dsum,
+                                const float* dsum_xhat, float* dx) {
+    cpu::batch_norm_backward_data(d, count, x, mean, rstd, gamma.value(), dy, dsum, dsum_xhat, dx);
   }
 
   // ---- Elementwise.

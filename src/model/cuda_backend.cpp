@@ -37,12 +37,14 @@ void CudaBackend<T>::set_parameters(const float* values, const T* working, float
 
 template <class T>
 const T* CudaBackend<T>::weights(const ParamView& p) const {
+  if (!p.valid()) return nullptr;  // no such parameter (a convolution without bias)
   LADDER_CHECK(working_ != nullptr, "CudaBackend: set_parameters() was not called");
   return working_ + p.entry().offset;
 }
 
 template <class T>
 float* CudaBackend<T>::grads(const ParamView& p) const {
+  if (!p.valid()) return nullptr;
   LADDER_CHECK(grads_ != nullptr, "CudaBackend: set_parameters() was not called");
   return grads_ + p.entry().offset;
 }
@@ -80,11 +82,11 @@ void CudaBackend<T>::conv2d_backward_filter(const cpu::Conv2dDims& d, const T* x
   } else {
     // (w_size) weight then (cout) bias gradients in T, zeroed: cuDNN accumulates into them.
     T* dw = cuda::grow_to(grad_scratch_, allocator_, d.w_size() + d.cout);
-    T* db = dw + d.w_size();
+    T* db = bias.valid() ? dw + d.w_size() : nullptr;
     LADDER_CUDA_CHECK(cudaMemsetAsync(dw, 0, (d.w_size() + d.cout) * sizeof(T), stream_));
     conv_.backward_filter(d, x, dy, dw, db, stream_);
     add_scratch_gradient(dw, d.w_size(), weight);
-    add_scratch_gradient(db, d.cout, bias);
+    if (db != nullptr) add_scratch_gradient(db, d.cout, bias);
   }
 }
 
@@ -107,6 +109,62 @@ void CudaBackend<T>::group_norm_backward(const cpu::GroupNormDims& d, bool silu,
       cuda::grow_to(float_scratch_, allocator_, cuda::group_norm_backward_scratch_floats(d));
   cuda::group_norm_backward(d, silu, x, values_f32(gamma), values_f32(beta), mean, rstd, dy, dx,
                             grads(gamma), grads(beta), reduction, stream_);
+}
+
+// ---- LeakyReLU and BatchNorm2d ----------------------------------------------------------
+
+template <class T>
+void CudaBackend<T>::leaky_relu_forward(int64_t n, double slope, const T* x, T* y) {
+  cuda::leaky_relu_forward(n, static_cast<float>(slope), x, y, stream_);
+}
+template <class T>
+void CudaBackend<T>::leaky_relu_backward(int64_t n, double slope, const T* x, const T* dy, T* dx) {
+  cuda::leaky_relu_backward(n, static_cast<float>(slope), x, dy, dx, stream_);
+}
+template <class T>
+void CudaBackend<T>::batch_norm_channel_sums(const cpu::BatchNormDims& d, const T* x, float* sum) {
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::batch_norm_scratch_doubles(d));
+  cuda::batch_norm_channel_sums(d, x, sum, work, stream_);
+}
+template <class T>
+void CudaBackend<T>::batch_norm_centered_squares(const cpu::BatchNormDims& d, double count, const T* x,
+                                                 const float* sum, float* sq) {
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::batch_norm_scratch_doubles(d));
+  cuda::batch_norm_centered_squares(d, count, x, sum, sq, work, stream_);
+}
+template <class T>
+void CudaBackend<T>::batch_norm_normalize(const cpu::BatchNormDims& d, double count, const T* x, const float* sum,
+                                          const float* sq, const ParamView& gamma, const ParamView& beta, T* y,
+                                          float* mean, float* rstd) {
+  cuda::batch_norm_normalize(d, count, x, sum, sq, values_f32(gamma), values_f32(beta), y, mean, rstd, stream_);
+}
+template <class T>
+void CudaBackend<T>::batch_norm_update_running(int c, double count, double momentum, const float* sum,
+                                               const float* sq, float* running_mean, float* running_var) {
+  cuda::batch_norm_update_running(c, count, momentum, sum, sq, running_mean, running_var, stream_);
+}
+template <class T>
+void CudaBackend<T>::batch_norm_reset_running(int c, float* running_mean, float* running_var) {
+  cuda::batch_norm_reset_running(c, running_mean, running_var, stream_);
+}
+template <class T>
+void CudaBackend<T>::batch_norm_eval_forward(const cpu::BatchNormDims& d, const T* x, const float* running_mean,
+                                             const float* running_var, const ParamView& gamma,
+                                             const ParamView& beta, T* y) {
+  cuda::batch_norm_eval_forward(d, x, running_mean, running_var, values_f32(gamma), values_f32(beta), y, stream_);
+}
+template <class T>
+void CudaBackend<T>::batch_norm_backward_reduce(const cpu::BatchNormDims& d, const T* x, const float* mean,
+                                                const float* rstd, const T* dy, float* dsum, float* dsum_xhat,
+                                                const ParamView& gamma, const ParamView& beta) {
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::batch_norm_scratch_doubles(d));
+  cuda::batch_norm_backward_reduce(d, x, mean, rstd, dy, dsum, dsum_xhat, grads(gamma), grads(beta), work, stream_);
+}
+template <class T>
+void CudaBackend<T>::batch_norm_backward_data(const cpu::BatchNormDims& d, double count, const T* x,
+                                              const float* mean, const float* rstd, const ParamView& gamma,
+                                              const T* dy, const float* dsum, const float* dsum_xhat, T* dx) {
+  cuda::batch_norm_backward_data(d, count, x, mean, rstd, values_f32(gamma), dy, dsum, dsum_xhat, dx, stream_);
 }
 
 // ---- Elementwise ------------------------------------------------------------------------

@@ -74,6 +74,27 @@ class CudaBackend {
                            const ParamView& gamma, const ParamView& beta, const float* mean,
                            const float* rstd, const T* dy, T* dx);
 
+  // LeakyReLU and BatchNorm2d (the PatchDiscriminator); statistics, sums, running buffers fp32.
+  void leaky_relu_forward(int64_t n, double slope, const T* x, T* y);
+  void leaky_relu_backward(int64_t n, double slope, const T* x, const T* dy, T* dx);
+  void batch_norm_channel_sums(const cpu::BatchNormDims& d, const T* x, float* sum);
+  void batch_norm_centered_squares(const cpu::BatchNormDims& d, double count, const T* x, const float* sum,
+                                   float* sq);
+  void batch_norm_normalize(const cpu::BatchNormDims& d, double count, const T* x, const float* sum,
+                            const float* sq, const ParamView& gamma, const ParamView& beta, T* y, float* mean,
+                            float* rstd);
+  void batch_norm_update_running(int c, double count, double momentum, const float* sum, const float* sq,
+                                 float* running_mean, float* running_var);
+  void batch_norm_reset_running(int c, float* running_mean, float* running_var);
+  void batch_norm_eval_forward(const cpu::BatchNormDims& d, const T* x, const float* running_mean,
+                               const float* running_var, const ParamView& gamma, const ParamView& beta, T* y);
+  void batch_norm_backward_reduce(const cpu::BatchNormDims& d, const T* x, const float* mean, const float* rstd,
+                                  const T* dy, float* dsum, float* dsum_xhat, const ParamView& gamma,
+                                  const ParamView& beta);
+  void batch_norm_backward_data(const cpu::BatchNormDims& d, double count, const T* x, const float* mean,
+                                const float* rstd, const ParamView& gamma, const T* dy, const float* dsum,
+                                const float* dsum_xhat, T* dx);
+
   void add_forward(int64_t n, const T* a, const T* b, T* y);
   void add_accumulate(int64_t n, const T* x, T* y);
   void silu_forward(int64_t n, const T* x, T* y);
@@ -133,7 +154,7 @@ class CudaBackend {
   cuda::DeviceBuffer<T> grad_scratch_;          // weight + bias gradients in T (T ≠ float)
   cuda::DeviceBuffer<float> float_scratch_;     // GroupNorm / linear-bias reductions
   cuda::DeviceBuffer<unsigned char> attention_scratch_;
-  cuda::DeviceBuffer<double> reduction_scratch_;  // loss sums
+  cuda::DeviceBuffer<double> reduction_scratch_;  // loss sums, BatchNorm partial sums
   cuda::DeviceBuffer<uint8_t> pixels_;          // the batch as it arrives
   cuda::DeviceBuffer<float> staging_;           // fp32 values on their way in or out
 };

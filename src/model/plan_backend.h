@@ -80,21 +80,37 @@ class PlanBackend {
   void resize(Tensor& t, Shape shape) { t.resize(&counter_, value_bytes_, shape); }
   void resize_float(Tensor& t, Shape shape) { t.resize(&counter_, 4, shape); }
 
-  void conv2d_forward(const cpu::Conv2dDims& d, const float*, const ParamView&, const ParamView&, float*) {
+  void conv2d_forward(const cpu::Conv2dDims& d, const float*, const ParamView&, const ParamView& bias, float*) {
     forward_flops_ += 2.0 * static_cast<double>(d.macs());
-    grow_workspaces(d, cpu::OneDnnConvolutions::Pass::kForward);
+    grow_workspaces(d, cpu::OneDnnConvolutions::Pass::kForward, bias.valid());
   }
   void conv2d_backward_data(const cpu::Conv2dDims& d, const float*, const ParamView&, float*) {
-    grow_workspaces(d, cpu::OneDnnConvolutions::Pass::kBackwardData);
+    grow_workspaces(d, cpu::OneDnnConvolutions::Pass::kBackwardData, true);
   }
   void conv2d_backward_filter(const cpu::Conv2dDims& d, const float*, const float*, const ParamView&,
                               const ParamView&) {
-    grow_workspaces(d, cpu::OneDnnConvolutions::Pass::kBackwardFilter);
+    grow_workspaces(d, cpu::OneDnnConvolutions::Pass::kBackwardFilter, true);  // oneDNN's always has one
   }
   void group_norm_forward(const cpu::GroupNormDims&, bool, const float*, const ParamView&, const ParamView&, float*,
                           float*, float*) {}
   void group_norm_backward(const cpu::GroupNormDims&, bool, const float*, const ParamView&, const ParamView&,
                            const float*, const float*, const float*, float*) {}
+  void leaky_relu_forward(int64_t, double, const float*, float*) {}
+  void leaky_relu_backward(int64_t, double, const float*, const float*, float*) {}
+  // The BatchNorm passes keep nothing: their per-block partial sums are small uncounted
+  // vectors (as GroupNorm's), so a plan charges only the layer's tensors.
+  void batch_norm_channel_sums(const cpu::BatchNormDims&, const float*, float*) {}
+  void batch_norm_centered_squares(const cpu::BatchNormDims&, double, const float*, const float*, float*) {}
+  void batch_norm_normalize(const cpu::BatchNormDims&, double, const float*, const float*, const float*,
+                            const ParamView&, const ParamView&, float*, float*, float*) {}
+  void batch_norm_update_running(int, double, double, const float*, const float*, float*, float*) {}
+  void batch_norm_reset_running(int, float*, float*) {}
+  void batch_norm_eval_forward(const cpu::BatchNormDims&, const float*, const float*, const float*, const ParamView&,
+                               const ParamView&, float*) {}
+  void batch_norm_backward_reduce(const cpu::BatchNormDims&, const float*, const float*, const float*, const float*,
+                                  float*, float*, const ParamView&, const ParamView&) {}
+  void batch_norm_backward_data(const cpu::BatchNormDims&, double, const float*, const float*, const float*,
+                                const ParamView&, const float*, const float*, const float*, float*) {}
   void add_forward(int64_t, const float*, const float*, float*) {}
   void add_accumulate(int64_t, const float*, float*) {}
   void silu_forward(int64_t, const float*, float*) {}
@@ -137,12 +153,13 @@ class PlanBackend {
     counter_.sub(bytes);
   }
   // The CPU convolutions' grow-only workspaces, grown as OneDnnConvolutions grows them (the
-  // new buffer made before the old is freed). Every convolution of the models has a bias. A
+  // new buffer made before the old is freed). A
   // plan starts them empty at its rung; a run keeps them from the rungs before (smaller
-  // images: their scratch is not larger).
-  void grow_workspaces(const cpu::Conv2dDims& d, cpu::OneDnnConvolutions::Pass pass) {
+  // images: their scratch is not larger). `bias`: whether the pass's primitive has a bias (only
+  // the forward of a bias-free convolution has none).
+  void grow_workspaces(const cpu::Conv2dDims& d, cpu::OneDnnConvolutions::Pass pass, bool bias) {
     if (!cpu_scratch_) return;
-    const cpu::OneDnnConvolutions::WorkspaceBytes bytes = convolutions_.workspace_bytes(d, /*bias=*/true, pass);
+    const cpu::OneDnnConvolutions::WorkspaceBytes bytes = convolutions_.workspace_bytes(d, bias, pass);
     grow(held_floats_[0], bytes.weights);
     grow(held_floats_[1], bytes.scratch);
     grow(held_floats_[2], bytes.plain);

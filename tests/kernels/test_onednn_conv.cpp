@@ -1,7 +1,8 @@
 // Why this file exists: the CPU backend's oneDNN convolutions against the reference
 // (kernels/cpu/conv2d.cpp, itself checked by finite differences in test_ops_grad.cpp), for
 // every shape class the models use — 3×3 stride 1 "same", 1×1, the stride-2 downsamplers
-// (bottom/right padding of the autoencoder, symmetric of the UNet) — with odd sizes, channel
+// (bottom/right padding of the autoencoder, symmetric of the UNet), the discriminator's 4×4
+// convolutions — with odd sizes, channel
 // counts off the SIMD width and batches of 1 and 3: forward with and without bias, backward
 // data, and backward filter accumulating into existing gradients. Also: equal inputs give
 // equal bits (determinism, which bit-identical resume relies on).
@@ -34,6 +35,11 @@ const Case kCases[] = {
     {"3x3 stride 2, bottom/right padding", Conv2dDims::make(2, 8, 10, 6, 6, 3, 2, 0, 0, 1, 1)},
     {"3x3 stride 2, symmetric padding, odd size", Conv2dDims::make(1, 9, 9, 16, 16, 3, 2, 1, 1, 1, 1)},
     {"3x3 same, 1 channel in", Conv2dDims::make(2, 6, 6, 1, 8, 3, 1, 1, 1, 1, 1)},
+    // The PatchDiscriminator: 4x4 padding 1, stride 2 (H -> H/2) and stride 1 (H -> H - 1, and the
+    // final conv to 1 channel).
+    {"4x4 stride 2, padding 1", Conv2dDims::make(2, 16, 12, 3, 8, 4, 2, 1, 1, 1, 1)},
+    {"4x4 stride 1, padding 1", Conv2dDims::make(2, 7, 9, 16, 32, 4, 1, 1, 1, 1, 1)},
+    {"4x4 stride 1, padding 1, 1 channel out", Conv2dDims::make(3, 6, 6, 32, 1, 4, 1, 1, 1, 1, 1)},
 };
 
 TEST(OneDnnConv, EqualsTheReferenceForEveryShapeClass) {

@@ -153,6 +153,9 @@ TEST(ConvGrad, Kernel1Stride2) { check_gradients(conv_case(Conv2dDims::make(2, 5
 TEST(ConvGrad, Kernel3Stride2Pad1) { check_gradients(conv_case(Conv2dDims::make(2, 6, 5, 3, 4, 3, 2, 1, 1, 1, 1))); }
 // The Downsample: right/bottom-only padding.
 TEST(ConvGrad, Kernel3Stride2PadBottomRight) { check_gradients(conv_case(Conv2dDims::make(2, 6, 7, 3, 4, 3, 2, 0, 0, 1, 1))); }
+// The PatchDiscriminator: 4×4 kernels with padding 1, stride 2 (H → H/2) and 1 (H → H − 1).
+TEST(ConvGrad, Kernel4Stride2Pad1) { check_gradients(conv_case(Conv2dDims::make(2, 6, 8, 3, 2, 4, 2, 1, 1, 1, 1))); }
+TEST(ConvGrad, Kernel4Stride1Pad1) { check_gradients(conv_case(Conv2dDims::make(2, 5, 4, 2, 3, 4, 1, 1, 1, 1, 1))); }
 
 // Naive 7-loop convolution passes in double: y = conv(x, w) + b, dx, dw (+=), db (+=).
 struct NaiveConv {
@@ -232,6 +235,8 @@ TEST(ConvValue, Kernel3Stride2PadBottomRight) { check_conv_against_naive(Conv2dD
 // Large enough that every pass works in several chunks, with chunk boundaries inside images.
 TEST(ConvValue, Kernel3Stride1ManyChunks) { check_conv_against_naive(Conv2dDims::make(3, 70, 66, 37, 45, 3, 1, 1, 1, 1, 1)); }
 TEST(ConvValue, Kernel3Stride2ManyChunks) { check_conv_against_naive(Conv2dDims::make(3, 70, 66, 37, 45, 3, 2, 0, 0, 1, 1)); }
+TEST(ConvValue, Kernel4Stride2Pad1) { check_conv_against_naive(Conv2dDims::make(2, 32, 30, 5, 16, 4, 2, 1, 1, 1, 1)); }
+TEST(ConvValue, Kernel4Stride1Pad1) { check_conv_against_naive(Conv2dDims::make(2, 9, 11, 16, 1, 4, 1, 1, 1, 1, 1)); }
 
 // ---- group_norm -------------------------------------------------------------------------------
 
@@ -583,6 +588,162 @@ TEST(LogvarClamp, AboveTheClampIsConstant) {
   EXPECT_DOUBLE_EQ(kmu[0], 1.0 + 2.0 * 0.3);
   EXPECT_EQ(klv[0], 1.0);
   EXPECT_DOUBLE_EQ(klv[1], 1.0 + 2.0 * 0.5 * (std::exp(1.0) - 1.0));
+}
+
+// ---- LeakyReLU and BatchNorm (the PatchDiscriminator) ----------------------------------------
+
+TEST(LeakyReluGrad, Matches) {
+  Rng rng(13, 1);
+  Vec x = random_vec(30, rng, -2.0, 2.0);
+  for (double& v : x) v += v > 0 ? 0.05 : -0.05;  // away from the kink, where h would cross it
+  const double slope = 0.2;
+  check_gradients(unary_case(
+      x, [slope](int64_t n, const double* in, double* out) { leaky_relu_forward(n, slope, in, out); },
+      [slope](int64_t n, const double* in, const double* dy, double* dx) {
+        leaky_relu_backward(n, slope, in, dy, dx);
+      }));
+}
+
+TEST(LeakyReluValue, SlopeOnlyBelowZero) {
+  const float x[4] = {-2.f, -0.f, 0.5f, 3.f}, dy[4] = {1.f, 1.f, 1.f, 2.f};
+  float y[4], dx[4];
+  leaky_relu_forward(4, 0.2f, x, y);
+  leaky_relu_backward(4, 0.2f, x, dy, dx);
+  EXPECT_FLOAT_EQ(y[0], -0.4f);
+  EXPECT_EQ(y[1], 0.f);
+  EXPECT_EQ(y[2], 0.5f);
+  EXPECT_EQ(y[3], 3.f);
+  EXPECT_FLOAT_EQ(dx[0], 0.2f);
+  EXPECT_FLOAT_EQ(dx[1], 0.2f);
+  EXPECT_EQ(dx[2], 1.f);
+  EXPECT_EQ(dx[3], 2.f);
+}
+
+// Training-mode BatchNorm as the layer runs it on one rank: sums → centred squares →
+// normalise; backward: reduce → data, with count = rows.
+void batch_norm_train_forward(const BatchNormDims& d, const Vec& x, const Vec& gamma, const Vec& beta,
+                              Vec& y, Vec& mean, Vec& rstd) {
+  Vec sum(d.c), sq(d.c);
+  batch_norm_channel_sums(d, x.data(), sum.data());
+  batch_norm_centered_squares(d, double(d.rows), x.data(), sum.data(), sq.data());
+  batch_norm_normalize(d, double(d.rows), x.data(), sum.data(), sq.data(), gamma.data(), beta.data(), y.data(),
+                       mean.data(), rstd.data());
+}
+
+TEST(BatchNormGrad, TrainingModeMatches) {
+  BatchNormDims d;
+  d.rows = 2 * 3 * 4, d.c = 3, d.eps = 1e-5;
+  Rng rng(13, 2);
+  GradCase c;
+  c.inputs = {{"x", random_vec(size_t(d.rows) * d.c, rng, -1.0, 2.0), Grad::kWritten},
+              {"gamma", random_vec(d.c, rng, 0.5, 1.5), Grad::kAccumulated},
+              {"beta", random_vec(d.c, rng), Grad::kAccumulated}};
+  c.output_sizes = {size_t(d.rows) * d.c};
+  c.forward = [d](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    Vec mean(d.c), rstd(d.c);
+    batch_norm_train_forward(d, in[0], in[1], in[2], out[0], mean, rstd);
+  };
+  c.backward = [d](const std::vector<Vec>& in, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+    Vec y(in[0].size()), mean(d.c), rstd(d.c), dsum(d.c), dsum_xhat(d.c);
+    batch_norm_train_forward(d, in[0], in[1], in[2], y, mean, rstd);
+    batch_norm_backward_reduce(d, in[0].data(), mean.data(), rstd.data(), dout[0].data(), dsum.data(),
+                               dsum_xhat.data(), g[1].data(), g[2].data());
+    batch_norm_backward_data(d, double(d.rows), in[0].data(), mean.data(), rstd.data(), in[1].data(),
+                             dout[0].data(), dsum.data(), dsum_xhat.data(), g[0].data());
+  };
+  check_gradients(c);
+}
+
+// Forward, saved statistics, running-stat update (unbiased variance) and eval mode against
+// PyTorch's formulas written out; enough rows for several reduction blocks.
+TEST(BatchNormValue, MatchesNaive) {
+  BatchNormDims d;
+  d.rows = 2 * 17 * 19, d.c = 5, d.eps = 1e-5;
+  Rng rng(13, 3);
+  std::vector<float> x(size_t(d.rows) * d.c), gamma = random_floats(d.c, rng), beta = random_floats(d.c, rng);
+  for (float& v : x) v = float(3.0 + 2.0 * rng.uniform(-1.0, 1.0));  // an offset stresses the variance
+  std::vector<float> sum(d.c), sq(d.c), y(x.size()), mean(d.c), rstd(d.c);
+  batch_norm_channel_sums(d, x.data(), sum.data());
+  batch_norm_centered_squares(d, double(d.rows), x.data(), sum.data(), sq.data());
+  batch_norm_normalize(d, double(d.rows), x.data(), sum.data(), sq.data(), gamma.data(), beta.data(), y.data(),
+                       mean.data(), rstd.data());
+  std::vector<float> running_mean(d.c, 0.25f), running_var(d.c, 2.0f);
+  batch_norm_update_running(d.c, double(d.rows), 0.1, sum.data(), sq.data(), running_mean.data(), running_var.data());
+  std::vector<float> y_eval(x.size());
+  batch_norm_eval_forward(d, x.data(), running_mean.data(), running_var.data(), gamma.data(), beta.data(),
+                          y_eval.data());
+
+  Vec want_y(x.size()), want_mean(d.c), want_rstd(d.c), want_rm(d.c), want_rv(d.c), want_eval(x.size());
+  for (int j = 0; j < d.c; ++j) {
+    double s = 0, q = 0;
+    for (int64_t r = 0; r < d.rows; ++r) s += x[r * d.c + j];
+    const double mu = s / double(d.rows);
+    for (int64_t r = 0; r < d.rows; ++r) q += (x[r * d.c + j] - mu) * (x[r * d.c + j] - mu);
+    const double biased = q / double(d.rows), unbiased = q / double(d.rows - 1);
+    want_mean[j] = mu, want_rstd[j] = 1.0 / std::sqrt(biased + d.eps);
+    want_rm[j] = 0.9 * 0.25 + 0.1 * mu, want_rv[j] = 0.9 * 2.0 + 0.1 * unbiased;
+    for (int64_t r = 0; r < d.rows; ++r) {
+      const size_t i = size_t(r * d.c + j);
+      want_y[i] = (x[i] - mu) * want_rstd[j] * gamma[j] + beta[j];
+      want_eval[i] = (x[i] - want_rm[j]) / std::sqrt(want_rv[j] + d.eps) * gamma[j] + beta[j];
+    }
+  }
+  EXPECT_LT(relative_max_error(y, want_y), 1e-6);
+  EXPECT_LT(relative_max_error(mean, want_mean), 1e-6);
+  EXPECT_LT(relative_max_error(rstd, want_rstd), 1e-6);
+  EXPECT_LT(relative_max_error(running_mean, want_rm), 1e-6);
+  EXPECT_LT(relative_max_error(running_var, want_rv), 1e-6);
+  EXPECT_LT(relative_max_error(y_eval, want_eval), 1e-6);
+}
+
+// The synchronised-statistics design: two "ranks" holding halves of the rows, whose sums are
+// added between the passes (what an all-reduce does), give the whole batch's outputs and
+// input gradients; their dγ, dβ add up to the whole batch's.
+TEST(BatchNormValue, SummedHalvesEqualTheWholeBatch) {
+  BatchNormDims whole;
+  whole.rows = 40, whole.c = 4;
+  Rng rng(13, 4);
+  const Vec x = random_vec(size_t(whole.rows) * whole.c, rng, -1.0, 3.0), dy = random_vec(x.size(), rng);
+  const Vec gamma = random_vec(whole.c, rng, 0.5, 1.5), beta = random_vec(whole.c, rng);
+  const int c = whole.c;
+  const double count = double(whole.rows);
+  Vec y(x.size()), mean(c), rstd(c), dsum(c), dsum_xhat(c), dgamma(c), dbeta(c), dx(x.size());
+  batch_norm_train_forward(whole, x, gamma, beta, y, mean, rstd);
+  batch_norm_backward_reduce(whole, x.data(), mean.data(), rstd.data(), dy.data(), dsum.data(), dsum_xhat.data(),
+                             dgamma.data(), dbeta.data());
+  batch_norm_backward_data(whole, count, x.data(), mean.data(), rstd.data(), gamma.data(), dy.data(), dsum.data(),
+                           dsum_xhat.data(), dx.data());
+
+  BatchNormDims half = whole;
+  half.rows = whole.rows / 2;
+  const size_t offset = size_t(half.rows) * c;
+  auto add = [](const Vec& a, const Vec& b) {
+    Vec s(a.size());
+    for (size_t i = 0; i < a.size(); ++i) s[i] = a[i] + b[i];
+    return s;
+  };
+  Vec sum[2] = {Vec(c), Vec(c)}, sq[2] = {Vec(c), Vec(c)};
+  for (int k = 0; k < 2; ++k) batch_norm_channel_sums(half, x.data() + k * offset, sum[k].data());
+  const Vec total_sum = add(sum[0], sum[1]);
+  for (int k = 0; k < 2; ++k)
+    batch_norm_centered_squares(half, count, x.data() + k * offset, total_sum.data(), sq[k].data());
+  const Vec total_sq = add(sq[0], sq[1]);
+  Vec y2(x.size()), mean2(c), rstd2(c), ds[2] = {Vec(c), Vec(c)}, dsx[2] = {Vec(c), Vec(c)}, dgamma2(c), dbeta2(c),
+      dx2(x.size());
+  for (int k = 0; k < 2; ++k)
+    batch_norm_normalize(half, count, x.data() + k * offset, total_sum.data(), total_sq.data(), gamma.data(),
+                         beta.data(), y2.data() + k * offset, mean2.data(), rstd2.data());
+  for (int k = 0; k < 2; ++k)
+    batch_norm_backward_reduce(half, x.data() + k * offset, mean2.data(), rstd2.data(), dy.data() + k * offset,
+                               ds[k].data(), dsx[k].data(), dgamma2.data(), dbeta2.data());
+  const Vec total_ds = add(ds[0], ds[1]), total_dsx = add(dsx[0], dsx[1]);
+  for (int k = 0; k < 2; ++k)
+    batch_norm_backward_data(half, count, x.data() + k * offset, mean2.data(), rstd2.data(), gamma.data(),
+                             dy.data() + k * offset, total_ds.data(), total_dsx.data(), dx2.data() + k * offset);
+  EXPECT_LT(relative_max_error(y2, y), 1e-13);
+  EXPECT_LT(relative_max_error(dx2, dx), 1e-12);
+  EXPECT_LT(relative_max_error(dgamma2, dgamma), 1e-13);
+  EXPECT_LT(relative_max_error(dbeta2, dbeta), 1e-13);
 }
 
 // ---- determinism ------------------------------------------------------------------------------
