@@ -2,8 +2,9 @@
 // spirit of flashlight's distributed API): sums, reduce-scatter, all-gather, broadcast and
 // barrier over contiguous buffers. Two implementations: MPI over host buffers (CPU ranks,
 // and GPU ranks that share a GPU, staged through host memory) and NCCL over device buffers.
-// Every call either completes or throws within the communicator's timeout, so a dead or
-// stuck peer ends the run instead of hanging it.
+// Every call either completes within the communicator's timeout or ends the run (MPI: the
+// watchdog ends the process with an error line; NCCL: it throws), so a dead or stuck peer
+// never hangs it.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
-// Why this file exists: the MPI implementation of the Communicator. Every collective is
-// issued in its non-blocking form and polled against a deadline, so that a peer that died or
-// never arrives turns into an exception naming this rank and the operation (comm.timeout_s)
+// Why this file exists: the MPI implementation of the Communicator. Every collective is the
+// blocking MPI call (the fastest Open MPI has: its non-blocking collectives cost 2-3x from 1M
+// floats on, docs/PERFORMANCE.md), armed with the watchdog for comm.timeout_s, so a peer that
+// died or never arrives ends the job with an error naming this rank and the operation
 // instead of a hang. MPI counts are int, so buffers above max_chunk elements go in pieces.
 #ifdef LADDER_WITH_MPI
 
@@ -8,7 +9,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 
 #include "core/bf16.h"
 #include "core/check.h"
@@ -71,7 +71,9 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, double timeout_s, int64_t max_ch
     LADDER_MPI_CALL("MpiCommunicator", MPI_Type_contiguous(2, MPI_BYTE, &bf16_type_));
     LADDER_MPI_CALL("MpiCommunicator", MPI_Type_commit(&bf16_type_));
     LADDER_MPI_CALL("MpiCommunicator", MPI_Op_create(&bf16_sum, /*commute=*/1, &bf16_sum_));
+    watchdog_ = std::make_unique<CollectiveWatchdog>(rank_, timeout_s_);
   } catch (...) {
+    if (bf16_sum_ != MPI_OP_NULL) MPI_Op_free(&bf16_sum_);
     if (bf16_type_ != MPI_DATATYPE_NULL) MPI_Type_free(&bf16_type_);
     MPI_Comm_free(&comm_);
     throw;
@@ -82,16 +84,6 @@ MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return;  // nothing can be freed after MPI_Finalize
-  // Give operations abandoned by a timeout a short, bounded chance to finish (the peer may
-  // have arrived late), so that they are released before MPI_Finalize; never wait longer.
-  if (!abandoned_.empty()) {
-    auto until = Clock::now() + std::chrono::seconds(1);
-    int done = 0;
-    while (MPI_Testall(static_cast<int>(abandoned_.size()), abandoned_.data(), &done,
-                       MPI_STATUSES_IGNORE) == MPI_SUCCESS &&
-           !done && Clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
   if (bf16_sum_ != MPI_OP_NULL) MPI_Op_free(&bf16_sum_);
   if (bf16_type_ != MPI_DATATYPE_NULL) MPI_Type_free(&bf16_type_);
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
@@ -114,155 +106,89 @@ MPI_Op MpiCommunicator::sum_op(DType dtype) const {
   return dtype == DType::kBF16 ? bf16_sum_ : MPI_SUM;
 }
 
-void MpiCommunicator::check_usable(const char* op) const {
-  if (!broken_by_.empty())
-    LADDER_FAIL("rank ", rank_, ": collective ", op, " refused: the MPI communicator is unusable after ",
-                broken_by_, " timed out");
-}
-
-void MpiCommunicator::wait_all(std::vector<MPI_Request>& requests, Clock::time_point deadline,
-                               const char* op, int64_t count, DType dtype) {
-  // Spin (yielding the core) for the first milliseconds: small collectives finish in
-  // microseconds, and MPI_Test is what drives the progress of non-blocking collectives, so
-  // polling often matters. Past that, short sleeps leave the cores to ranks still computing.
-  const auto spin_until = Clock::now() + std::chrono::milliseconds(2);
-  auto pause = std::chrono::microseconds(20);
-  for (;;) {
-    int done = 0;
-    LADDER_MPI_CALL(op, MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done,
-                                    MPI_STATUSES_IGNORE));
-    if (done) return;
-    if (Clock::now() >= deadline) {
-      for (MPI_Request request : requests)
-        if (request != MPI_REQUEST_NULL) abandoned_.push_back(request);
-      requests.clear();
-      broken_by_ = op;
-      std::string what = count < 0 ? std::string()
-                                   : detail::concat(" of ", count, " ", dtype_name(dtype));
-      LADDER_FAIL("rank ", rank_, ": collective ", op, what, " did not complete within ",
-                  timeout_s_, " s (a peer failed or is stuck)");
-    }
-    if (Clock::now() < spin_until) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::microseconds(200));
-    }
-  }
-}
-
-namespace {
-std::chrono::steady_clock::time_point deadline_after(double seconds) {
-  return std::chrono::steady_clock::now() +
-         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-             std::chrono::duration<double>(seconds));
-}
-}  // namespace
-
 void MpiCommunicator::all_reduce_sum(void* data, int64_t count, DType dtype) {
   static constexpr const char* kOp = "all_reduce_sum";
-  check_usable(kOp);
   detail::check_collective_buffers(rank_, kOp, count, data, data);
-  auto deadline = deadline_after(timeout_s_);
-  std::vector<MPI_Request> requests(1);
+  CollectiveWatchdog::Armed armed(*watchdog_, kOp, count, dtype);
   for (int64_t offset = 0; offset < count; offset += chunk(dtype)) {
     int n = static_cast<int>(std::min(chunk(dtype), count - offset));
-    LADDER_MPI_CALL(kOp, MPI_Iallreduce(MPI_IN_PLACE, at(data, offset, dtype), n, mpi_type(dtype),
-                                        sum_op(dtype), comm_, &requests[0]));
-    wait_all(requests, deadline, kOp, count, dtype);
+    LADDER_MPI_CALL(kOp, MPI_Allreduce(MPI_IN_PLACE, at(data, offset, dtype), n, mpi_type(dtype),
+                                       sum_op(dtype), comm_));
   }
 }
 
 void MpiCommunicator::reduce_scatter_sum(const void* send, void* recv, int64_t count, DType dtype) {
   static constexpr const char* kOp = "reduce_scatter_sum";
-  check_usable(kOp);
   detail::check_collective_buffers(rank_, kOp, count, send, recv);
   if (count == 0) return;
-  auto deadline = deadline_after(timeout_s_);
+  CollectiveWatchdog::Armed armed(*watchdog_, kOp, count, dtype);
   if (count <= chunk(dtype) / world_) {
-    std::vector<MPI_Request> requests(1);
-    LADDER_MPI_CALL(kOp, MPI_Ireduce_scatter_block(send, recv, static_cast<int>(count),
-                                                   mpi_type(dtype), sum_op(dtype), comm_,
-                                                   &requests[0]));
-    wait_all(requests, deadline, kOp, count, dtype);
+    LADDER_MPI_CALL(kOp, MPI_Reduce_scatter_block(send, recv, static_cast<int>(count),
+                                                  mpi_type(dtype), sum_op(dtype), comm_));
     return;
   }
   // Too large for one int-counted call: piece by piece, one reduce to each owning rank.
-  std::vector<MPI_Request> requests(world_);
   for (int64_t offset = 0; offset < count; offset += chunk(dtype)) {
     int n = static_cast<int>(std::min(chunk(dtype), count - offset));
     for (int root = 0; root < world_; ++root) {
       void* target = root == rank_ ? at(recv, offset, dtype) : nullptr;
-      LADDER_MPI_CALL(kOp, MPI_Ireduce(at(send, int64_t{root} * count + offset, dtype), target, n,
-                                       mpi_type(dtype), sum_op(dtype), root, comm_,
-                                       &requests[root]));
+      LADDER_MPI_CALL(kOp, MPI_Reduce(at(send, int64_t{root} * count + offset, dtype), target, n,
+                                      mpi_type(dtype), sum_op(dtype), root, comm_));
     }
-    wait_all(requests, deadline, kOp, count, dtype);
   }
 }
 
 void MpiCommunicator::all_gather(const void* send, void* recv, int64_t count, DType dtype) {
   static constexpr const char* kOp = "all_gather";
-  check_usable(kOp);
   detail::check_collective_buffers(rank_, kOp, count, send, recv);
   if (count == 0) return;
-  auto deadline = deadline_after(timeout_s_);
+  CollectiveWatchdog::Armed armed(*watchdog_, kOp, count, dtype);
   char* mine = at(recv, int64_t{rank_} * count, dtype);
   bool in_place = send == mine;
   if (count <= chunk(dtype) / world_) {
-    std::vector<MPI_Request> requests(1);
     int n = static_cast<int>(count);
-    LADDER_MPI_CALL(kOp, MPI_Iallgather(in_place ? MPI_IN_PLACE : send, n, mpi_type(dtype), recv,
-                                        n, mpi_type(dtype), comm_, &requests[0]));
-    wait_all(requests, deadline, kOp, count, dtype);
+    LADDER_MPI_CALL(kOp, MPI_Allgather(in_place ? MPI_IN_PLACE : send, n, mpi_type(dtype), recv,
+                                       n, mpi_type(dtype), comm_));
     return;
   }
   // Too large for one int-counted call: each rank broadcasts its block piece by piece.
   if (!in_place) std::memmove(mine, send, static_cast<size_t>(count * dtype_bytes(dtype)));
-  std::vector<MPI_Request> requests(world_);
   for (int64_t offset = 0; offset < count; offset += chunk(dtype)) {
     int n = static_cast<int>(std::min(chunk(dtype), count - offset));
     for (int root = 0; root < world_; ++root)
-      LADDER_MPI_CALL(kOp, MPI_Ibcast(at(recv, int64_t{root} * count + offset, dtype), n,
-                                      mpi_type(dtype), root, comm_, &requests[root]));
-    wait_all(requests, deadline, kOp, count, dtype);
+      LADDER_MPI_CALL(kOp, MPI_Bcast(at(recv, int64_t{root} * count + offset, dtype), n,
+                                     mpi_type(dtype), root, comm_));
   }
 }
 
 void MpiCommunicator::broadcast(void* data, int64_t count, DType dtype, int root) {
   static constexpr const char* kOp = "broadcast";
-  check_usable(kOp);
   detail::check_collective_buffers(rank_, kOp, count, data, data);
   detail::check_broadcast_root(rank_, root, world_);
-  auto deadline = deadline_after(timeout_s_);
-  std::vector<MPI_Request> requests(1);
+  CollectiveWatchdog::Armed armed(*watchdog_, kOp, count, dtype);
   for (int64_t offset = 0; offset < count; offset += chunk(dtype)) {
     int n = static_cast<int>(std::min(chunk(dtype), count - offset));
-    LADDER_MPI_CALL(kOp, MPI_Ibcast(at(data, offset, dtype), n, mpi_type(dtype), root, comm_,
-                                    &requests[0]));
-    wait_all(requests, deadline, kOp, count, dtype);
+    LADDER_MPI_CALL(kOp, MPI_Bcast(at(data, offset, dtype), n, mpi_type(dtype), root, comm_));
   }
 }
 
 void MpiCommunicator::barrier() {
   static constexpr const char* kOp = "barrier";
-  check_usable(kOp);
-  std::vector<MPI_Request> requests(1);
-  LADDER_MPI_CALL(kOp, MPI_Ibarrier(comm_, &requests[0]));
-  wait_all(requests, deadline_after(timeout_s_), kOp, -1, DType::kF32);
+  CollectiveWatchdog::Armed armed(*watchdog_, kOp, -1, DType::kF32);
+  LADDER_MPI_CALL(kOp, MPI_Barrier(comm_));
 }
 
 std::unique_ptr<MpiCommunicator> MpiCommunicator::split_node_local() const {
-  check_usable("split_node_local");
   MPI_Comm node = MPI_COMM_NULL;
+  CollectiveWatchdog::Armed armed(*watchdog_, "split_node_local", -1, DType::kF32);
   LADDER_MPI_CALL("split_node_local",
                   MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(node, timeout_s_, max_chunk_));
 }
 
 std::unique_ptr<MpiCommunicator> MpiCommunicator::split(int color) const {
-  check_usable("split");
   MPI_Comm group = MPI_COMM_NULL;
+  CollectiveWatchdog::Armed armed(*watchdog_, "split", -1, DType::kF32);
   LADDER_MPI_CALL("split", MPI_Comm_split(comm_, color, rank_, &group));
   return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(group, timeout_s_, max_chunk_));
 }

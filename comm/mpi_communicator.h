@@ -1,17 +1,18 @@
 // Why this file exists: the Communicator over MPI and host buffers (CPU ranks, and GPU ranks
 // that share a GPU and stage through host memory). It also bootstraps the NCCL communicator
-// (the unique id travels over it) and answers which ranks share a node.
+// (the unique id travels over it) and answers which ranks share a node. Collectives are
+// blocking MPI calls guarded by a CollectiveWatchdog: one that does not complete within the
+// timeout ends the process with an error line naming the rank and the operation (exit 1).
 #pragma once
 #ifdef LADDER_WITH_MPI
 
 #include <mpi.h>
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
+#include "comm/collective_watchdog.h"
 #include "comm/communicator.h"
 
 namespace ladder {
@@ -23,7 +24,8 @@ class MpiCommunicator : public Communicator {
   static constexpr int64_t kMaxChunk = int64_t{1} << 30;
   static constexpr int64_t kMaxChunkBytes = int64_t{1} << 30;
 
-  // Collective over MPI_COMM_WORLD (works on a duplicate of it). max_chunk is lowered only
+  // Collective over MPI_COMM_WORLD (works on a duplicate of it). A collective that takes
+  // longer than timeout_s ends the process (CollectiveWatchdog). max_chunk is lowered only
   // by tests, to exercise the chunked path with small buffers.
   explicit MpiCommunicator(double timeout_s, int64_t max_chunk = kMaxChunk);
   ~MpiCommunicator() override;
@@ -49,19 +51,12 @@ class MpiCommunicator : public Communicator {
   std::unique_ptr<MpiCommunicator> split(int color) const;
 
  private:
-  using Clock = std::chrono::steady_clock;
-
   // Takes ownership of `comm` (freed in the destructor).
   MpiCommunicator(MPI_Comm comm, double timeout_s, int64_t max_chunk);
 
   MPI_Datatype mpi_type(DType dtype) const;
   MPI_Op sum_op(DType dtype) const;
   int64_t chunk(DType dtype) const;  // elements per MPI call
-  void check_usable(const char* op) const;
-  // Polls `requests` until all complete; past `deadline` keeps the pending ones (they still
-  // reference the caller's buffers), marks the communicator unusable and throws.
-  void wait_all(std::vector<MPI_Request>& requests, Clock::time_point deadline, const char* op,
-                int64_t count, DType dtype);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   MPI_Datatype bf16_type_ = MPI_DATATYPE_NULL;
@@ -70,8 +65,7 @@ class MpiCommunicator : public Communicator {
   int world_ = 1;
   double timeout_s_ = 300;
   int64_t max_chunk_ = kMaxChunk;
-  std::string broken_by_;                // the operation that timed out; empty while usable
-  std::vector<MPI_Request> abandoned_;  // requests left pending by a timeout
+  std::unique_ptr<CollectiveWatchdog> watchdog_;  // armed around every collective
 };
 
 }  // namespace ladder

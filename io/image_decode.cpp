@@ -111,6 +111,10 @@ bool jpeg_begin(jpeg_decompress_struct* cinfo, JpegErrorSink* sink, const uint8_
   jpeg_create_decompress(cinfo);
   jpeg_mem_src(cinfo, data, size);
   jpeg_read_header(cinfo, TRUE);
+  header->height = static_cast<int>(cinfo->image_height);
+  header->width = static_cast<int>(cinfo->image_width);
+  // Before jpeg_start_decompress, which allocates whole-image buffers for progressive files.
+  if (uint64_t(cinfo->image_height) * cinfo->image_width > kMaxImagePixels) return true;
   switch (cinfo->jpeg_color_space) {
     case JCS_GRAYSCALE:
       cinfo->out_color_space = JCS_GRAYSCALE;
@@ -132,13 +136,15 @@ bool jpeg_begin(jpeg_decompress_struct* cinfo, JpegErrorSink* sink, const uint8_
   return true;
 }
 
-// Decodes every scanline into pixels (H, W, channels) and reads to the end-of-image marker,
-// so that trailing corruption is noticed too. May longjmp; returns false then.
+// Decodes every scanline into pixels (H, W, channels), growing it row by row (memory follows
+// the data actually there, not the header's claim), and reads to the end-of-image marker, so
+// that trailing corruption is noticed too. May longjmp; returns false then.
 bool jpeg_decode_rows(jpeg_decompress_struct* cinfo, JpegErrorSink* sink,
-                      uint8_t* pixels /* (H, W, C) */, size_t stride) {
+                      std::vector<uint8_t>* pixels /* (H, W, C) */, size_t stride) {
   if (setjmp(sink->jump)) return false;
   while (cinfo->output_scanline < cinfo->output_height) {
-    JSAMPROW row = pixels + static_cast<size_t>(cinfo->output_scanline) * stride;
+    pixels->resize((static_cast<size_t>(cinfo->output_scanline) + 1) * stride);
+    JSAMPROW row = pixels->data() + static_cast<size_t>(cinfo->output_scanline) * stride;
     if (jpeg_read_scanlines(cinfo, &row, 1) != 1) {
       std::snprintf(sink->message, sizeof sink->message, "decoder returned no scanline");
       return false;
@@ -155,9 +161,10 @@ Image decode_jpeg(const std::string& path) {
   if (!jpeg_begin(&guard.cinfo, &guard.sink, bytes.data(), static_cast<unsigned long>(bytes.size()),
                   &header))
     LADDER_FAIL("corrupt JPEG ", path, ": ", guard.sink.message);
-  const uint64_t count = uint64_t(header.height) * uint64_t(header.width) * uint64_t(header.channels);
-  if (header.height <= 0 || header.width <= 0 || count > (uint64_t{1} << 32))
-    LADDER_FAIL("reading JPEG ", path, ": unsupported size ", header.height, "x", header.width);
+  if (header.height <= 0 || header.width <= 0 ||
+      uint64_t(header.height) * uint64_t(header.width) > kMaxImagePixels)
+    LADDER_FAIL("reading JPEG ", path, ": unsupported size ", header.height, "x", header.width,
+                " (at most ", kMaxImagePixels, " pixels)");
   if (header.channels != 1 && header.channels != 3 && !(header.cmyk && header.channels == 4))
     LADDER_FAIL("reading JPEG ", path, ": unsupported layout (", header.channels, " channels)");
 
@@ -165,8 +172,7 @@ Image decode_jpeg(const std::string& path) {
   image.height = header.height;
   image.width = header.width;
   image.channels = header.channels;
-  image.pixels.resize(static_cast<size_t>(count));  // (H, W, C)
-  if (!jpeg_decode_rows(&guard.cinfo, &guard.sink, image.pixels.data(),
+  if (!jpeg_decode_rows(&guard.cinfo, &guard.sink, &image.pixels,
                         size_t(header.width) * size_t(header.channels)))
     LADDER_FAIL("corrupt JPEG ", path, ": ", guard.sink.message);
   if (!header.cmyk) return image;

@@ -182,11 +182,12 @@ Image read_png(const std::string& path) {
       (header.channels != 1 && header.channels != 3 && header.channels != 4))
     LADDER_FAIL("reading PNG ", path, ": unsupported layout after expansion (", header.channels,
                 " channels, ", header.bit_depth, " bits)");
-  // Guard the byte count against absurd headers before allocating (4 GiB is far beyond any
-  // training image).
+  // Guard the allocation against absurd headers (kMaxImagePixels).
   const uint64_t bytes = static_cast<uint64_t>(header.height) * header.width * header.channels;
-  if (header.height == 0 || header.width == 0 || bytes > (uint64_t{1} << 32))
-    LADDER_FAIL("reading PNG ", path, ": unsupported size ", header.height, "x", header.width);
+  if (header.height == 0 || header.width == 0 ||
+      static_cast<uint64_t>(header.height) * header.width > kMaxImagePixels)
+    LADDER_FAIL("reading PNG ", path, ": unsupported size ", header.height, "x", header.width,
+                " (at most ", kMaxImagePixels, " pixels)");
 
   Image image;
   image.height = static_cast<int>(header.height);

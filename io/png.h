@@ -17,6 +17,11 @@ struct Image {
   std::vector<uint8_t> pixels;  // (H, W, C)
 };
 
+// The most pixels ladder decodes from one PNG or JPEG (16384 × 16384, far beyond any training
+// image). The header alone says the size, so without a bound a few hundred crafted bytes
+// would make ladder allocate gigabytes before the first row turns out to be missing.
+constexpr uint64_t kMaxImagePixels = uint64_t{1} << 28;
+
 // Writes an 8-bit PNG. channels must be 1 (gray), 3 (RGB) or 4 (RGBA). The file is written
 // to `path + ".tmp"`, flushed to disk and renamed over `path`, so a crash never leaves a
 // truncated PNG behind. Throws ladder::Error naming the path on any failure.

@@ -8,8 +8,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost-program-options-dev   # config and flags
-  libopenblas-openmp-dev         # CPU GEMM: linear layers, attention, the reference convolutions (OpenMP threads)
-  libdnnl-dev                    # oneDNN: the CPU convolutions (OpenMP runtime)
+  libopenblas-openmp-dev         # CPU double GEMM: the finite-difference gradient tests (OpenMP threads)
+  libdnnl-dev                    # oneDNN: the CPU convolutions and float GEMMs (OpenMP runtime)
   libpng-dev libjpeg-dev         # images: grids, `ladder pack`
   libhdf5-dev                    # image stores, checkpoint shards
   libxxhash-dev                  # XXH3-64 checksums (stores, checkpoints)
@@ -17,6 +17,7 @@ packages=(
   libgtest-dev                   # tests
   libopenmpi-dev openmpi-bin     # multi-rank training (mpirun)
   python3                        # tests/checkpoint/*.py (standard library only)
+  clang-14 libclang-rt-14-dev libomp-14-dev  # fuzzing only (launch/fuzz.sh): clang, libFuzzer, OpenMP for clang
 )
 
 missing=()

@@ -6,54 +6,19 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <vector>
 
-#include "core/rng.h"
+#include "bench_timing.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/ops.h"
 
-namespace {
-
-struct Timing {
-  double median_s = 0, best_s = 0;
-};
-
-double seconds_of(const std::function<void()>& fn) {
-  auto start = std::chrono::steady_clock::now();
-  fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// One warm-up round, then `repeats` rounds; each round runs every pass once, interleaved, so
-// that load from other processes hits all passes alike.
-std::vector<Timing> time_rounds(int repeats, const std::vector<std::function<void()>>& passes) {
-  for (const auto& fn : passes) fn();
-  std::vector<std::vector<double>> seconds(passes.size());
-  for (int r = 0; r < repeats; ++r)
-    for (size_t i = 0; i < passes.size(); ++i) seconds[i].push_back(seconds_of(passes[i]));
-  std::vector<Timing> out;
-  for (auto& s : seconds) {
-    std::sort(s.begin(), s.end());
-    out.push_back({s[s.size() / 2], s.front()});
-  }
-  return out;
-}
-
-std::vector<float> random_vector(int64_t count, uint64_t stream) {
-  ladder::Rng rng(1234, stream);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (auto& x : v) x = static_cast<float>(rng.uniform(-1.0, 1.0));
-  return v;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace ladder::cpu;
+  using ladder::bench::Timing;
+  using ladder::bench::time_rounds;
+  auto random_vector = [](int64_t count, uint64_t stream) { return ladder::bench::random_vector(count, 1234, stream); };
   const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;
 
   Conv2dDims d;

@@ -11,43 +11,15 @@
 #include <dnnl.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "core/rng.h"
+#include "bench_timing.h"
 #include <cblas.h>
 
 namespace {
-
-double seconds_of(const std::function<void()>& fn) {
-  const auto start = std::chrono::steady_clock::now();
-  fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::vector<double> median_seconds(int repeats, const std::vector<std::function<void()>>& fns) {
-  for (const auto& fn : fns) fn();
-  std::vector<std::vector<double>> seconds(fns.size());
-  for (int r = 0; r < repeats; ++r)
-    for (size_t i = 0; i < fns.size(); ++i) seconds[i].push_back(seconds_of(fns[i]));
-  std::vector<double> medians;
-  for (auto& s : seconds) {
-    std::sort(s.begin(), s.end());
-    medians.push_back(s[s.size() / 2]);
-  }
-  return medians;
-}
-
-std::vector<float> random_vector(int64_t count, uint64_t stream) {
-  ladder::Rng rng(5, stream);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) x = static_cast<float>(rng.uniform(-1.0, 1.0));
-  return v;
-}
 
 // C (m, n) = op(A)·op(B), row-major, as kernels/cpu/gemm.h takes it.
 struct Gemm {
@@ -121,12 +93,12 @@ int main(int argc, char** argv) {
               omp_get_max_threads(), repeats);
   std::printf("%-28s %-16s %9s %9s %9s %7s\n", "GEMM", "m x n x k", "OpenBLAS", "matmul", "sgemm", "ratio");
   for (const Gemm& g : gemms()) {
-    std::vector<float> a = random_vector(g.m * g.k, 1), b = random_vector(g.k * g.n, 2);
+    std::vector<float> a = ladder::bench::random_vector(g.m * g.k, 5, 1), b = ladder::bench::random_vector(g.k * g.n, 5, 2);
     std::vector<float> c_blas(static_cast<size_t>(g.m * g.n)), c_dnnl(static_cast<size_t>(g.m * g.n));
     const int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
     OneDnnMatmul matmul(engine, g, a.data(), b.data(), c_dnnl.data());
     std::vector<float> c_sgemm(c_blas.size());
-    const std::vector<double> s = median_seconds(
+    const std::vector<ladder::bench::Timing> t = ladder::bench::time_rounds(
         repeats, {[&] {
                     cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
                                 g.trans_b ? CblasTrans : CblasNoTrans, int(g.m), int(g.n), int(g.k), 1.0f, a.data(),
@@ -137,7 +109,8 @@ int main(int argc, char** argv) {
                     dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', g.m, g.n, g.k, 1.0f, a.data(), lda,
                                b.data(), ldb, 0.0f, c_sgemm.data(), g.n);
                   }});
-    double worst = 0;  // the two must compute the same product
+    const double s[] = {t[0].median_s, t[1].median_s, t[2].median_s};
+    double worst = 0;  // the three must compute the same product
     for (size_t i = 0; i < c_blas.size(); ++i)
       worst = std::max({worst, double(std::abs(c_blas[i] - c_dnnl[i])), double(std::abs(c_blas[i] - c_sgemm[i]))});
     if (worst > 1e-3 * double(g.k)) {

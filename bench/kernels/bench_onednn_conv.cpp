@@ -11,49 +11,21 @@
 #include <dnnl.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "core/rng.h"
+#include "bench_timing.h"
 #include "kernels/cpu/onednn_conv.h"
 
 namespace {
 
+using ladder::bench::random_vector;
 using ladder::cpu::Conv2dDims;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
-
-double seconds_of(const std::function<void()>& fn) {
-  const auto start = std::chrono::steady_clock::now();
-  fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// Median seconds of each function over `repeats` interleaved rounds after one warm-up round.
-std::vector<double> median_seconds(int repeats, const std::vector<std::function<void()>>& fns) {
-  for (const auto& fn : fns) fn();
-  std::vector<std::vector<double>> seconds(fns.size());
-  for (int r = 0; r < repeats; ++r)
-    for (size_t i = 0; i < fns.size(); ++i) seconds[i].push_back(seconds_of(fns[i]));
-  std::vector<double> medians;
-  for (auto& s : seconds) {
-    std::sort(s.begin(), s.end());
-    medians.push_back(s[s.size() / 2]);
-  }
-  return medians;
-}
-
-std::vector<float> random_vector(int64_t count, uint64_t stream) {
-  ladder::Rng rng(99, stream);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) x = static_cast<float>(rng.uniform(-1.0, 1.0));
-  return v;
-}
 
 // One pass of one shape as a bare oneDNN primitive: memory in the primitive's own layouts,
 // allocated and filled once; run() executes it and waits.
@@ -75,7 +47,7 @@ class PlainPass {
 dnnl::memory filled(const dnnl::engine& engine, const dnnl::memory::desc& desc) {
   dnnl::memory m(desc, engine);
   float* p = static_cast<float*>(m.get_data_handle());
-  const std::vector<float> values = random_vector(static_cast<int64_t>(desc.get_size() / sizeof(float)), 7);
+  const std::vector<float> values = random_vector(static_cast<int64_t>(desc.get_size() / sizeof(float)), 99, 7);
   std::copy(values.begin(), values.end(), p);
   return m;
 }
@@ -150,12 +122,12 @@ int main(int argc, char** argv) {
               "ladder", "oneDNN", "share");
   for (const Case& c : cases()) {
     const Conv2dDims& d = c.d;
-    const std::vector<float> x = random_vector(d.x_size(), 1), w = random_vector(d.w_size(), 2),
-                             b = random_vector(d.cout, 3), dy = random_vector(d.y_size(), 4);
+    const std::vector<float> x = random_vector(d.x_size(), 99, 1), w = random_vector(d.w_size(), 99, 2),
+                             b = random_vector(d.cout, 99, 3), dy = random_vector(d.y_size(), 99, 4);
     std::vector<float> y(static_cast<size_t>(d.y_size())), dx(static_cast<size_t>(d.x_size())),
         dw(static_cast<size_t>(d.w_size())), db(static_cast<size_t>(d.cout));
     std::vector<PlainPass> plain = plain_passes(engine, d);
-    const std::vector<double> s = median_seconds(
+    const std::vector<ladder::bench::Timing> s = ladder::bench::time_rounds(
         repeats, {[&] { ours.forward(d, x.data(), w.data(), b.data(), y.data()); }, [&] { plain[0].run(); },
                   [&] { ours.backward_data(d, dy.data(), w.data(), dx.data()); }, [&] { plain[1].run(); },
                   [&] { ours.backward_filter(d, x.data(), dy.data(), dw.data(), db.data()); },
@@ -166,7 +138,8 @@ int main(int argc, char** argv) {
     const char* names[] = {"forward", "backward_data", "backward_filter"};
     for (int pass = 0; pass < 3; ++pass)
       std::printf("%-20s %-34s %-15s %10.1f %10.1f %7.0f%%\n", c.model.c_str(), shape, names[pass],
-                  gflop / s[2 * pass], gflop / s[2 * pass + 1], 100.0 * s[2 * pass + 1] / s[2 * pass]);
+                  gflop / s[2 * pass].median_s, gflop / s[2 * pass + 1].median_s,
+                  100.0 * s[2 * pass + 1].median_s / s[2 * pass].median_s);
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 // Why this file exists: the CPU ops do their heavy lifting in GEMMs. This header gives them one
 // row-major GEMM, templated on the element type, plus the two bias helpers that go with every
 // GEMM-shaped layer (conv, linear). float (training) goes to oneDNN's dnnl_sgemm, its JIT
-// kernels for the machine's ISA: 3.5-5.8× OpenBLAS 0.3.21's on the attention and linear
+// kernels for the machine's ISA: 2.5-5.7× OpenBLAS 0.3.21's on the attention and linear
 // shapes of bench_matmul (docs/PERFORMANCE.md; that OpenBLAS picks its SSE3 "Prescott" kernels
 // on this CPU). double (the finite-difference tests) goes to OpenBLAS's cblas_dgemm. Both
 // thread themselves on the OpenMP pool: never call them from inside a parallel region.

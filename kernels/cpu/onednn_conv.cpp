@@ -21,7 +21,10 @@ Key key_of(const Conv2dDims& d, bool bias) {
   return {d.n, d.h, d.w, d.cin, d.cout, d.kernel, d.stride, d.pad_top, d.pad_left, d.pad_bottom, d.pad_right, bias};
 }
 
-// The three passes of one shape: their primitive descriptors and primitives.
+// The three passes of one shape: their primitive descriptors and primitives, and the reorders
+// around them: our weights into each pass's layout (empty when it is ours), and the filter
+// gradient from oneDNN's layout added into ours (a reorder with a sum post-op: dw += reorder(g),
+// one pass over memory instead of a copy and an add).
 struct Shape {
   dnnl::memory::desc x, y, w_user, b;
   dnnl::convolution_forward::primitive_desc forward_pd;
@@ -30,6 +33,7 @@ struct Shape {
   dnnl::convolution_forward forward;
   dnnl::convolution_backward_data data;
   dnnl::convolution_backward_weights filter;
+  dnnl::reorder to_forward_weights, to_data_weights, add_filter_gradient;
 };
 
 // A buffer that only grows: the calls reuse it, so after the first step no call allocates,
@@ -54,9 +58,8 @@ struct OneDnnConvolutions::Impl {
   dnnl::stream stream{engine};
   std::map<Key, std::unique_ptr<Shape>> shapes;
   // weights: the reordered weights (forward, backward data) or the filter gradient in
-  // oneDNN's layout; scratch: oneDNN's scratchpad; plain: that gradient back in our layout;
-  // bias: the bias gradient.
-  Workspace weights_space, scratch_space, plain_space, bias_space;
+  // oneDNN's layout; scratch: oneDNN's scratchpad; bias: the bias gradient.
+  Workspace weights_space, scratch_space, bias_space;
 
   Shape& shape(const Conv2dDims& d, bool bias) {
     std::unique_ptr<Shape>& found = shapes[key_of(d, bias)];
@@ -87,6 +90,18 @@ struct OneDnnConvolutions::Impl {
     s->forward = dnnl::convolution_forward(s->forward_pd);
     s->data = dnnl::convolution_backward_data(s->data_pd);
     s->filter = dnnl::convolution_backward_weights(s->filter_pd);
+    auto reorder = [&](const dnnl::memory::desc& from, const dnnl::memory::desc& to,
+                       const dnnl::primitive_attr& with = dnnl::primitive_attr()) {
+      return dnnl::reorder(dnnl::reorder::primitive_desc(engine, from, engine, to, with));
+    };
+    if (!(s->forward_pd.weights_desc() == s->w_user))
+      s->to_forward_weights = reorder(s->w_user, s->forward_pd.weights_desc());
+    if (!(s->data_pd.weights_desc() == s->w_user)) s->to_data_weights = reorder(s->w_user, s->data_pd.weights_desc());
+    dnnl::post_ops accumulate;
+    accumulate.append_sum(1.0f);
+    dnnl::primitive_attr accumulating;
+    accumulating.set_post_ops(accumulate);
+    s->add_filter_gradient = reorder(s->filter_pd.diff_weights_desc(), s->w_user, accumulating);
     found = std::move(s);
     return *found;
   }
@@ -95,12 +110,13 @@ struct OneDnnConvolutions::Impl {
     return dnnl::memory(desc, engine, const_cast<float*>(data));
   }
 
-  // Our (Cout, K, K, Cin) weights in the layout `wanted` (a reorder when it differs).
-  dnnl::memory weights(const Shape& s, const dnnl::memory::desc& wanted, const float* w) {
+  // Our (Cout, K, K, Cin) weights in the layout `wanted`, by `to_wanted` (a reorder when it
+  // differs from ours).
+  dnnl::memory weights(const Shape& s, const dnnl::memory::desc& wanted, dnnl::reorder& to_wanted, const float* w) {
     dnnl::memory user = wrap(s.w_user, w);
     if (wanted == s.w_user) return user;
     dnnl::memory converted(wanted, engine, weights_space.at_least(reorder_bytes(wanted, s.w_user)));
-    dnnl::reorder(user, converted).execute(stream, user, converted);
+    to_wanted.execute(stream, user, converted);
     return converted;
   }
 
@@ -116,7 +132,7 @@ void OneDnnConvolutions::forward(const Conv2dDims& d, const float* x, const floa
   Impl& m = *impl_;
   Shape& s = m.shape(d, b != nullptr);
   std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, m.wrap(s.x, x)},
-                                                {DNNL_ARG_WEIGHTS, m.weights(s, s.forward_pd.weights_desc(), w)},
+                                                {DNNL_ARG_WEIGHTS, m.weights(s, s.forward_pd.weights_desc(), s.to_forward_weights, w)},
                                                 {DNNL_ARG_DST, m.wrap(s.y, y)},
                                                 {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.forward_pd.scratchpad_desc())}};
   if (b != nullptr) args[DNNL_ARG_BIAS] = m.wrap(s.b, b);
@@ -128,7 +144,7 @@ void OneDnnConvolutions::backward_data(const Conv2dDims& d, const float* dy, con
   Impl& m = *impl_;
   Shape& s = m.shape(d, true);
   s.data.execute(m.stream, {{DNNL_ARG_DIFF_DST, m.wrap(s.y, dy)},
-                            {DNNL_ARG_WEIGHTS, m.weights(s, s.data_pd.weights_desc(), w)},
+                            {DNNL_ARG_WEIGHTS, m.weights(s, s.data_pd.weights_desc(), s.to_data_weights, w)},
                             {DNNL_ARG_DIFF_SRC, m.wrap(s.x, dx)},
                             {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.data_pd.scratchpad_desc())}});
   m.stream.wait();
@@ -138,7 +154,7 @@ void OneDnnConvolutions::backward_filter(const Conv2dDims& d, const float* x, co
                                          float* db) {
   Impl& m = *impl_;
   Shape& s = m.shape(d, true);
-  // oneDNN writes the gradients; ours accumulate: into scratch, then reordered and added.
+  // oneDNN writes the gradients; ours accumulate: into the workspace, then added into dw.
   const dnnl::memory::desc& wanted = s.filter_pd.diff_weights_desc();
   dnnl::memory grad_memory(wanted, m.engine, m.weights_space.at_least(wanted.get_size()));
   float* grad_bias = m.bias_space.at_least(size_t(d.cout) * sizeof(float));
@@ -147,14 +163,9 @@ void OneDnnConvolutions::backward_filter(const Conv2dDims& d, const float* x, co
                               {DNNL_ARG_DIFF_WEIGHTS, grad_memory},
                               {DNNL_ARG_DIFF_BIAS, m.wrap(dnnl::memory::desc({d.cout}, dt::f32, tag::x), grad_bias)},
                               {DNNL_ARG_SCRATCHPAD, m.scratchpad(s.filter_pd.scratchpad_desc())}});
-  const float* user_layout = static_cast<const float*>(grad_memory.get_data_handle());
-  if (!(wanted == s.w_user)) {
-    dnnl::memory target(s.w_user, m.engine, m.plain_space.at_least(size_t(d.w_size()) * sizeof(float)));
-    dnnl::reorder(grad_memory, target).execute(m.stream, grad_memory, target);
-    user_layout = static_cast<const float*>(target.get_data_handle());
-  }
+  dnnl::memory accumulated = m.wrap(s.w_user, dw);
+  s.add_filter_gradient.execute(m.stream, grad_memory, accumulated);
   m.stream.wait();
-  add_accumulate<float>(d.w_size(), user_layout, dw);
   if (db != nullptr) add_accumulate<float>(d.cout, grad_bias, db);
 }
 
@@ -173,7 +184,6 @@ OneDnnConvolutions::WorkspaceBytes OneDnnConvolutions::workspace_bytes(const Con
     case Pass::kBackwardFilter:
       bytes.weights = s.filter_pd.diff_weights_desc().get_size();
       bytes.scratch = s.filter_pd.scratchpad_desc().get_size();
-      bytes.plain = reorder_bytes(s.filter_pd.diff_weights_desc(), s.w_user) == 0 ? 0 : size_t(d.w_size()) * 4;
       bytes.bias = size_t(d.cout) * 4;
       break;
   }

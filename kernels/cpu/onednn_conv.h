@@ -30,11 +30,11 @@ class OneDnnConvolutions {
   void backward_filter(const Conv2dDims& d, const float* x, const float* dy, float* dw, float* db);
 
   // What one pass asks of each grow-only workspace (bytes): weights (the reordered weights, or
-  // the filter gradient in oneDNN's layout), scratch (oneDNN's scratchpad), plain (that
-  // gradient back in our layout), bias (the bias gradient). `ladder plan` charges their growth.
+  // the filter gradient in oneDNN's layout), scratch (oneDNN's scratchpad), bias (the bias
+  // gradient). `ladder plan` charges their growth.
   enum class Pass { kForward, kBackwardData, kBackwardFilter };
   struct WorkspaceBytes {
-    size_t weights = 0, scratch = 0, plain = 0, bias = 0;
+    size_t weights = 0, scratch = 0, bias = 0;
   };
   WorkspaceBytes workspace_bytes(const Conv2dDims& d, bool bias, Pass pass);
   // The floats a workspace holds after asking for `bytes` (the growth rule, shared with the plan).

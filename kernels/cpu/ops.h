@@ -111,12 +111,55 @@ template <class T>
 void normalize_images(int64_t n, const uint8_t* in, T* out);  // out = in · 2/255 − 1
 
 // ---------------------------------------------------------------------------------------
-// LeakyReLU (kernels/cpu/leaky_relu.cpp): y = x for x > 0, slope·x otherwise (slope > 0).
+// LeakyReLU (kernels/cpu/leaky_relu.cpp): y = x for x > 0, slope·x otherwise (slope ≥ 0;
+// slope 0 is ReLU, LPIPS's feature networks).
 template <class T>
 void leaky_relu_forward(int64_t n, T slope, const T* x, T* y);
-// dx = dy for x > 0, slope·dy otherwise.
+// dx = dy for x > 0, slope·dy otherwise (so 0 at x = 0 for ReLU, as PyTorch).
 template <class T>
 void leaky_relu_backward(int64_t n, T slope, const T* x, const T* dy, T* dx);
+
+// ---------------------------------------------------------------------------------------
+// Max pooling without padding, floor mode (kernels/cpu/max_pool.cpp; LPIPS's AlexNet 3×3
+// stride 2, VGG16 2×2 stride 2). x (N, H, W, C) → y (N, Ho, Wo, C), Ho = (H − K)/S + 1.
+// Ties go to the first maximum in row-major window order, as PyTorch's.
+struct MaxPoolDims {
+  int n = 1, h = 1, w = 1, c = 1;
+  int kernel = 2, stride = 2;
+  int out_h() const { return (h - kernel) / stride + 1; }
+  int out_w() const { return (w - kernel) / stride + 1; }
+};
+template <class T>
+void max_pool2d_forward(const MaxPoolDims& d, const T* x, T* y);
+// dx (written) = dy routed to each window's argmax (recomputed from x), summed where windows
+// overlap.
+template <class T>
+void max_pool2d_backward(const MaxPoolDims& d, const T* x, const T* dy, T* dx);
+
+// ---------------------------------------------------------------------------------------
+// The LPIPS head (kernels/cpu/lpips_head.cpp) over m pixels of c channels, x (m, c).
+// The ScalingLayer: x (m, cin), cin 1 or 3 → y (m, 3) = (x − shift)/scale per channel, one
+// gray channel broadcast to all three (as PyTorch broadcasts lpips' (1, 3, 1, 1) buffers);
+// dx (m, cin) = dy/scale, summed over the three for cin 1.
+template <class T>
+void channel_standardize_forward(int64_t m, int cin, const T* shift, const T* scale, const T* x, T* y);
+template <class T>
+void channel_standardize_backward(int64_t m, int cin, const T* scale, const T* dy, T* dx);
+// lpips.normalize_tensor: y = x/(‖x‖ + eps) per pixel (‖·‖ over the channels; eps 1e-10 in
+// lpips); norm (m) = ‖x‖ saved for the backward.
+template <class T>
+void channel_unit_norm_forward(int64_t m, int c, double eps, const T* x, T* y, T* norm);
+// dx = dy/(r + eps) − x·(x·dy)/(r·(r + eps)²), r = norm (the second term 0 where r = 0).
+template <class T>
+void channel_unit_norm_backward(int64_t m, int c, double eps, const T* x, const T* norm, const T* dy, T* dx);
+// One layer's calibrated distance per image: d[i] += (1/hw)·Σ_pixels Σ_c w_c·(a − b)², with
+// a, b (n, hw, c) unit-normalised features and w (c) the NetLinLayer's 1×1 conv (no bias).
+template <class T>
+void weighted_distance_accumulate(int n, int64_t hw, int c, const T* a, const T* b, const T* w, double* d);
+// Its gradient for a only: da = (2·ddist[i]/hw)·w_c·(a − b) (written).
+template <class T>
+void weighted_distance_backward(int n, int64_t hw, int c, const T* a, const T* b, const T* w,
+                                const double* ddist, T* da);
 
 // ---------------------------------------------------------------------------------------
 // BatchNorm2d with PyTorch semantics (kernels/cpu/batch_norm.cpp) over x (rows, C), rows =

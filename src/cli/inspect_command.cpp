@@ -48,6 +48,17 @@ void print_checkpoint(const std::string& dir, const io::Manifest& m) {
   }
 }
 
+// A field of a metrics line, 0 when it is missing or of another type (a hand-edited or damaged
+// metrics.jsonl is summarised, never fatal; nlohmann's value() would throw a type_error).
+int64_t integer_field(const nlohmann::json& record, const char* key) {
+  const auto found = record.find(key);
+  return found != record.end() && found->is_number_integer() ? found->get<int64_t>() : 0;
+}
+double number_field(const nlohmann::json& record, const char* key) {
+  const auto found = record.find(key);
+  return found != record.end() && found->is_number() ? found->get<double>() : 0.0;
+}
+
 // What a run directory says about the run: its config, the last metrics line, the newest
 // sample grid. Returns the number of faults (an unreadable config).
 int print_run_summary(const std::string& path) {
@@ -76,10 +87,10 @@ int print_run_summary(const std::string& path) {
     if (!line.empty()) last = line;
   const nlohmann::json record = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
   if (record.is_object() && record.contains("step"))
-    std::cout << "last logged: step " << record.value("step", 0) << ", rung " << record.value("stage", 0) << " ("
-              << record.value("resolution", 0) << "x" << record.value("resolution", 0) << "), "
-              << record.value("images_seen", 0) << " images seen, loss " << record.value("loss", 0.0) << ", "
-              << record.value("time_s", 0.0) << " s\n";
+    std::cout << "last logged: step " << integer_field(record, "step") << ", rung " << integer_field(record, "stage")
+              << " (" << integer_field(record, "resolution") << "x" << integer_field(record, "resolution") << "), "
+              << integer_field(record, "images_seen") << " images seen, loss " << number_field(record, "loss")
+              << ", " << number_field(record, "time_s") << " s\n";
   std::vector<std::string> samples;
   if (fs::is_directory(run / "samples", ignored))
     for (const fs::directory_entry& entry : fs::directory_iterator(run / "samples", ignored))

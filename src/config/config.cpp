@@ -214,20 +214,43 @@ class ValueReader {
   std::map<std::string, RawValue> values_;
 };
 
+// Boost's error messages substitute the option's name or the offending line into templates
+// such as "unrecognised option '%canonical_option%'" and never return when that text holds a
+// placeholder itself (found by fuzzing: an INI key, a line or a flag like "a%invalid_line%").
+// No key has a '%', so names and lines without '=' reach Boost with '%' shown as '?'; values
+// (after '=') are untouched, and Boost never quotes them (every option is a plain string).
+std::string without_placeholders(std::string text) {
+  std::replace(text.begin(), text.end(), '%', '?');
+  return text;
+}
+std::string config_text_for_boost(std::istream& file) {
+  std::string text, line;
+  while (std::getline(file, line)) {
+    const size_t equals = line.find('=');
+    const size_t name_end = equals == std::string::npos ? line.size() : equals;
+    text += without_placeholders(line.substr(0, name_end)) + line.substr(name_end) + "\n";
+  }
+  return text;
+}
+
 std::map<std::string, RawValue> read_raw_values(const std::string& config_path,
                                                 const std::vector<std::string>& flags) {
   po::options_description description = make_description();
   po::variables_map flag_values, file_values;
+  std::vector<std::string> arguments = flags;
+  for (std::string& argument : arguments)
+    if (argument.rfind("-", 0) == 0) argument = without_placeholders(argument);
   try {
-    po::store(po::command_line_parser(flags).options(make_flag_description()).run(), flag_values);
+    po::store(po::command_line_parser(arguments).options(make_flag_description()).run(), flag_values);
   } catch (const po::error& e) {
     throw UsageError(detail::concat("config flags: ", e.what()));
   }
   if (!config_path.empty()) {
     std::ifstream file(config_path);
     LADDER_CHECK_USAGE(file.good(), "config: cannot open '", config_path, "'");
+    std::istringstream text(config_text_for_boost(file));
     try {
-      po::store(po::parse_config_file(file, description, /*allow_unregistered=*/false),
+      po::store(po::parse_config_file(text, description, /*allow_unregistered=*/false),
                 file_values);
     } catch (const po::error& e) {
       throw UsageError(detail::concat(config_path, ": ", e.what()));

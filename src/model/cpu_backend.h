@@ -71,6 +71,34 @@ class CpuBackend {
   void leaky_relu_backward(int64_t n, double slope, const float* x, const float* dy, float* dx) {
     cpu::leaky_relu_backward(n, static_cast<float>(slope), x, dy, dx);
   }
+  // ---- LPIPS (model/lpips.h): max pooling and the per-pixel head. shift, scale (3) host
+  // constants; norm (m) side values; the distances d, ddist (N) host doubles.
+  void max_pool2d_forward(const cpu::MaxPoolDims& d, const float* x, float* y) { cpu::max_pool2d_forward(d, x, y); }
+  void max_pool2d_backward(const cpu::MaxPoolDims& d, const float* x, const float* dy, float* dx) {
+    cpu::max_pool2d_backward(d, x, dy, dx);
+  }
+  void channel_standardize_forward(int64_t m, int cin, const float* shift, const float* scale, const float* x,
+                                   float* y) {
+    cpu::channel_standardize_forward(m, cin, shift, scale, x, y);
+  }
+  void channel_standardize_backward(int64_t m, int cin, const float* scale, const float* dy, float* dx) {
+    cpu::channel_standardize_backward(m, cin, scale, dy, dx);
+  }
+  void channel_unit_norm_forward(int64_t m, int c, double eps, const float* x, float* y, float* norm) {
+    cpu::channel_unit_norm_forward(m, c, eps, x, y, norm);
+  }
+  void channel_unit_norm_backward(int64_t m, int c, double eps, const float* x, const float* norm, const float* dy,
+                                  float* dx) {
+    cpu::channel_unit_norm_backward(m, c, eps, x, norm, dy, dx);
+  }
+  void weighted_distance_accumulate(int n, int64_t hw, int c, const float* a, const float* b, const ParamView& w,
+                                    double* d) {
+    cpu::weighted_distance_accumulate(n, hw, c, a, b, w.value(), d);
+  }
+  void weighted_distance_backward(int n, int64_t hw, int c, const float* a, const float* b, const ParamView& w,
+                                  const double* ddist, float* da) {
+    cpu::weighted_distance_backward(n, hw, c, a, b, w.value(), ddist, da);
+  }
   void batch_norm_channel_sums(const cpu::BatchNormDims& d, const float* x, float* sum) {
     cpu::batch_norm_channel_sums(d, x, sum);
   }

@@ -162,8 +162,7 @@ class PlanBackend {
     const cpu::OneDnnConvolutions::WorkspaceBytes bytes = convolutions_.workspace_bytes(d, bias, pass);
     grow(held_floats_[0], bytes.weights);
     grow(held_floats_[1], bytes.scratch);
-    grow(held_floats_[2], bytes.plain);
-    grow(held_floats_[3], bytes.bias);
+    grow(held_floats_[2], bytes.bias);
   }
   void grow(int64_t& held, size_t bytes) {
     const int64_t floats = cpu::OneDnnConvolutions::workspace_floats(bytes);
@@ -178,7 +177,7 @@ class PlanBackend {
   MemoryCounter counter_;
   double forward_flops_ = 0;
   cpu::OneDnnConvolutions convolutions_;  // asked for its workspace bytes only
-  int64_t held_floats_[4] = {0, 0, 0, 0};  // weights, scratch, plain, bias
+  int64_t held_floats_[3] = {0, 0, 0};  // weights, scratch, bias
 };
 
 }  // namespace ladder

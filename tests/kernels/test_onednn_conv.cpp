@@ -2,7 +2,7 @@
 // (kernels/cpu/conv2d.cpp, itself checked by finite differences in test_ops_grad.cpp), for
 // every shape class the models use — 3×3 stride 1 "same", 1×1, the stride-2 downsamplers
 // (bottom/right padding of the autoencoder, symmetric of the UNet), the discriminator's 4×4
-// convolutions — with odd sizes, channel
+// convolutions, LPIPS's AlexNet 11×11 stride 4 and 5×5 — with odd sizes, channel
 // counts off the SIMD width and batches of 1 and 3: forward with and without bias, backward
 // data, and backward filter accumulating into existing gradients. Also: equal inputs give
 // equal bits (determinism, which bit-identical resume relies on).
@@ -40,6 +40,10 @@ const Case kCases[] = {
     {"4x4 stride 2, padding 1", Conv2dDims::make(2, 16, 12, 3, 8, 4, 2, 1, 1, 1, 1)},
     {"4x4 stride 1, padding 1", Conv2dDims::make(2, 7, 9, 16, 32, 4, 1, 1, 1, 1, 1)},
     {"4x4 stride 1, padding 1, 1 channel out", Conv2dDims::make(3, 6, 6, 32, 1, 4, 1, 1, 1, 1, 1)},
+    // LPIPS's AlexNet: conv1 11x11 stride 4 padding 2 (3 channels in, 64 out; a size not
+    // divisible by the stride) and conv2 5x5 padding 2.
+    {"11x11 stride 4, padding 2", Conv2dDims::make(2, 35, 30, 3, 64, 11, 4, 2, 2, 2, 2)},
+    {"5x5 stride 1, padding 2", Conv2dDims::make(2, 7, 6, 64, 24, 5, 1, 2, 2, 2, 2)},
 };
 
 TEST(OneDnnConv, EqualsTheReferenceForEveryShapeClass) {

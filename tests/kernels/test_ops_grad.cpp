@@ -156,6 +156,9 @@ TEST(ConvGrad, Kernel3Stride2PadBottomRight) { check_gradients(conv_case(Conv2dD
 // The PatchDiscriminator: 4×4 kernels with padding 1, stride 2 (H → H/2) and 1 (H → H − 1).
 TEST(ConvGrad, Kernel4Stride2Pad1) { check_gradients(conv_case(Conv2dDims::make(2, 6, 8, 3, 2, 4, 2, 1, 1, 1, 1))); }
 TEST(ConvGrad, Kernel4Stride1Pad1) { check_gradients(conv_case(Conv2dDims::make(2, 5, 4, 2, 3, 4, 1, 1, 1, 1, 1))); }
+// LPIPS's AlexNet: conv1 11×11 stride 4 pad 2, conv2 5×5 pad 2.
+TEST(ConvGrad, Kernel11Stride4Pad2) { check_gradients(conv_case(Conv2dDims::make(1, 15, 13, 2, 2, 11, 4, 2, 2, 2, 2))); }
+TEST(ConvGrad, Kernel5Stride1Pad2) { check_gradients(conv_case(Conv2dDims::make(2, 5, 6, 2, 3, 5, 1, 2, 2, 2, 2))); }
 
 // Naive 7-loop convolution passes in double: y = conv(x, w) + b, dx, dw (+=), db (+=).
 struct NaiveConv {
@@ -237,6 +240,8 @@ TEST(ConvValue, Kernel3Stride1ManyChunks) { check_conv_against_naive(Conv2dDims:
 TEST(ConvValue, Kernel3Stride2ManyChunks) { check_conv_against_naive(Conv2dDims::make(3, 70, 66, 37, 45, 3, 2, 0, 0, 1, 1)); }
 TEST(ConvValue, Kernel4Stride2Pad1) { check_conv_against_naive(Conv2dDims::make(2, 32, 30, 5, 16, 4, 2, 1, 1, 1, 1)); }
 TEST(ConvValue, Kernel4Stride1Pad1) { check_conv_against_naive(Conv2dDims::make(2, 9, 11, 16, 1, 4, 1, 1, 1, 1, 1)); }
+TEST(ConvValue, Kernel11Stride4Pad2) { check_conv_against_naive(Conv2dDims::make(2, 64, 60, 3, 16, 11, 4, 2, 2, 2, 2)); }
+TEST(ConvValue, Kernel5Stride1Pad2) { check_conv_against_naive(Conv2dDims::make(2, 15, 13, 16, 24, 5, 1, 2, 2, 2, 2)); }
 
 // ---- group_norm -------------------------------------------------------------------------------
 
@@ -617,6 +622,161 @@ TEST(LeakyReluValue, SlopeOnlyBelowZero) {
   EXPECT_FLOAT_EQ(dx[1], 0.2f);
   EXPECT_EQ(dx[2], 1.f);
   EXPECT_EQ(dx[3], 2.f);
+}
+
+TEST(LeakyReluValue, SlopeZeroIsRelu) {
+  const double x[4] = {-2.0, 0.0, 0.5, 3.0}, dy[4] = {1.0, 1.0, 1.0, 2.0};
+  double y[4], dx[4];
+  leaky_relu_forward(4, 0.0, x, y);
+  leaky_relu_backward(4, 0.0, x, dy, dx);
+  EXPECT_EQ(y[0], 0.0);
+  EXPECT_EQ(y[2], 0.5);
+  EXPECT_EQ(dx[0], 0.0);
+  EXPECT_EQ(dx[1], 0.0);  // PyTorch's ReLU: no gradient at 0
+  EXPECT_EQ(dx[3], 2.0);
+  EXPECT_THROW(leaky_relu_forward(4, -0.1, x, y), std::exception);
+}
+
+// ---- max pooling and the LPIPS head ---------------------------------------------------------
+
+// Distinct values at least 0.01 apart, so that h never changes a window's argmax.
+Vec distinct_values(size_t n, Rng& rng) {
+  Vec v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = 0.01 * double(i) - 0.005 * double(n);
+  for (size_t i = n; i-- > 1;) std::swap(v[i], v[size_t(rng.uniform(0.0, double(i) + 1.0 - 1e-9))]);
+  return v;
+}
+
+GradCase max_pool_case(const MaxPoolDims& d) {
+  Rng rng(17, 1);
+  GradCase c;
+  c.inputs = {{"x", distinct_values(size_t(d.n) * d.h * d.w * d.c, rng), Grad::kWritten}};
+  c.output_sizes = {size_t(d.n) * d.out_h() * d.out_w() * d.c};
+  c.forward = [d](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    max_pool2d_forward(d, in[0].data(), out[0].data());
+  };
+  c.backward = [d](const std::vector<Vec>& in, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+    max_pool2d_backward(d, in[0].data(), dout[0].data(), g[0].data());
+  };
+  return c;
+}
+
+MaxPoolDims pool_dims(int n, int h, int w, int c, int kernel, int stride) {
+  MaxPoolDims d;
+  d.n = n, d.h = h, d.w = w, d.c = c, d.kernel = kernel, d.stride = stride;
+  return d;
+}
+
+TEST(MaxPoolGrad, Kernel3Stride2) { check_gradients(max_pool_case(pool_dims(2, 7, 8, 3, 3, 2))); }
+TEST(MaxPoolGrad, Kernel2Stride2OddSize) { check_gradients(max_pool_case(pool_dims(2, 5, 6, 2, 2, 2))); }
+
+TEST(MaxPoolValue, MatchesNaiveAndFirstMaximumWinsTies) {
+  const MaxPoolDims d = pool_dims(2, 9, 7, 3, 3, 2);
+  Rng rng(19, 1);
+  Vec x = random_vec(size_t(d.n) * d.h * d.w * d.c, rng);
+  Vec y(size_t(d.n) * d.out_h() * d.out_w() * d.c);
+  max_pool2d_forward(d, x.data(), y.data());
+  for (int i = 0; i < d.n; ++i)
+    for (int oy = 0; oy < d.out_h(); ++oy)
+      for (int ox = 0; ox < d.out_w(); ++ox)
+        for (int ch = 0; ch < d.c; ++ch) {
+          double want = -1e300;
+          for (int ky = 0; ky < 3; ++ky)
+            for (int kx = 0; kx < 3; ++kx)
+              want = std::max(want, x[((size_t(i) * d.h + oy * 2 + ky) * d.w + ox * 2 + kx) * d.c + ch]);
+          ASSERT_EQ(y[((size_t(i) * d.out_h() + oy) * d.out_w() + ox) * d.c + ch], want);
+        }
+  // A window of equal values (ReLU zeros) sends its gradient to the first one only.
+  const MaxPoolDims one = pool_dims(1, 2, 2, 1, 2, 2);
+  const double zeros[4] = {0, 0, 0, 0}, dy[1] = {3.0};
+  double dx[4];
+  max_pool2d_backward(one, zeros, dy, dx);
+  EXPECT_EQ(dx[0], 3.0);
+  EXPECT_EQ(dx[1] + dx[2] + dx[3], 0.0);
+  EXPECT_THROW(max_pool2d_forward(pool_dims(1, 2, 2, 1, 3, 2), zeros, dx), std::exception);
+}
+
+TEST(ChannelStandardizeGrad, RgbAndGrayMatch) {
+  Rng rng(21, 1);
+  const int64_t m = 5;
+  const Vec shift = {-0.030, -0.088, -0.188}, scale = {0.458, 0.448, 0.450};
+  for (const int cin : {3, 1}) {
+    GradCase cs;
+    cs.inputs = {{"x", random_vec(size_t(m) * cin, rng), Grad::kWritten}};
+    cs.output_sizes = {size_t(m) * 3};
+    cs.forward = [&](const std::vector<Vec>& in, std::vector<Vec>& out) {
+      channel_standardize_forward(m, cin, shift.data(), scale.data(), in[0].data(), out[0].data());
+    };
+    cs.backward = [&](const std::vector<Vec>&, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+      channel_standardize_backward(m, cin, scale.data(), dout[0].data(), g[0].data());
+    };
+    check_gradients(cs);
+  }
+  double y[3];
+  const double x[3] = {1.0, 0.0, -1.0};
+  channel_standardize_forward(1, 3, shift.data(), scale.data(), x, y);
+  EXPECT_DOUBLE_EQ(y[0], (1.0 + 0.030) / 0.458);
+  EXPECT_DOUBLE_EQ(y[2], (-1.0 + 0.188) / 0.450);
+  channel_standardize_forward(1, 1, shift.data(), scale.data(), x, y);  // gray: x[0] to all three
+  EXPECT_DOUBLE_EQ(y[1], (1.0 + 0.088) / 0.448);
+  EXPECT_DOUBLE_EQ(y[2], (1.0 + 0.188) / 0.450);
+}
+
+TEST(ChannelUnitNormGrad, Matches) {
+  Rng rng(23, 1);
+  const int64_t m = 6;
+  const int c = 4;
+  for (const double eps : {1e-10, 0.3}) {
+    GradCase cs;
+    cs.inputs = {{"x", random_vec(size_t(m) * c, rng, -1.0, 2.0), Grad::kWritten}};
+    cs.output_sizes = {size_t(m) * c};
+    cs.forward = [&](const std::vector<Vec>& in, std::vector<Vec>& out) {
+      Vec norm(m);
+      channel_unit_norm_forward(m, c, eps, in[0].data(), out[0].data(), norm.data());
+    };
+    cs.backward = [&](const std::vector<Vec>& in, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+      Vec y(in[0].size()), norm(m);
+      channel_unit_norm_forward(m, c, eps, in[0].data(), y.data(), norm.data());
+      channel_unit_norm_backward(m, c, eps, in[0].data(), norm.data(), dout[0].data(), g[0].data());
+    };
+    check_gradients(cs);
+  }
+}
+
+TEST(ChannelUnitNormValue, UnitLengthAndZeroPixels) {
+  const double x[6] = {3.0, 4.0, 0.0, 0.0, 0.0, 0.0}, dy[6] = {1, 1, 1, 2, 3, 4};
+  double y[6], norm[2], dx[6];
+  channel_unit_norm_forward(2, 3, 1e-10, x, y, norm);
+  EXPECT_DOUBLE_EQ(norm[0], 5.0);
+  EXPECT_DOUBLE_EQ(y[0], 3.0 / (5.0 + 1e-10));
+  EXPECT_DOUBLE_EQ(y[1], 4.0 / (5.0 + 1e-10));
+  EXPECT_EQ(y[3], 0.0);
+  channel_unit_norm_backward(2, 3, 1e-10, x, norm, dy, dx);
+  EXPECT_DOUBLE_EQ(dx[3], 2.0 / 1e-10);  // the zero pixel: dy/eps, finite
+  // Along x itself only eps keeps a gradient: x·dx = (x·dy)·eps/(r + eps)².
+  EXPECT_NEAR(3.0 * dx[0] + 4.0 * dx[1], 7.0 * 1e-10 / 25.0, 1e-15);  // cancellation of ~0.2s
+}
+
+TEST(WeightedDistanceGrad, Matches) {
+  Rng rng(29, 1);
+  const int n = 2, c = 3;
+  const int64_t hw = 4;
+  const Vec b = random_vec(size_t(n) * hw * c, rng), w = random_vec(c, rng, 0.1, 1.0);
+  GradCase cs;
+  cs.inputs = {{"a", random_vec(size_t(n) * hw * c, rng), Grad::kWritten}};
+  cs.output_sizes = {size_t(n)};
+  cs.forward = [&](const std::vector<Vec>& in, std::vector<Vec>& out) {
+    weighted_distance_accumulate(n, hw, c, in[0].data(), b.data(), w.data(), out[0].data());
+  };
+  cs.backward = [&](const std::vector<Vec>& in, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+    weighted_distance_backward(n, hw, c, in[0].data(), b.data(), w.data(), dout[0].data(), g[0].data());
+  };
+  check_gradients(cs);
+  // The value: 1×1 conv of the squared difference, then the spatial mean; accumulated.
+  const double a1[4] = {1.0, 0.0, 0.0, 2.0}, b1[4] = {0.0, 0.0, 0.0, 0.0}, w1[2] = {0.5, 2.0};
+  double d1[1] = {10.0};
+  weighted_distance_accumulate(1, 2, 2, a1, b1, w1, d1);
+  EXPECT_DOUBLE_EQ(d1[0], 10.0 + (0.5 * 1.0 + 2.0 * 4.0) / 2.0);
 }
 
 // Training-mode BatchNorm as the layer runs it on one rank: sums → centred squares →
