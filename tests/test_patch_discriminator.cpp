@@ -219,6 +219,33 @@ TEST(PatchDiscriminator, BackwardMatchesDirectionalDerivatives) {
   check_directional_derivatives(0.2, 1e-4f, 0.03);
 }
 
+// Without parameter gradients (the generator's adversarial term) the backward leaves every
+// parameter gradient as it was and gives the images the same gradient bit for bit.
+TEST(PatchDiscriminator, BackwardWithoutParameterGradientsOnlyPassesTheGradient) {
+  ParamStore store;
+  CpuBackend backend;
+  PatchDiscriminator<CpuBackend> model(tiny(), store, backend);
+  store.allocate();
+  store.initialize(4);
+  Rng rng(9, 0);
+  TensorF x({2, 16, 16, 3});
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(rng.normal());
+  TensorF r(model.output_shape(x.shape()));
+  for (int64_t i = 0; i < r.numel(); ++i) r[i] = static_cast<float>(rng.normal());
+  model.forward(x);
+  store.zero_grads();
+  const TensorF learning = model.backward(r);
+  double moved = 0;
+  for (int64_t i = 0; i < store.count(); ++i) moved += std::abs(store.grads()[i]);
+  ASSERT_GT(moved, 0);  // the usual backward does accumulate
+  for (int64_t i = 0; i < store.count(); ++i) store.grads()[i] = 0.25f;
+  model.set_parameter_gradients(false);
+  model.forward(x);
+  const TensorF& passing = model.backward(r);
+  for (int64_t i = 0; i < store.count(); ++i) ASSERT_EQ(store.grads()[i], 0.25f) << i;
+  for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(passing[i], learning[i]) << i;
+}
+
 TEST(PatchDiscriminator, EvalModeHasNoBackwardAndSmallImagesAreRefused) {
   ParamStore store;
   CpuBackend backend;

@@ -5,12 +5,14 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -125,6 +127,32 @@ inline std::vector<float> safetensor_floats(const io::SafetensorsHeader& file, c
     }
   ADD_FAILURE() << file.path << ": no tensor " << name;
   return std::vector<float>(1, 0.f);
+}
+
+// d/dε loss(values + ε·direction) at ε = 0 by the central difference (L(+h) − L(−h)) / 2h:
+// the `count` floats at `values` (parameters, an input) are moved along `direction`, `loss`
+// is evaluated at both points, and the values are put back.
+inline double central_difference(float* values, const std::vector<float>& direction, float h,
+                                 const std::function<double()>& loss) {
+  const std::vector<float> original(values, values + direction.size());
+  for (size_t i = 0; i < direction.size(); ++i) values[i] = original[i] + h * direction[i];
+  const double plus = loss();
+  for (size_t i = 0; i < direction.size(); ++i) values[i] = original[i] - h * direction[i];
+  const double minus = loss();
+  std::copy(original.begin(), original.end(), values);
+  return (plus - minus) / (2.0 * h);
+}
+
+// A direction of `count` N(0, 1) values, and Σ gradient·direction (the analytic derivative).
+inline std::vector<float> random_direction(int64_t count, Rng& rng) {
+  std::vector<float> direction(static_cast<size_t>(count));
+  for (float& v : direction) v = static_cast<float>(rng.normal());
+  return direction;
+}
+inline double dot(const float* gradient, const std::vector<float>& direction) {
+  double sum = 0;
+  for (size_t i = 0; i < direction.size(); ++i) sum += double(gradient[i]) * direction[i];
+  return sum;
 }
 
 struct CommandResult {

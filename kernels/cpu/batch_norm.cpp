@@ -147,8 +147,8 @@ void batch_norm_backward_reduce(const BatchNormDims& d, const T* x, const T* mea
   for (int j = 0; j < d.c; ++j) {
     dsum[j] = T(total[j]);
     dsum_xhat[j] = T(total[d.c + j]);
-    dbeta[j] += T(total[j]);
-    dgamma[j] += T(total[d.c + j]);
+    if (dbeta != nullptr) dbeta[j] += T(total[j]);
+    if (dgamma != nullptr) dgamma[j] += T(total[d.c + j]);
   }
 }
 

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "kernels/common/adversarial_criterion.h"
+
 namespace ladder::cpu {
 
 // ---------------------------------------------------------------------------------------
@@ -193,7 +195,8 @@ template <class T>
 void batch_norm_eval_forward(const BatchNormDims& d, const T* x, const T* running_mean,
                              const T* running_var, const T* gamma, const T* beta, T* y);
 // The backward's reductions over this call's rows: dsum = Σ dy, dsum_xhat = Σ dy·x̂ (written),
-// with x̂ = (x − mean)·rstd; the same local values are added into dbeta and dgamma (+=).
+// with x̂ = (x − mean)·rstd; the same local values are added into dbeta and dgamma (+=), each
+// when not null.
 template <class T>
 void batch_norm_backward_reduce(const BatchNormDims& d, const T* x, const T* mean, const T* rstd,
                                 const T* dy, T* dsum, T* dsum_xhat, T* dgamma, T* dbeta);
@@ -249,6 +252,15 @@ double mse_forward(int64_t n, const T* x, const T* target);  // Σ (x − target
 // dx = scale · 2 (x − target).
 template <class T>
 void mse_backward(int64_t n, const T* x, const T* target, T scale, T* dx);
+
+// The PatchGAN adversarial loss (kernels/cpu/adversarial_loss.cpp): Σ over n logits of
+// MONAI's per-logit term for the target `real` (kernels/common/adversarial_criterion.h).
+template <class T>
+double adversarial_loss_forward(AdversarialCriterion criterion, bool real, int64_t n, const T* logits);
+// dlogits = scale · dℓ/dx (written).
+template <class T>
+void adversarial_loss_backward(AdversarialCriterion criterion, bool real, int64_t n, const T* logits, T scale,
+                               T* dlogits);
 
 // Latent sampling. mu, logvar, eps, z (n elements). logvar is clamped to [−30, 20]:
 //   z = mu + eps · exp(½ · clamp(logvar)).

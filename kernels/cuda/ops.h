@@ -163,6 +163,18 @@ double l1_forward(int64_t n, const T* x, const T* target, double* scratch, cudaS
 template <class T>
 void l1_backward(int64_t n, const T* x, const T* target, float scale, T* dx,
                  cudaStream_t stream);
+// The PatchGAN adversarial loss (kernels/cuda/adversarial_loss.cu): Σ over n logits of MONAI's
+// per-logit term for the target `real` (kernels/common/adversarial_criterion.h), per element
+// in double; dlogits = scale · dℓ/dx (written).
+template <class T>
+void adversarial_loss_forward_async(AdversarialCriterion criterion, bool real, int64_t n, const T* logits,
+                                    double* result, double* scratch, cudaStream_t stream);
+template <class T>
+double adversarial_loss_forward(AdversarialCriterion criterion, bool real, int64_t n, const T* logits,
+                                double* scratch, cudaStream_t stream);
+template <class T>
+void adversarial_loss_backward(AdversarialCriterion criterion, bool real, int64_t n, const T* logits, float scale,
+                               T* dlogits, cudaStream_t stream);
 // Σ (x − target)² (per element in double).
 template <class T>
 void mse_forward_async(int64_t n, const T* x, const T* target, double* result, double* scratch,

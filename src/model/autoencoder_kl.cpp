@@ -129,7 +129,8 @@ void AutoencoderKL<B>::build_decoder(const ModelConfig& config, ParamStore& stor
 
 template <class B>
 AutoencoderLossSums AutoencoderKL<B>::forward_backward(const Tensor& images, const Tensor& noise,
-                                                       double grad_scale, double kl_weight) {
+                                                       double grad_scale, double kl_weight,
+                                                       const std::vector<ReconstructionTerm<B>*>& terms) {
   // Forward.
   const Tensor& encoded = encoder_.forward(images);
   const Tensor& mu = quant_mu_->forward(encoded);
@@ -153,6 +154,9 @@ AutoencoderLossSums AutoencoderKL<B>::forward_backward(const Tensor& images, con
   backend_.resize(grad_reconstruction_, images.shape());
   backend_.l1_backward(images.numel(), reconstruction.data(), images.data(),
                        grad_scale / static_cast<double>(per_image), grad_reconstruction_.data());
+  for (ReconstructionTerm<B>* term : terms)
+    sums.terms.push_back(term->accumulate_gradient(images, reconstruction, grad_scale, grad_reconstruction_));
+  last_reconstruction_ = &reconstruction;
   const Tensor& grad_z = post_quant_->backward(decoder_.backward(grad_reconstruction_));
   if (observer_ != nullptr) observer_->gradients_ready_from(first_post_quant_param_);
   backend_.resize(grad_mu_, mu.shape());

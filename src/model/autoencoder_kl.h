@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "core/params.h"
 #include "model/blocks.h"
+#include "model/reconstruction_term.h"
 
 namespace ladder {
 
@@ -17,6 +18,7 @@ namespace ladder {
 struct AutoencoderLossSums {
   double reconstruction = 0;  // Σ_images mean_pixels |x − x̂|
   double kl = 0;              // Σ_images Σ_latent ½(μ² + σ² − log σ² − 1)
+  std::vector<double> terms;  // Σ_images of each further term, in the order given
 };
 
 // B: the backend (model/cpu_backend.h, model/cuda_backend.h) the model runs on.
@@ -31,9 +33,13 @@ class AutoencoderKL {
 
   // images (N, R, R, C) in [−1, 1]; noise ε (latent_shape) for z = μ + ε·σ. Forward, the
   // loss, and the backward: parameter gradients accumulate, scaled by `grad_scale`
-  // (1 / images in the optimizer step, times the loss scale under fp16).
-  AutoencoderLossSums forward_backward(const Tensor& images, const Tensor& noise,
-                                       double grad_scale, double kl_weight);
+  // (1 / images in the optimizer step, times the loss scale under fp16). `terms`: further
+  // terms of the loss on the reconstruction (perceptual, adversarial), each weighted by itself.
+  AutoencoderLossSums forward_backward(const Tensor& images, const Tensor& noise, double grad_scale,
+                                       double kl_weight, const std::vector<ReconstructionTerm<B>*>& terms = {});
+  // The reconstruction of the last forward_backward (N, R, R, C), valid until the next forward
+  // (the discriminator's step reads it).
+  const Tensor& last_reconstruction() const { return *last_reconstruction_; }
 
   // Evaluation: z = μ. Returns the reconstruction (N, R, R, C).
   const Tensor& reconstruct(const Tensor& images);
@@ -73,6 +79,7 @@ class AutoencoderKL {
   Tensor grad_mu_, grad_logvar_;  // (N, h, w, latent)
   Tensor grad_encoded_;           // (N, h, w, latent)
   Tensor grad_reconstruction_;    // (N, R, R, C)
+  const Tensor* last_reconstruction_ = nullptr;  // the decoder's output
 };
 
 }  // namespace ladder

@@ -56,7 +56,8 @@ const typename B::Tensor& BatchNorm2d<B>::backward(const Tensor& dy) {
   float* dsum = grad_sums_.data();
   float* dsum_xhat = dsum + channels_;
   backend_.batch_norm_backward_reduce(d, input_->data(), mean_.data(), rstd_.data(), dy.data(), dsum, dsum_xhat,
-                                      gamma_, beta_);
+                                      parameter_gradients_ ? gamma_ : ParamView(),
+                                      parameter_gradients_ ? beta_ : ParamView());
   // (synchronised statistics: all-reduce grad_sums_ here; dγ, dβ took the local sums)
   backend_.batch_norm_backward_data(d, count_, input_->data(), mean_.data(), rstd_.data(), gamma_, dy.data(), dsum,
                                     dsum_xhat, grad_input_.data());

@@ -30,6 +30,7 @@ class BatchNorm2d : public Layer<B> {
               double momentum, ParamInit gamma_init);
 
   void set_training(bool training) { training_ = training; }
+  void set_parameter_gradients(bool accumulate) override { parameter_gradients_ = accumulate; }
   bool training() const { return training_; }
 
   const Tensor& forward(const Tensor& x) override;  // (N, H, W, C) → (N, H, W, C)
@@ -56,6 +57,7 @@ class BatchNorm2d : public Layer<B> {
   int channels_;
   double eps_, momentum_;
   bool training_ = true;
+  bool parameter_gradients_ = true;
   ParamView gamma_, beta_;
   int64_t batches_tracked_ = 0;
   FloatTensor running_mean_, running_var_;  // (1, 1, 1, C), kept across steps

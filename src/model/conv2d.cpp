@@ -47,7 +47,7 @@ const typename B::Tensor& Conv2d<B>::backward(const Tensor& dy) {
   LADDER_CHECK(input_ != nullptr, "backward before forward");
   LADDER_CHECK(dy.shape() == output_.shape(), "conv gradient shape ", dy.shape().str());
   cpu::Conv2dDims d = dims_for(input_->shape());
-  backend_.conv2d_backward_filter(d, input_->data(), dy.data(), weight_, bias_);
+  if (compute_param_grad_) backend_.conv2d_backward_filter(d, input_->data(), dy.data(), weight_, bias_);
   if (compute_input_grad_) {
     backend_.resize(grad_input_, input_->shape());
     backend_.conv2d_backward_data(d, dy.data(), weight_, grad_input_.data());

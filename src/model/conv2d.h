@@ -38,6 +38,7 @@ class Conv2d : public Layer<B> {
 
   // The first layer of a model never needs the gradient of the images.
   void skip_input_gradient() { compute_input_grad_ = false; }
+  void set_parameter_gradients(bool accumulate) override { compute_param_grad_ = accumulate; }
 
   const Tensor& forward(const Tensor& x) override;  // (N, H, W, Cin) → (N, Ho, Wo, Cout)
   const Tensor& backward(const Tensor& dy) override;
@@ -53,6 +54,7 @@ class Conv2d : public Layer<B> {
   int cin_, cout_, kernel_, stride_;
   Padding padding_;
   bool compute_input_grad_ = true;
+  bool compute_param_grad_ = true;
   ParamView weight_, bias_;  // bias_ not valid() without a bias
   const Tensor* input_ = nullptr;
   Tensor output_, grad_input_;

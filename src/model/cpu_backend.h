@@ -127,7 +127,8 @@ class CpuBackend {
   void batch_norm_backward_reduce(const cpu::BatchNormDims& d, const float* x, const float* mean,
                                   const float* rstd, const float* dy, float* dsum, float* dsum_xhat,
                                   const ParamView& gamma, const ParamView& beta) {
-    cpu::batch_norm_backward_reduce(d, x, mean, rstd, dy, dsum, dsum_xhat, gamma.grad(), beta.grad());
+    cpu::batch_norm_backward_reduce(d, x, mean, rstd, dy, dsum, dsum_xhat, gamma.valid() ? gamma.grad() : nullptr,
+                                    beta.valid() ? beta.grad() : nullptr);
   }
   void batch_norm_backward_data(const cpu::BatchNormDims& d, double count, const float* x, const float* mean,
                                 const float* rstd, const ParamView& gamma, const float* dy, const float* dsum,
@@ -198,6 +199,13 @@ class CpuBackend {
   }
   void l1_backward(int64_t n, const float* x, const float* target, double scale, float* dx) {
     cpu::l1_backward(n, x, target, static_cast<float>(scale), dx);
+  }
+  double adversarial_loss_forward(AdversarialCriterion criterion, bool real, int64_t n, const float* logits) {
+    return cpu::adversarial_loss_forward(criterion, real, n, logits);
+  }
+  void adversarial_loss_backward(AdversarialCriterion criterion, bool real, int64_t n, const float* logits,
+                                 double scale, float* dlogits) {
+    cpu::adversarial_loss_backward(criterion, real, n, logits, static_cast<float>(scale), dlogits);
   }
   double mse_forward(int64_t n, const float* x, const float* target) {
     return cpu::mse_forward(n, x, target);

@@ -287,6 +287,19 @@ void CudaBackend<T>::l1_backward(int64_t n, const T* x, const T* target, double 
 }
 
 template <class T>
+double CudaBackend<T>::adversarial_loss_forward(AdversarialCriterion criterion, bool real, int64_t n,
+                                                const T* logits) {
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(n));
+  return cuda::adversarial_loss_forward(criterion, real, n, logits, work, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::adversarial_loss_backward(AdversarialCriterion criterion, bool real, int64_t n,
+                                               const T* logits, double scale, T* dlogits) {
+  cuda::adversarial_loss_backward(criterion, real, n, logits, static_cast<float>(scale), dlogits, stream_);
+}
+
+template <class T>
 double CudaBackend<T>::mse_forward(int64_t n, const T* x, const T* target) {
   double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(n));
   return cuda::mse_forward(n, x, target, work, stream_);

@@ -121,6 +121,9 @@ class CudaBackend {
   // The loss sums wait for the stream (they return host values).
   double l1_forward(int64_t n, const T* x, const T* target);
   void l1_backward(int64_t n, const T* x, const T* target, double scale, T* dx);
+  double adversarial_loss_forward(AdversarialCriterion criterion, bool real, int64_t n, const T* logits);
+  void adversarial_loss_backward(AdversarialCriterion criterion, bool real, int64_t n, const T* logits,
+                                 double scale, T* dlogits);
   double mse_forward(int64_t n, const T* x, const T* target);
   void mse_backward(int64_t n, const T* x, const T* target, double scale, T* dx);
   double kl_forward(int64_t n, const T* mu, const T* logvar);

@@ -39,6 +39,10 @@ class Layer {
   // Frees the tensors the layer keeps between calls (outputs, saved statistics, gradients);
   // the next forward allocates them again. Activation recompute uses it.
   virtual void release_activations() {}
+  // Whether backward() accumulates the parameter gradients (the default) or computes only the
+  // input gradient: a model that judges another's output (the discriminator during the
+  // generator's backward) passes the gradient through without learning from it.
+  virtual void set_parameter_gradients(bool accumulate) { (void)accumulate; }
 };
 
 // Layers applied one after the other. Layers register their parameters in order, so each
@@ -57,6 +61,9 @@ class Sequential : public Layer<B> {
   }
   size_t size() const { return layers_.size(); }
   void set_observer(BackwardObserver* observer) { observer_ = observer; }
+  void set_parameter_gradients(bool accumulate) override {
+    for (auto& layer : layers_) layer->set_parameter_gradients(accumulate);
+  }
 
   const Tensor& forward(const Tensor& x) override {
     const Tensor* current = &x;

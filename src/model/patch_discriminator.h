@@ -50,6 +50,9 @@ class PatchDiscriminator {
   // Training mode (batch statistics; MONAI's tutorial always trains it so) or eval mode
   // (running statistics). Training by default.
   void set_training(bool training);
+  // Whether backward() accumulates its parameter gradients (true by default), or only passes
+  // the gradient to the images (the generator's adversarial term).
+  void set_parameter_gradients(bool accumulate) { layers_.set_parameter_gradients(accumulate); }
   // Told, during backward, which parameter gradients are final (ZeRO-2 buckets).
   void set_backward_observer(BackwardObserver* observer) { layers_.set_observer(observer); }
 

@@ -137,6 +137,8 @@ class PlanBackend {
   void reparameterize_forward(int64_t, const float*, const float*, const float*, float*) {}
   void reparameterize_backward(int64_t, const float*, const float*, const float*, float*, float*) {}
   double l1_forward(int64_t, const float*, const float*) { return 0; }
+  double adversarial_loss_forward(AdversarialCriterion, bool, int64_t, const float*) { return 0; }
+  void adversarial_loss_backward(AdversarialCriterion, bool, int64_t, const float*, double, float*) {}
   void l1_backward(int64_t, const float*, const float*, double, float*) {}
   double mse_forward(int64_t, const float*, const float*) { return 0; }
   void mse_backward(int64_t, const float*, const float*, double, float*) {}

@@ -393,6 +393,39 @@ TYPED_TEST(CudaOps, L1) {
   }
 }
 
+TYPED_TEST(CudaOps, AdversarialLoss) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
+  using T = TypeParam;
+  const double bound = Dtype<T>::kBound;
+  Gpu gpu;
+  Rng rng(14, 2);
+  for (AdversarialCriterion criterion :
+       {AdversarialCriterion::kLeastSquares, AdversarialCriterion::kHinge, AdversarialCriterion::kBce})
+    for (bool real : {true, false})
+      for (const ElementwiseCase& c : kElementwiseCases) {
+        const size_t n = size_t(c.n);
+        const int o = c.offset;
+        Floats x = random_floats(n, rng);
+        for (float& v : x) v *= 6.0f;  // into sigmoid's and tanh's saturation
+        x = representable<T>(x);
+        auto x_dev = gpu.upload<T>(x, o);
+        auto scratch = gpu.reduction_scratch(c.n);
+        const std::string name = case_name<T>("adversarial_loss", c.n, o) + " criterion " +
+                                 std::to_string(int(criterion)) + (real ? " real" : " fake");
+        const double sum = adversarial_loss_forward<T>(criterion, real, c.n, x_dev.data() + o, scratch.data(), gpu.stream);
+        const double again = adversarial_loss_forward<T>(criterion, real, c.n, x_dev.data() + o, scratch.data(), gpu.stream);
+        // The same rounded logits on both sides: the activations differ by fp32 libm ulps.
+        expect_close(name + " forward", sum, cpu::adversarial_loss_forward<float>(criterion, real, c.n, x.data()),
+                     Dtype<float>::kBound);
+        EXPECT_EQ(sum, again) << name << " is not deterministic";
+        Floats dx(n);
+        cpu::adversarial_loss_backward<float>(criterion, real, c.n, x.data(), 0.37f, dx.data());
+        auto dx_dev = gpu.garbage<T>(n, o);
+        adversarial_loss_backward<T>(criterion, real, c.n, x_dev.data() + o, 0.37f, dx_dev.data() + o, gpu.stream);
+        expect_close(name + " backward", gpu.download(dx_dev, o), dx, bound);
+      }
+}
+
 TYPED_TEST(CudaOps, SquaredError) {
   if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_problem();
   using T = TypeParam;

@@ -530,6 +530,28 @@ TEST(SquaredErrorGrad, Matches) {
   check_gradients(c);
 }
 
+// Every criterion, both targets; logits away from LeakyReLU's kink and short of saturation.
+TEST(AdversarialLossGrad, Matches) {
+  Rng rng(10, 3);
+  Vec x = random_vec(20, rng, -4.0, 4.0);
+  for (double& v : x) v += v > 0 ? 0.05 : -0.05;
+  for (AdversarialCriterion criterion :
+       {AdversarialCriterion::kLeastSquares, AdversarialCriterion::kHinge, AdversarialCriterion::kBce})
+    for (bool real : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "criterion " << int(criterion) << ", real " << real);
+      GradCase c;
+      c.inputs = {{"logits", x, Grad::kWritten}};
+      c.output_sizes = {1};
+      c.forward = [=](const std::vector<Vec>& in, std::vector<Vec>& out) {
+        out[0][0] = adversarial_loss_forward(criterion, real, int64_t(in[0].size()), in[0].data());
+      };
+      c.backward = [=](const std::vector<Vec>& in, const std::vector<Vec>& dout, std::vector<Vec>& g) {
+        adversarial_loss_backward(criterion, real, int64_t(in[0].size()), in[0].data(), dout[0][0], g[0].data());
+      };
+      check_gradients(c);
+    }
+}
+
 // logvar with two values below the clamp [−30, 20], where the gradient is zero. (Values above
 // it put e^20 into the outputs, whose rounding swamps a central difference; the clamp from
 // above is checked directly in LogvarClamp.)

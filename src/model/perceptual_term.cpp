@@ -1,0 +1,25 @@
+// Why this file exists: the implementation of the perceptual term (CPU backend).
+#include "model/perceptual_term.h"
+
+#include "core/check.h"
+#include "model/cpu_backend.h"
+
+namespace ladder {
+
+template <class B>
+double PerceptualTerm<B>::accumulate_gradient(const Tensor& images, const Tensor& reconstruction, double scale,
+                                              Tensor& grad) {
+  LADDER_CHECK(grad.shape() == reconstruction.shape(), "perceptual term: gradient ", grad.shape().str(),
+               " for reconstruction ", reconstruction.shape().str());
+  const std::vector<double>& distance = lpips_.forward(reconstruction, images);
+  double sum = 0;
+  for (double d : distance) sum += d;
+  ddistance_.assign(distance.size(), scale * weight_);
+  const Tensor& dx = lpips_.backward(ddistance_);
+  backend_.add_forward(grad.numel(), grad.data(), dx.data(), grad.data());
+  return sum;
+}
+
+template class PerceptualTerm<CpuBackend>;
+
+}  // namespace ladder

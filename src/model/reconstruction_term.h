@@ -1,0 +1,27 @@
+// Why this file exists: the autoencoder's loss beyond L1 + kl_weight·KL, as MONAI's LDM
+// tutorial trains it: further terms on the reconstruction (the LPIPS perceptual distance,
+// model/perceptual_term.h; the generator's PatchGAN term, model/patch_adversarial.h). Each is
+// one object that AutoencoderKL::forward_backward asks, after its L1 gradient, for the term's
+// value and gradient by the reconstruction; the decoder's backward then carries their sum.
+#pragma once
+
+#include <string>
+
+namespace ladder {
+
+template <class B>
+class ReconstructionTerm {
+ public:
+  using Tensor = typename B::Tensor;
+  virtual ~ReconstructionTerm() = default;
+
+  // The metrics field of the term ("p_loss", "g_adv_loss").
+  virtual std::string name() const = 0;
+  // images, reconstruction (N, H, W, C) in [−1, 1]. Returns Σ over the N images of the term
+  // (unweighted, each image's value as MONAI computes it), and adds scale · weight · d(that
+  // sum)/d reconstruction into grad (N, H, W, C) (+=).
+  virtual double accumulate_gradient(const Tensor& images, const Tensor& reconstruction, double scale,
+                                     Tensor& grad) = 0;
+};
+
+}  // namespace ladder
