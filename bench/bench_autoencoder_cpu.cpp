@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
                                          "--model.mid_attention", "false", "--model.latent_channels", "4",
                                          "--stages.resolutions", std::to_string(resolution)});
   ParamStore store;
-  CpuAutoencoderDevice device(config.model, store);
+  CpuAutoencoderDevice device(config, store);
   store.allocate();
   store.initialize(1);
   device.attach_parameters(store);
@@ -42,9 +42,12 @@ int main(int argc, char** argv) {
   for (uint8_t& p : pixels) p = static_cast<uint8_t>(rng.below(256));
   std::vector<float> noise(static_cast<size_t>(device.latent_shape(images).numel()));
   for (float& e : noise) e = static_cast<float>(rng.normal());
+  AutoencoderObjective objective;
+  objective.grad_scale = 1.0 / micro;
+  objective.kl_weight = 1e-6;
   auto step = [&] {
     store.zero_grads();
-    device.micro_step(pixels.data(), images, noise.data(), 1.0 / micro, 1e-6);
+    device.micro_step(pixels.data(), images, noise.data(), objective);
     optimizer->step(store.values(), store.grads(), 1e-4);
   };
   step();  // warm-up (oneDNN creates its primitives)

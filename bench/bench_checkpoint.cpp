@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
       std::printf("# AutoencoderKL %lld parameters, %d ranks, %.1f MB per checkpoint (%.1f MB per rank)\n",
                   static_cast<long long>(params.count()), world, bytes / 1e6, bytes / world / 1e6);
     int64_t step = 0;
+    AutoencoderObjective objective;
+    objective.grad_scale = 1.0;
+    objective.kl_weight = 1e-6;
     for (int r = 0; r < repeats; ++r) {
       io::TrainingState state;
       // Asynchronous: what the loop waits for, then the rest in the background.
@@ -76,7 +79,7 @@ int main(int argc, char** argv) {
       checkpointer.after_step(state, /*scheduled=*/true);
       double stall = now_seconds() - start;
       start = now_seconds();
-      device->micro_step(pixels.data(), images, noise.data(), 1.0, 1e-6);  // the next step
+      device->micro_step(pixels.data(), images, noise.data(), objective);  // the next step
       const double compute = now_seconds() - start;
       start = now_seconds();
       checkpointer.wait_until_staged();
@@ -93,7 +96,7 @@ int main(int argc, char** argv) {
       const double sync = now_seconds() - start;
       // The same micro-step with no checkpoint in flight: what the background write costs it.
       start = now_seconds();
-      device->micro_step(pixels.data(), images, noise.data(), 1.0, 1e-6);
+      device->micro_step(pixels.data(), images, noise.data(), objective);
       const double compute_alone = now_seconds() - start;
       // Read back as a resume on this world size would.
       comm->barrier();

@@ -129,7 +129,7 @@ Measurement measure(const Config& config, const data::ImageShard& shard, int mic
   Measurement m;
   try {
     ParamStore store;
-    CudaAutoencoderDevice<T> device(config.model, store, 0);
+    CudaAutoencoderDevice<T> device(config, store, 0);
     store.allocate();
     store.initialize(1);
     device.attach_parameters(store);
@@ -160,7 +160,10 @@ Measurement measure(const Config& config, const data::ImageShard& shard, int mic
       const double wait_start = now_seconds();
       const data::MicroBatch& batch = loader.next();
       wait += now_seconds() - wait_start;
-      device.micro_step(batch.pixels.data(), images, noise.data(), 1.0 / micro, 1e-6);
+      AutoencoderObjective objective;
+      objective.grad_scale = 1.0 / micro;
+      objective.kl_weight = 1e-6;
+      device.micro_step(batch.pixels.data(), images, noise.data(), objective);
       memory.squared_norm(memory.grads(), store.padded_count());  // as the trainer: clipping
       optimizer->step(memory.values(), memory.grads(), 1e-5);
       device.parameters_changed();

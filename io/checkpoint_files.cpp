@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -47,12 +48,14 @@ void write_text_durably(const std::string& path, const std::string& text) {
   if (!written) LADDER_FAIL("cannot write ", path, ": ", std::strerror(saved));
 }
 
+// "step-" and at least 8 digits; a number beyond int64 is no step of ours (not an error).
 bool parse_step_name(const std::string& name, int64_t* step) {
   if (name.size() < 13 || name.rfind("step-", 0) != 0) return false;
   for (size_t i = 5; i < name.size(); ++i)
     if (name[i] < '0' || name[i] > '9') return false;
-  *step = std::stoll(name.substr(5));
-  return true;
+  const char* end = name.data() + name.size();
+  const auto [last, error] = std::from_chars(name.data() + 5, end, *step);
+  return error == std::errc() && last == end;
 }
 
 // The shards of one checkpoint, opened on first use.

@@ -129,6 +129,11 @@ std::string manifest_to_json(const Manifest& m) {
                      {"skipped_steps", s.scaler.skipped},
                      {"data_position", s.data_position},
                      {"data_world", s.data_world}};
+  if (s.discriminator_steps >= 0)
+    object["state"]["discriminator"] = {{"optimizer_steps", s.discriminator_steps},
+                                        {"loss_scale", s.discriminator_scaler.scale},
+                                        {"loss_scale_clean_steps", s.discriminator_scaler.clean_steps},
+                                        {"skipped_steps", s.discriminator_scaler.skipped}};
   json params = json::array();
   for (const ParamRecord& p : m.params)
     params.push_back({{"name", p.name}, {"shape", p.shape}, {"offset", p.offset}, {"numel", p.numel}});
@@ -184,6 +189,13 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
   s.data_position = r.integer(state, "data_position", "state");
   s.data_world = static_cast<int>(r.integer(state, "data_world", "state", 1));
   if (s.step != m.step) r.fail("state.step", "differs from 'step'");
+  if (state.is_object() && state.contains("discriminator")) {
+    const json& d = r.get(state, "discriminator", "state");
+    s.discriminator_steps = r.integer(d, "optimizer_steps", "state.discriminator");
+    s.discriminator_scaler.scale = r.number(d, "loss_scale", "state.discriminator");
+    s.discriminator_scaler.clean_steps = r.integer(d, "loss_scale_clean_steps", "state.discriminator");
+    s.discriminator_scaler.skipped = r.integer(d, "skipped_steps", "state.discriminator");
+  }
 
   int64_t expected_offset = 0;
   for (const json& p : r.array(object, "params")) {

@@ -28,6 +28,10 @@ struct TrainingState {
   // (images), valid for `data_world` ranks; another world size restarts it from rung_step.
   int64_t data_position = 0;
   int data_world = 1;
+  // Stage 1 with a discriminator (its optimizer group, train/optimizer_groups.h): its AdamW
+  // step count and loss scaler; -1 without one.
+  int64_t discriminator_steps = -1;
+  LossScalerState discriminator_scaler;
 };
 
 struct ShardRecord {

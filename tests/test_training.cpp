@@ -16,6 +16,7 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "data/synthetic_images.h"
+#include "model/autoencoder_critics.h"
 #include "model/autoencoder_kl.h"
 #include "model/cpu_backend.h"
 #include "io/image_store.h"
@@ -270,6 +271,73 @@ TEST(Training, RunDirectoryHoldsConfigMetricsAndSamples) {
     EXPECT_TRUE(std::filesystem::exists(dir.path() / "run/samples" / sample)) << sample;
   // a second run into the same directory is refused rather than mixed in
   EXPECT_THROW(Trainer again(c), UsageError);
+}
+
+// Stage 1 with the PatchGAN loss after step 2: the discriminator (the flat buffer's second
+// optimizer group) learns from step 3 on, the terms are logged, and its weights go where they
+// belong: `export` writes the autoencoder without them and, with --discriminator, them alone
+// under MONAI's PatchDiscriminator names; train.init_from takes an autoencoder with or without
+// a discriminator on either side.
+TEST(Training, AdversarialRunTrainsItsDiscriminatorAndExportsBothModels) {
+  TempDir dir;
+  const std::vector<std::string> adversarial = {"--adversarial.weight", "0.1", "--adversarial.start_step", "2",
+                                                "--adversarial.layers", "2", "--adversarial.channels", "8",
+                                                "--stages.images", "48"};  // 6 steps of 8
+  Trainer trainer(load_config("", small_run(dir / "adv", adversarial)));
+  const int64_t boundary = discriminator_offset(trainer.params());
+  const int64_t count = trainer.params().count();
+  ASSERT_LT(boundary, count);
+  const std::vector<float> fresh(trainer.params().values(), trainer.params().values() + count);
+  const TrainSummary s = trainer.run();
+  EXPECT_EQ(s.steps, 6);
+  EXPECT_EQ(s.first_terms.at("d_loss"), 0.0);  // before adversarial.start_step
+  EXPECT_GT(s.last_terms.at("d_loss"), 0.0);
+  EXPECT_GT(s.last_terms.at("g_adv_loss"), 0.0);
+  EXPECT_TRUE(std::isfinite(s.last_loss));
+  const std::vector<float> trained(trainer.params().values(), trainer.params().values() + count);
+  double moved = 0;
+  for (int64_t i = boundary; i < count; ++i) moved = std::max(moved, double(std::abs(trained[i] - fresh[i])));
+  EXPECT_GT(moved, 1e-4) << "the discriminator did not learn";
+
+  const std::string checkpoint = dir / "adv/checkpoints/step-00000006";
+  ASSERT_EQ(testing::run_ladder("export --checkpoint " + checkpoint + " --out " + (dir / "ae.safetensors")).exit_code, 0);
+  const testing::CommandResult d = testing::run_ladder("export --checkpoint " + checkpoint + " --out " +
+                                                       (dir / "d.safetensors") + " --discriminator");
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  int64_t autoencoder_numel = 0, discriminator_numel = 0;
+  for (const io::SafetensorEntry& e : io::read_safetensors_header(dir / "ae.safetensors").tensors) {
+    EXPECT_NE(e.name.rfind(kDiscriminatorPrefix, 0), 0u) << e.name;
+    int64_t n = 1;
+    for (int64_t size : e.shape) n *= size;
+    autoencoder_numel += n;
+  }
+  std::vector<std::string> names;
+  for (const io::SafetensorEntry& e : io::read_safetensors_header(dir / "d.safetensors").tensors) {
+    names.push_back(e.name);
+    int64_t n = 1;
+    for (int64_t size : e.shape) n *= size;
+    discriminator_numel += n;
+  }
+  EXPECT_EQ(autoencoder_numel, boundary);
+  EXPECT_EQ(discriminator_numel, count - boundary);
+  for (const char* name : {"initial_conv.conv.weight", "0.conv.weight", "0.adn.N.weight", "1.adn.N.bias", "final_conv.conv.bias"})
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  // Warm starts: the checkpoint (with a discriminator) into a run without one, and the
+  // exported autoencoder (without) into a run with one, whose discriminator starts fresh.
+  Trainer plain(load_config("", small_run(dir / "plain", {"--train.init_from", checkpoint, "--stages.images", "8"})));
+  ASSERT_EQ(plain.params().count(), boundary);
+  for (int64_t i = 0; i < boundary; ++i) ASSERT_EQ(plain.params().values()[i], trained[i]) << i;
+  plain.run();
+  const testing::CommandResult none = testing::run_ladder("export --checkpoint " + (dir / "plain/checkpoints/step-00000001") +
+                                                          " --out " + (dir / "x.safetensors") + " --discriminator");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.output.find("holds no discriminator"), std::string::npos) << none.output;
+  std::vector<std::string> again_flags = adversarial;
+  again_flags.insert(again_flags.end(), {"--train.init_from", dir / "ae.safetensors"});
+  Trainer again(load_config("", small_run(dir / "again", again_flags)));
+  ASSERT_EQ(again.params().count(), count);
+  for (int64_t i = 0; i < boundary; ++i) ASSERT_EQ(again.params().values()[i], trained[i]) << i;
+  for (int64_t i = boundary; i < count; ++i) ASSERT_EQ(again.params().values()[i], fresh[i]) << i;
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "io/latent_store.h"
 #include "io/safetensors.h"
 #include "model/blocks.h"
+#include "model/autoencoder_critics.h"
 #include "model/torch_layout.h"
 #include "train/resume.h"
 
@@ -51,10 +52,24 @@ nlohmann::json monai_arguments(const ModelConfig& model) {
           {"with_decoder_nonlocal_attn", model.mid_attention}};
 }
 
+// MONAI's PatchDiscriminator(...) arguments for the discriminator of a checkpoint's config.
+nlohmann::json discriminator_arguments(const std::map<std::string, std::string>& config) {
+  auto integer = [&](const std::string& key) {
+    const auto found = config.find(key);
+    LADDER_CHECK_USAGE(found != config.end(), "export: the checkpoint's config has no ", key);
+    return std::stoi(found->second);  // written by ladder, validated when it trained
+  };
+  return {{"spatial_dims", 2},
+          {"num_layers_d", integer("adversarial.layers")},
+          {"channels", integer("adversarial.channels")},
+          {"in_channels", integer("model.in_channels")},
+          {"out_channels", 1}};
+}
+
 }  // namespace
 
 std::string export_usage() {
-  return "usage: ladder export --checkpoint DIR --out M.safetensors [--ema] [--dtype fp32|bf16|fp16]\n"
+  return "usage: ladder export --checkpoint DIR --out M.safetensors [--ema] [--dtype fp32|bf16|fp16] [--discriminator]\n"
          "\n"
          "Writes the weights of a checkpoint (run.dir/checkpoints/step-N, from any number of\n"
          "ranks) as one safetensors file that MONAI's AutoencoderKL (or DiffusionModelUNet, for a\n"
@@ -76,12 +91,15 @@ std::string export_usage() {
          "  --out FILE         the safetensors file to write (atomically)\n"
          "  --dtype D          fp32 (default), bf16 or fp16 (round to nearest even)\n"
          "  --ema              the moving average of the weights (a run with ema.decay > 0)\n"
+         "  --discriminator    the PatchGAN discriminator of a run with adversarial.weight > 0\n"
+         "                     instead, as MONAI's PatchDiscriminator's parameters (its BatchNorm\n"
+         "                     running statistics are not kept: load with strict=False)\n"
          "  --help             this text\n";
 }
 
 int export_command(const std::vector<std::string>& args) {
   std::string checkpoint, out, dtype = "fp32";
-  bool ema = false;
+  bool ema = false, discriminator = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -96,6 +114,7 @@ int export_command(const std::vector<std::string>& args) {
     else if (arg == "--out") value(out);
     else if (arg == "--dtype") value(dtype);
     else if (arg == "--ema") ema = true;
+    else if (arg == "--discriminator") discriminator = true;
     else
       throw UsageError("export: unknown argument '" + arg + "' (see ladder export --help)");
   }
@@ -111,18 +130,31 @@ int export_command(const std::vector<std::string>& args) {
   std::vector<float> master(static_cast<size_t>(manifest.count));
   io::read_checkpoint_ranges(checkpoint, manifest, ema ? "ema" : "master", {Range{0, manifest.count}},
                              master.data());
+  // The autoencoder's (or UNet's) parameters, or the discriminator's, its prefix taken off.
+  const std::string prefix = kDiscriminatorPrefix;
   std::vector<io::SafetensorToWrite> tensors;
-  for (const io::ParamRecord& p : manifest.params)
-    tensors.push_back(torch_tensor(p.name, p.shape, master.data() + p.offset, dtypes.at(dtype)));
+  int64_t exported = 0;
+  for (const io::ParamRecord& p : manifest.params) {
+    const bool of_discriminator = p.name.rfind(prefix, 0) == 0;
+    if (of_discriminator != discriminator) continue;
+    const std::string name = discriminator ? p.name.substr(prefix.size()) : p.name;
+    tensors.push_back(torch_tensor(name, p.shape, master.data() + p.offset, dtypes.at(dtype)));
+    exported += p.numel;
+  }
+  LADDER_CHECK_USAGE(!discriminator || !tensors.empty(), "export: --discriminator: ", checkpoint,
+                     " holds no discriminator (trained with adversarial.weight = 0)");
 
   nlohmann::json model_keys = nlohmann::json::object();
   const bool unet = config.model.kind == "diffusion_unet";
   for (const auto& [key, value] : manifest.config)
-    if (key.rfind("model.", 0) == 0 || (unet && key.rfind("diffusion.", 0) == 0)) model_keys[key] = value;
+    if (discriminator ? key.rfind("adversarial.", 0) == 0 || key == "model.in_channels"
+                      : key.rfind("model.", 0) == 0 || (unet && key.rfind("diffusion.", 0) == 0))
+      model_keys[key] = value;
   std::map<std::string, std::string> metadata = {
       {"format", "pt"},
       {"config", model_keys.dump()},
-      {"monai_arguments", monai_arguments(config.model).dump()},
+      {"monai_arguments",
+       (discriminator ? discriminator_arguments(manifest.config) : monai_arguments(config.model)).dump()},
       {"step", std::to_string(manifest.step)},
       {"weights", ema ? "ema" : "master"},
       {"ladder_version", LADDER_VERSION}};
@@ -136,7 +168,7 @@ int export_command(const std::vector<std::string>& args) {
   io::write_safetensors(out, metadata, tensors);
 
   for (size_t level = 0; level < config.model.channels.size(); ++level)
-    if (!unet && (config.model.attention_levels[level] || (config.model.mid_attention && level + 1 == config.model.channels.size())) &&
+    if (!unet && !discriminator && (config.model.attention_levels[level] || (config.model.mid_attention && level + 1 == config.model.channels.size())) &&
         attention_heads(config.model.channels[level]) > 1)
       std::cerr << "ladder: warning: attention at " << config.model.channels[level] << " channels uses "
                 << attention_heads(config.model.channels[level])
@@ -145,7 +177,7 @@ int export_command(const std::vector<std::string>& args) {
   for (const io::SafetensorToWrite& tensor : tensors) bytes += static_cast<int64_t>(tensor.bytes.size());
   std::cout << "export: " << checkpoint << (ema ? " (moving average" : " (master weights") << ", step " << manifest.step << ", " << manifest.world
             << (manifest.world == 1 ? " rank" : " ranks") << ") -> " << out << ": " << tensors.size()
-            << " tensors, " << manifest.count << " parameters, " << dtype << ", " << human_bytes(bytes)
+            << " tensors, " << exported << " parameters, " << dtype << ", " << human_bytes(bytes)
             << "\n";
   return 0;
 }

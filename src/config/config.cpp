@@ -77,6 +77,16 @@ const KeySpec kKeys[] = {
     {"diffusion.noise_offset", "0", "offset noise: + offset * N(0, 1) per image and channel (0: off)"},
     {"diffusion.clip_sample", "true", "sampling: clamp the predicted x0 to within ±1 (MONAI's default; false for latents of std 1)"},
     {"ema.decay", "0", "EMA of the weights, ema = decay * ema + (1 - decay) * w after every step (0: off; e.g. 0.9999)"},
+    {"adversarial.weight", "0", "autoencoder: weight of the PatchGAN adversarial loss (0: off; MONAI's LDM tutorial: 0.01)"},
+    {"adversarial.start_step", "0", "the adversarial loss and the discriminator's training begin after this step (a warm-up on the other terms)"},
+    {"adversarial.criterion", "least_squares", "least_squares | hinge | bce (MONAI PatchAdversarialLoss)"},
+    {"adversarial.lr", "5e-4", "the discriminator's AdamW learning rate (constant; no weight decay)"},
+    {"adversarial.betas", "0.9,0.999", "the discriminator's AdamW betas"},
+    {"adversarial.layers", "3", "PatchDiscriminator num_layers_d (images must be divisible by 2^layers and at least 2^(layers+1) a side)"},
+    {"adversarial.channels", "64", "PatchDiscriminator channels of its first convolution"},
+    {"perceptual.weight", "0", "autoencoder: weight of the LPIPS perceptual loss (0: off; MONAI's LDM tutorial: 0.001)"},
+    {"perceptual.network", "alex", "alex | vgg: LPIPS feature network"},
+    {"perceptual.weights", "", "safetensors of the LPIPS network and its linear layers, with the lpips package's names (README)"},
     {"checkpoint.every", "0", "steps between checkpoints (0: only at the end of each rung and of the run)"},
     {"checkpoint.every_minutes", "0", "minutes between checkpoints (0: off; with checkpoint.every, whichever comes first)"},
     {"checkpoint.keep", "3", "newest complete checkpoints kept (older ones deleted once a newer one committed)"},
@@ -433,6 +443,35 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   c.ema.decay = r.number("ema.decay");
   if (!(c.ema.decay >= 0 && c.ema.decay < 1)) r.fail("ema.decay", "must be in [0, 1) (0: off)");
 
+  c.adversarial.weight = r.number("adversarial.weight");
+  if (c.adversarial.weight < 0) r.fail("adversarial.weight", "must be >= 0 (0: off)");
+  c.adversarial.start_step = r.integer("adversarial.start_step");
+  if (c.adversarial.start_step < 0) r.fail("adversarial.start_step", "must be >= 0");
+  c.adversarial.criterion = r.choice("adversarial.criterion", {"least_squares", "hinge", "bce"});
+  c.adversarial.lr = r.number("adversarial.lr");
+  if (c.adversarial.lr <= 0) r.fail("adversarial.lr", "must be > 0");
+  {
+    const std::vector<std::string> items = r.list("adversarial.betas");
+    if (items.size() != 2) r.fail("adversarial.betas", "needs two values: beta1,beta2");
+    c.adversarial.beta1 = r.number("adversarial.betas", items[0]);
+    c.adversarial.beta2 = r.number("adversarial.betas", items[1]);
+    if (c.adversarial.beta1 < 0 || c.adversarial.beta1 >= 1 || c.adversarial.beta2 < 0 || c.adversarial.beta2 >= 1)
+      r.fail("adversarial.betas", "each beta must be in [0, 1)");
+  }
+  c.adversarial.layers = r.positive_int("adversarial.layers");
+  if (c.adversarial.layers > 8) r.fail("adversarial.layers", "must be in 1..8");
+  c.adversarial.channels = r.positive_int("adversarial.channels");
+  if (c.adversarial.channels > 4096) r.fail("adversarial.channels", "must be in 1..4096");
+  c.perceptual.weight = r.number("perceptual.weight");
+  if (c.perceptual.weight < 0) r.fail("perceptual.weight", "must be >= 0 (0: off)");
+  c.perceptual.network = r.choice("perceptual.network", {"alex", "vgg"});
+  c.perceptual.weights = r.text("perceptual.weights");
+  if (c.perceptual.enabled() && c.perceptual.weights.empty())
+    r.fail("perceptual.weights", "is required when perceptual.weight > 0 (a safetensors file of the LPIPS network; README)");
+  if ((c.adversarial.enabled() || c.perceptual.enabled()) && c.model.kind != "autoencoder_kl")
+    r.fail(c.adversarial.enabled() ? "adversarial.weight" : "perceptual.weight",
+           "applies to the autoencoder (model.kind = autoencoder_kl) only");
+
   int64_t every = r.integer("checkpoint.every");
   if (every < 0) r.fail("checkpoint.every", "must be >= 0");
   c.checkpoint.every = static_cast<int>(every);
@@ -563,6 +602,16 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"diffusion.noise_offset", number(diffusion.noise_offset)},
       {"diffusion.clip_sample", boolean(diffusion.clip_sample)},
       {"ema.decay", number(ema.decay)},
+      {"adversarial.weight", number(adversarial.weight)},
+      {"adversarial.start_step", std::to_string(adversarial.start_step)},
+      {"adversarial.criterion", adversarial.criterion},
+      {"adversarial.lr", number(adversarial.lr)},
+      {"adversarial.betas", number(adversarial.beta1) + "," + number(adversarial.beta2)},
+      {"adversarial.layers", std::to_string(adversarial.layers)},
+      {"adversarial.channels", std::to_string(adversarial.channels)},
+      {"perceptual.weight", number(perceptual.weight)},
+      {"perceptual.network", perceptual.network},
+      {"perceptual.weights", perceptual.weights},
       {"checkpoint.every", std::to_string(checkpoint.every)},
       {"checkpoint.every_minutes", number(checkpoint.every_minutes)},
       {"checkpoint.keep", std::to_string(checkpoint.keep)},

@@ -88,6 +88,26 @@ struct EmaConfig {
   double decay = 0;  // 0: off
 };
 
+// Stage 1's PatchGAN adversarial loss (MONAI's LDM tutorial: weight 0.01 after a warm-up).
+struct AdversarialConfig {
+  double weight = 0;      // 0: off
+  int64_t start_step = 0; // the generator's term and the discriminator's steps from the step after it
+  std::string criterion;  // least_squares | hinge | bce (MONAI's PatchAdversarialLoss)
+  double lr = 5e-4;       // the discriminator's AdamW, constant
+  double beta1 = 0.9, beta2 = 0.999;
+  int layers = 3;         // PatchDiscriminator num_layers_d
+  int channels = 64;      // of its first convolution, doubled by each layer
+  bool enabled() const { return weight > 0; }
+};
+
+// Stage 1's LPIPS perceptual loss (MONAI's LDM tutorial: AlexNet, weight 0.001).
+struct PerceptualConfig {
+  double weight = 0;     // 0: off
+  std::string network;   // alex | vgg
+  std::string weights;   // safetensors with the lpips package's names (README)
+  bool enabled() const { return weight > 0; }
+};
+
 struct LogConfig {
   bool tensorboard = true;  // run.dir/tb event files
   std::string progress;     // auto | redraw | lines
@@ -106,6 +126,8 @@ struct Config {
   StagesConfig stages;
   DiffusionConfig diffusion;
   EmaConfig ema;
+  AdversarialConfig adversarial;
+  PerceptualConfig perceptual;
   CheckpointConfig checkpoint;
   LogConfig log;
   CommConfig comm;

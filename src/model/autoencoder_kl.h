@@ -19,6 +19,7 @@ struct AutoencoderLossSums {
   double reconstruction = 0;  // Σ_images mean_pixels |x − x̂|
   double kl = 0;              // Σ_images Σ_latent ½(μ² + σ² − log σ² − 1)
   std::vector<double> terms;  // Σ_images of each further term, in the order given
+  DiscriminatorSums discriminator;  // when the adversarial term trained the discriminator
 };
 
 // B: the backend (model/cpu_backend.h, model/cuda_backend.h) the model runs on.

@@ -32,9 +32,12 @@ const typename B::Tensor& PatchAdversarial<B>::pass(const Tensor& input, bool re
 template <class B>
 double PatchAdversarial<B>::accumulate_gradient(const Tensor& images, const Tensor& reconstruction, double scale,
                                                 Tensor& grad) {
-  (void)images;
   LADDER_CHECK(grad.shape() == reconstruction.shape(), "adversarial term: gradient ", grad.shape().str(),
                " for reconstruction ", reconstruction.shape().str());
+  if (discriminator_scale_ >= 0) {
+    last_sums_ = discriminator_step(images, reconstruction, discriminator_scale_);
+    discriminator_scale_ = -1;
+  }
   discriminator_.set_parameter_gradients(false);
   discriminator_.set_backward_observer(nullptr);
   double sum = 0;

@@ -22,13 +22,6 @@
 
 namespace ladder {
 
-// Sums over the images of one micro-batch of each image's value.
-struct DiscriminatorSums {
-  double loss = 0;         // ½ (mean ℓ_fake + mean ℓ_real), unweighted (the tutorial's discriminator_loss)
-  double logits_real = 0;  // mean logit of D on the image
-  double logits_fake = 0;  // mean logit of D on its reconstruction
-};
-
 template <class B>
 class PatchAdversarial final : public ReconstructionTerm<B> {
  public:
@@ -38,9 +31,17 @@ class PatchAdversarial final : public ReconstructionTerm<B> {
   PatchAdversarial(PatchDiscriminator<B>& discriminator, AdversarialCriterion criterion, double weight, B& backend);
 
   std::string name() const override { return "g_adv_loss"; }
-  // The generator's term (above).
+  // The generator's term (above). After train_discriminator(), the discriminator's step on the
+  // same images and reconstruction first: inside the autoencoder's forward_backward the
+  // reconstruction is at hand, and the discriminator's gradients are complete before the
+  // autoencoder's backward announces its own (ZeRO-2 buckets, in falling offsets, the
+  // discriminator's parameters being registered after the autoencoder's).
   double accumulate_gradient(const Tensor& images, const Tensor& reconstruction, double scale,
                              Tensor& grad) override;
+  // The next accumulate_gradient() also steps the discriminator, its gradients scaled by
+  // `scale`; its sums are then last_discriminator_sums().
+  void train_discriminator(double scale) { discriminator_scale_ = scale; }
+  const DiscriminatorSums& last_discriminator_sums() const { return last_sums_; }
   // The discriminator's step on images and their reconstructions (N, H, W, C): its
   // parameter gradients accumulate scale × the gradient of the weighted loss.
   DiscriminatorSums discriminator_step(const Tensor& images, const Tensor& reconstruction, double scale);
@@ -59,6 +60,8 @@ class PatchAdversarial final : public ReconstructionTerm<B> {
   double weight_;
   B& backend_;
   BackwardObserver* observer_ = nullptr;
+  double discriminator_scale_ = -1;  // < 0: no discriminator step in the next accumulate_gradient
+  DiscriminatorSums last_sums_;
   Tensor dlogits_;     // the logits' shape
   TensorF host_logits_;
 };

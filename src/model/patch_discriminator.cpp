@@ -25,14 +25,14 @@ PatchDiscriminator<B>::PatchDiscriminator(const PatchDiscriminatorConfig& config
   auto activation = [&] { add(std::make_unique<LeakyReLU<B>>(backend, config.negative_slope), store.count()); };
 
   int64_t first = store.count();
-  add(std::make_unique<Conv2d<B>>(backend, store, "initial_conv.conv", config.in_channels, config.channels, kKernel,
+  add(std::make_unique<Conv2d<B>>(backend, store, config.name_prefix + "initial_conv.conv", config.in_channels, config.channels, kKernel,
                                   2, kPadding, with_bias),
       first);
   activation();
   int cin = config.channels;
   for (int l = 0; l < config.num_layers_d; ++l) {
     const int cout = cin * 2, stride = l == config.num_layers_d - 1 ? 1 : 2;
-    const std::string prefix = std::to_string(l);
+    const std::string prefix = config.name_prefix + std::to_string(l);
     first = store.count();
     add(std::make_unique<Conv2d<B>>(backend, store, prefix + ".conv", cin, cout, kKernel, stride, kPadding,
                                     without_bias),
@@ -46,7 +46,7 @@ PatchDiscriminator<B>::PatchDiscriminator(const PatchDiscriminatorConfig& config
     cin = cout;
   }
   first = store.count();
-  add(std::make_unique<Conv2d<B>>(backend, store, "final_conv.conv", cin, config.out_channels, kKernel, 1, kPadding,
+  add(std::make_unique<Conv2d<B>>(backend, store, config.name_prefix + "final_conv.conv", cin, config.out_channels, kKernel, 1, kPadding,
                                   with_bias),
       first);
 }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/params.h"
@@ -28,6 +29,7 @@ struct PatchDiscriminatorConfig {
   double negative_slope = 0.2;
   double norm_eps = 1e-5;
   double norm_momentum = 0.1;
+  std::string name_prefix;  // before every parameter name ("discriminator." beside an autoencoder)
 };
 
 template <class B>

@@ -2,7 +2,8 @@
 #include "model/perceptual_term.h"
 
 #include "core/check.h"
-#include "model/cpu_backend.h"
+#include "model/autoencoder_critics.h"
+#include "model/backends.h"
 
 namespace ladder {
 
@@ -21,5 +22,13 @@ double PerceptualTerm<B>::accumulate_gradient(const Tensor& images, const Tensor
 }
 
 template class PerceptualTerm<CpuBackend>;
+
+std::unique_ptr<ReconstructionTerm<CpuBackend>> make_perceptual_term(const PerceptualConfig& config,
+                                                                    CpuBackend& backend) {
+  auto lpips = std::make_unique<Lpips<CpuBackend>>(config.network == "vgg" ? LpipsNetwork::kVgg : LpipsNetwork::kAlex,
+                                                   backend);
+  lpips->load(config.weights);
+  return std::make_unique<PerceptualTerm<CpuBackend>>(std::move(lpips), config.weight, backend);
+}
 
 }  // namespace ladder

@@ -4,6 +4,7 @@
 // reconstruction's gradient is computed. CPU backend only (as Lpips).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "model/lpips.h"
@@ -18,12 +19,16 @@ class PerceptualTerm final : public ReconstructionTerm<B> {
 
   // `lpips` (its weights loaded) and `backend` must outlive the term.
   PerceptualTerm(Lpips<B>& lpips, double weight, B& backend) : lpips_(lpips), weight_(weight), backend_(backend) {}
+  // The term owning its network.
+  PerceptualTerm(std::unique_ptr<Lpips<B>> lpips, double weight, B& backend)
+      : owned_(std::move(lpips)), lpips_(*owned_), weight_(weight), backend_(backend) {}
 
   std::string name() const override { return "p_loss"; }
   double accumulate_gradient(const Tensor& images, const Tensor& reconstruction, double scale,
                              Tensor& grad) override;
 
  private:
+  std::unique_ptr<Lpips<B>> owned_;  // may be empty
   Lpips<B>& lpips_;
   double weight_;
   B& backend_;

@@ -9,6 +9,14 @@
 
 namespace ladder {
 
+// The discriminator's side of the PatchGAN loss (model/patch_adversarial.h) on one micro-batch:
+// sums over its images of each image's value.
+struct DiscriminatorSums {
+  double loss = 0;         // ½ (mean ℓ_fake + mean ℓ_real), unweighted (the tutorial's discriminator_loss)
+  double logits_real = 0;  // mean logit of D on the image
+  double logits_fake = 0;  // mean logit of D on its reconstruction
+};
+
 template <class B>
 class ReconstructionTerm {
  public:

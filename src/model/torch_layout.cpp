@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "core/bf16.h"
 #include "core/check.h"
@@ -93,15 +94,19 @@ io::SafetensorToWrite torch_tensor(const std::string& name, const std::vector<in
   return tensor;
 }
 
-void load_torch_weights(const io::SafetensorsHeader& file, ParamStore& params) {
+void load_torch_weights(const io::SafetensorsHeader& file, ParamStore& params, const std::string& optional_prefix) {
+  auto optional = [&](const std::string& name) { return !optional_prefix.empty() && name.rfind(optional_prefix, 0) == 0; };
+  std::set<std::string> ours;
+  for (const ParamEntry& entry : params.entries()) ours.insert(entry.name);
   std::map<std::string, const io::SafetensorEntry*> stored;
-  for (const io::SafetensorEntry& entry : file.tensors) stored[entry.name] = &entry;
+  for (const io::SafetensorEntry& entry : file.tensors)
+    if (!optional(entry.name) || ours.count(entry.name) > 0) stored[entry.name] = &entry;
   std::vector<std::string> faults;
   std::vector<std::pair<const ParamEntry*, const io::SafetensorEntry*>> matched;
   for (const ParamEntry& entry : params.entries()) {
     auto found = stored.find(entry.name);
     if (found == stored.end()) {
-      faults.push_back("missing " + entry.name);
+      if (!optional(entry.name)) faults.push_back("missing " + entry.name);
       continue;
     }
     const io::SafetensorEntry& tensor = *found->second;

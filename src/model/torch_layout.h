@@ -27,6 +27,9 @@ io::SafetensorToWrite torch_tensor(const std::string& name, const std::vector<in
 // and a float dtype (F32 as is; BF16, F16 and F64 converted to fp32, which for BF16 and F16
 // is exact), nothing unexpected. Otherwise one UsageError listing up to 10 mismatches
 // (missing, unexpected, wrong shape, unsupported dtype).
-void load_torch_weights(const io::SafetensorsHeader& file, ParamStore& params);
+// Parameters whose names start with `optional_prefix` (when not empty) may be absent from
+// either side: missing ones keep their values, extra ones are skipped (a discriminator beside
+// an autoencoder, train.init_from from weights without one).
+void load_torch_weights(const io::SafetensorsHeader& file, ParamStore& params, const std::string& optional_prefix = "");
 
 }  // namespace ladder

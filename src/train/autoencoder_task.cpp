@@ -75,8 +75,17 @@ Shape AutoencoderTask::batch_shape(int micro, int resolution) const {
   return {micro, resolution, resolution, config_.model.in_channels};
 }
 
+std::vector<std::string> AutoencoderTask::loss_terms() const {
+  std::vector<std::string> names = {"rec_loss", "kl_loss"};
+  if (config_.perceptual.enabled()) names.push_back("p_loss");
+  // The generator's adversarial term; the discriminator's loss and its mean logits on the
+  // images and on their reconstructions (0 until adversarial.start_step).
+  if (config_.adversarial.enabled()) names.insert(names.end(), {"g_adv_loss", "d_loss", "d_real", "d_fake"});
+  return names;
+}
+
 std::vector<double> AutoencoderTask::micro_step(const data::MicroBatch& batch, const Shape& shape,
-                                                int64_t step, double grad_scale) {
+                                                int64_t step, const GradScales& scales) {
   // ε of image i at step s comes from stream (s, i): the same whatever the micro-batch split,
   // rank or world size.
   const Shape latent = device_->latent_shape(shape);
@@ -87,10 +96,26 @@ std::vector<double> AutoencoderTask::micro_step(const data::MicroBatch& batch, c
             splitmix64(static_cast<uint64_t>(step)) ^ static_cast<uint64_t>(batch.indices[b]));
     for (int64_t i = 0; i < per_image; ++i) noise_[b * per_image + i] = static_cast<float>(rng.normal());
   }
-  const double kl_weight = config_.train.kl_weight;
-  const AutoencoderLossSums sums = device_->micro_step(batch.pixels.data(), shape, noise_.data(), grad_scale,
-                                                       kl_weight);
-  return {sums.reconstruction + kl_weight * sums.kl, sums.reconstruction, sums.kl};
+  AutoencoderObjective objective;
+  objective.grad_scale = scales.model;
+  objective.kl_weight = config_.train.kl_weight;
+  objective.adversarial = trains_discriminator(step);
+  objective.discriminator_grad_scale = scales.discriminator;
+  const AutoencoderLossSums sums = device_->micro_step(batch.pixels.data(), shape, noise_.data(), objective);
+  // sums.terms: the perceptual term (when on), then the adversarial one (when it ran).
+  std::vector<double> out = {sums.reconstruction + objective.kl_weight * sums.kl, sums.reconstruction, sums.kl};
+  size_t term = 0;
+  if (config_.perceptual.enabled()) {
+    out[0] += config_.perceptual.weight * sums.terms.at(term);
+    out.push_back(sums.terms.at(term++));
+  }
+  if (config_.adversarial.enabled()) {
+    const double adversarial = objective.adversarial ? sums.terms.at(term++) : 0.0;
+    out[0] += config_.adversarial.weight * adversarial;
+    const DiscriminatorSums& d = sums.discriminator;
+    out.insert(out.end(), {adversarial, d.loss, d.logits_real, d.logits_fake});
+  }
+  return out;
 }
 
 SampleReport AutoencoderTask::write_sample(const data::ImageShard& shard, const std::string& path, int chunk,

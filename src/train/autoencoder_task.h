@@ -19,13 +19,16 @@ class AutoencoderTask final : public TrainingTask {
   ComputeDevice& device() override { return *device_; }
   data::ImageShard load_shard(int resolution, int rank, int world) override;
   Shape batch_shape(int micro, int resolution) const override;
-  std::vector<std::string> loss_terms() const override { return {"rec_loss", "kl_loss"}; }
+  std::vector<std::string> loss_terms() const override;
   data::ImageShard load_validation_shard(int resolution, int rank, int world) override;
   std::vector<std::string> validation_terms() const override { return {"val_l1", "val_psnr"}; }
   std::vector<double> validate(const data::ImageShard& shard, int chunk) override;
   std::vector<double> validation_values(const std::vector<double>& means) const override;
   std::vector<double> micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
-                                 double grad_scale) override;
+                                 const GradScales& scales) override;
+  bool trains_discriminator(int64_t step) const override {
+    return config_.adversarial.enabled() && step >= config_.adversarial.start_step;
+  }
   SampleReport write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
                             bool write) override;
 

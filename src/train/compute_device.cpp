@@ -38,12 +38,12 @@ bool use_gpu(const Config& config) {
 // Cpu: the CPU device of the model; Cuda<T>: its GPU device in precision T.
 template <class Interface, class Cpu, template <class> class Cuda>
 std::unique_ptr<Interface> make_device(const Config& config, ParamStore& store, int gpu_index) {
-  if (!use_gpu(config)) return std::make_unique<Cpu>(config.model, store);
+  if (!use_gpu(config)) return std::make_unique<Cpu>(config, store);
 #ifdef LADDER_WITH_CUDA
   const std::string& precision = config.train.precision;
-  if (precision == "fp32") return std::make_unique<Cuda<float>>(config.model, store, gpu_index);
-  if (precision == "fp16") return std::make_unique<Cuda<__half>>(config.model, store, gpu_index);
-  return std::make_unique<Cuda<__nv_bfloat16>>(config.model, store, gpu_index);  // auto, bf16
+  if (precision == "fp32") return std::make_unique<Cuda<float>>(config, store, gpu_index);
+  if (precision == "fp16") return std::make_unique<Cuda<__half>>(config, store, gpu_index);
+  return std::make_unique<Cuda<__nv_bfloat16>>(config, store, gpu_index);  // auto, bf16
 #else
   (void)gpu_index;
   LADDER_FAIL("unreachable: no CUDA in this build");

@@ -60,17 +60,26 @@ class ComputeDevice {
   virtual int64_t memory_capacity() const { return 0; }
 };
 
-// Stage 1: the KL autoencoder.
+// One micro-step of stage 1's loss: L1 + kl_weight·KL, the further terms of perceptual.* and,
+// when `adversarial` (after adversarial.start_step), adversarial.*, whose discriminator steps
+// on the same micro-batch.
+struct AutoencoderObjective {
+  double grad_scale = 0;                // the autoencoder's gradients: loss scale / images of the step
+  double kl_weight = 0;
+  bool adversarial = false;
+  double discriminator_grad_scale = 0;  // the discriminator's gradients: its loss scale / images
+};
+
+// Stage 1: the KL autoencoder (and its critics, model/autoencoder_critics.h).
 class AutoencoderDevice : public ComputeDevice {
  public:
   // pixels: host uint8 (N, R, R, C); noise: host fp32 latent_shape values. One micro-batch
-  // forward, loss and backward; gradients accumulate scaled by grad_scale. When it returns,
+  // forward, loss and backward; gradients accumulate scaled by the objective's. When it returns,
   // `pixels` and `noise` have been read (the caller may reuse them); the device may still be
   // working on the backward.
   virtual Shape latent_shape(const Shape& images) const = 0;
-  virtual AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images,
-                                         const float* noise, double grad_scale,
-                                         double kl_weight) = 0;
+  virtual AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
+                                         const AutoencoderObjective& objective) = 0;
   // images: host fp32 in [−1, 1]; reconstruction (z = μ) into `out` on the host.
   virtual void reconstruct(const TensorF& images, TensorF& out) = 0;
   // images: host fp32 in [−1, 1]; the latent μ and log σ² into host tensors (ladder encode).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "model/autoencoder_critics.h"
 #include "model/cpu_backend.h"
 #include "model/diffusion_unet.h"
 #include "train/compute_device.h"
@@ -19,7 +20,7 @@ namespace ladder {
 template <class Model, class Interface>
 class CpuDevice : public Interface {
  public:
-  CpuDevice(const ModelConfig& config, ParamStore& store) : model_(config, store, backend_) {}
+  CpuDevice(const Config& config, ParamStore& store) : model_(config.model, store, backend_) {}
 
   std::string name() const override { return "cpu"; }
   std::string precision() const override { return "fp32"; }
@@ -52,14 +53,22 @@ class CpuDevice : public Interface {
 
 class CpuAutoencoderDevice final : public CpuDevice<AutoencoderKL<CpuBackend>, AutoencoderDevice> {
  public:
-  using CpuDevice::CpuDevice;
+  CpuAutoencoderDevice(const Config& config, ParamStore& store)
+      : CpuDevice(config, store), critics_(config, store, backend_) {}
 
   Shape latent_shape(const Shape& images) const override { return model_.latent_shape(images); }
   AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
-                                 double grad_scale, double kl_weight) override {
+                                 const AutoencoderObjective& objective) override {
     backend_.load_images(pixels, images, images_);
     backend_.load_values(noise, model_.latent_shape(images), noise_);
-    return model_.forward_backward(images_, noise_, grad_scale, kl_weight);
+    const auto& terms = critics_.terms(objective.adversarial, objective.discriminator_grad_scale);
+    AutoencoderLossSums sums = model_.forward_backward(images_, noise_, objective.grad_scale, objective.kl_weight, terms);
+    if (objective.adversarial) sums.discriminator = critics_.discriminator_sums();
+    return sums;
+  }
+  void set_backward_observer(BackwardObserver* observer) override {
+    CpuDevice::set_backward_observer(observer);
+    critics_.set_backward_observer(observer);
   }
   void reconstruct(const TensorF& images, TensorF& out) override {
     backend_.to_host(model_.reconstruct(images), out);
@@ -74,6 +83,7 @@ class CpuAutoencoderDevice final : public CpuDevice<AutoencoderKL<CpuBackend>, A
   }
 
  private:
+  AutoencoderCritics<CpuBackend> critics_;
   TensorF images_, noise_;  // (N, R, R, C), latent
 };
 

@@ -22,8 +22,8 @@ CudaDevice<T, M, I>::CurrentDevice::CurrentDevice(int index) : gpu(index) {
 }
 
 template <class T, class M, class I>
-CudaDevice<T, M, I>::CudaDevice(const ModelConfig& config, ParamStore& store, int gpu)
-    : device_(gpu), backend_(allocator_, stream_), model_(config, store, backend_) {}
+CudaDevice<T, M, I>::CudaDevice(const Config& config, ParamStore& store, int gpu)
+    : device_(gpu), backend_(allocator_, stream_), model_(config.model, store, backend_) {}
 
 template <class T, class M, class I>
 std::string CudaDevice<T, M, I>::name() const {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cuda/device_memory.h"
+#include "model/autoencoder_critics.h"
 #include "model/cuda_backend.h"
 #include "model/diffusion_unet.h"
 #include "train/compute_device.h"
@@ -26,7 +27,7 @@ class CudaDevice : public Interface {
  public:
   // Makes `gpu` the calling thread's current device, then builds the model (registering its
   // parameters in `store`).
-  CudaDevice(const ModelConfig& config, ParamStore& store, int gpu);
+  CudaDevice(const Config& config, ParamStore& store, int gpu);
 
   std::string name() const override;
   std::string precision() const override;
@@ -91,16 +92,23 @@ template <class T>
 class CudaAutoencoderDevice final
     : public CudaDevice<T, AutoencoderKL<CudaBackend<T>>, AutoencoderDevice> {
  public:
-  using CudaDevice<T, AutoencoderKL<CudaBackend<T>>, AutoencoderDevice>::CudaDevice;
+  using Base = CudaDevice<T, AutoencoderKL<CudaBackend<T>>, AutoencoderDevice>;
+  CudaAutoencoderDevice(const Config& config, ParamStore& store, int gpu)
+      : Base(config, store, gpu), critics_(config, store, this->backend_) {}
 
   Shape latent_shape(const Shape& images) const override { return this->model_.latent_shape(images); }
   AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
-                                 double grad_scale, double kl_weight) override;
+                                 const AutoencoderObjective& objective) override;
+  void set_backward_observer(BackwardObserver* observer) override {
+    Base::set_backward_observer(observer);
+    critics_.set_backward_observer(observer);
+  }
   void reconstruct(const TensorF& images, TensorF& out) override;
   void encode(const TensorF& images, TensorF& mu, TensorF& logvar) override;
   void decode(const TensorF& latents, TensorF& images) override;
 
  private:
+  AutoencoderCritics<CudaBackend<T>> critics_;
   typename CudaBackend<T>::Tensor images_, noise_;  // (N, R, R, C), latent
 };
 

@@ -13,8 +13,8 @@ namespace ladder {
 
 template <class T>
 AutoencoderLossSums CudaAutoencoderDevice<T>::micro_step(const uint8_t* pixels, const Shape& images,
-                                                         const float* noise, double grad_scale,
-                                                         double kl_weight) {
+                                                         const float* noise,
+                                                         const AutoencoderObjective& objective) {
   const Shape latent = this->model_.latent_shape(images);
   auto& in = this->bring_inputs(pixels, images.numel(), noise, latent.numel());
   this->backend_.resize(images_, images);
@@ -22,7 +22,11 @@ AutoencoderLossSums CudaAutoencoderDevice<T>::micro_step(const uint8_t* pixels, 
   cuda::normalize_images(images.numel(), in.raw.data(), images_.data(), this->stream_);
   cuda::convert(latent.numel(), in.floats.data(), noise_.data(), this->stream_);
   this->inputs_consumed(in);
-  return this->model_.forward_backward(images_, noise_, grad_scale, kl_weight);
+  const auto& terms = critics_.terms(objective.adversarial, objective.discriminator_grad_scale);
+  AutoencoderLossSums sums =
+      this->model_.forward_backward(images_, noise_, objective.grad_scale, objective.kl_weight, terms);
+  if (objective.adversarial) sums.discriminator = critics_.discriminator_sums();
+  return sums;
 }
 
 template <class T>

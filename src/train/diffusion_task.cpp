@@ -102,10 +102,10 @@ Shape DiffusionTask::batch_shape(int micro, int resolution) const {
 }
 
 std::vector<double> DiffusionTask::micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
-                                              double grad_scale) {
+                                              const GradScales& scales) {
   objective_->prepare(reinterpret_cast<const float*>(batch.pixels.data()), shape, batch.indices, step, batch_);
   return {device_->micro_step(batch_.x_t.data(), batch_.target.data(), shape, batch_.timesteps, batch_.weights,
-                              grad_scale)};
+                              scales.model)};
 }
 
 SampleReport DiffusionTask::write_sample(const data::ImageShard& shard, const std::string& path, int chunk,

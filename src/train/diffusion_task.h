@@ -28,7 +28,7 @@ class DiffusionTask final : public TrainingTask {
   std::vector<double> validate(const data::ImageShard& shard, int chunk) override;
   std::vector<double> validation_values(const std::vector<double>& means) const override { return means; }
   std::vector<double> micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
-                                 double grad_scale) override;
+                                 const GradScales& scales) override;
   SampleReport write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
                             bool write) override;
 

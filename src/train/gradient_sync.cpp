@@ -124,12 +124,17 @@ int64_t GradientSync::optimizer_grad_count() const {
   return stage_ == 0 ? layout_.padded_count() : layout_.owned_count();
 }
 
-double GradientSync::global_squared_norm() {
-  double sum = memory_.squared_norm(optimizer_grads(), optimizer_grad_count());
-  if (stage_ == 0) return sum;  // every rank holds the same full gradient
+std::vector<double> GradientSync::global_squared_norms(const std::vector<std::pair<int64_t, int64_t>>& parts) {
+  std::vector<double> sums;
+  for (const auto& [offset, count] : parts) {
+    LADDER_CHECK(offset >= 0 && count >= 0 && offset + count <= optimizer_grad_count(), "gradient part [", offset,
+                 ", ", offset + count, ") outside the optimizer's ", optimizer_grad_count());
+    sums.push_back(memory_.squared_norm(optimizer_grads() + offset, count));
+  }
+  if (stage_ == 0) return sums;  // every rank holds the same full gradient
   ScopedTimer timer(comm_seconds_);
-  scalars_comm_.all_reduce_sum(&sum, 1, DType::kF64);
-  return sum;
+  scalars_comm_.all_reduce_sum(sums.data(), static_cast<int64_t>(sums.size()), DType::kF64);
+  return sums;
 }
 
 void GradientSync::gather_parameters() {

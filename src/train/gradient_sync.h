@@ -42,7 +42,9 @@ class GradientSync : public BackwardObserver {
   float* optimizer_grads();
   int64_t optimizer_grad_count() const;
 
-  double global_squared_norm();  // Σ g² over all ranks' optimizer gradients
+  // Σ g² over all ranks' optimizer gradients, per part: (offset, count) into optimizer_grads()
+  // (the optimizer groups' slices), in one all-reduce.
+  std::vector<double> global_squared_norms(const std::vector<std::pair<int64_t, int64_t>>& parts);
   void gather_parameters();      // after the optimizer: every rank gets every update
 
   // Bytes of gradient state that persists across micro-steps (the fp32 shard under ZeRO-2).

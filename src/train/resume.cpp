@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "core/log.h"
+#include "model/autoencoder_critics.h"
 #include "model/torch_layout.h"
 
 namespace fs = std::filesystem;
@@ -27,14 +29,20 @@ std::string describe(const std::vector<int64_t>& shape) {
 }
 
 // Parameters present on one side only or with other shapes, at most 10 described.
-std::string parameter_mismatches(const io::Manifest& manifest, const ParamStore& params) {
+// optional_prefix (when not empty): parameters so named may be absent on either side.
+std::string parameter_mismatches(const io::Manifest& manifest, const ParamStore& params,
+                                 const std::string& optional_prefix = "") {
+  auto optional = [&](const std::string& name) { return !optional_prefix.empty() && name.rfind(optional_prefix, 0) == 0; };
+  std::set<std::string> ours;
+  for (const ParamEntry& entry : params.entries()) ours.insert(entry.name);
   std::map<std::string, const io::ParamRecord*> saved;
-  for (const io::ParamRecord& record : manifest.params) saved[record.name] = &record;
+  for (const io::ParamRecord& record : manifest.params)
+    if (!optional(record.name) || ours.count(record.name) > 0) saved[record.name] = &record;
   std::vector<std::string> faults;
   for (const ParamEntry& entry : params.entries()) {
     auto found = saved.find(entry.name);
     if (found == saved.end()) {
-      faults.push_back("missing " + entry.name);
+      if (!optional(entry.name)) faults.push_back("missing " + entry.name);
       continue;
     }
     if (found->second->shape != entry.shape)
@@ -155,25 +163,37 @@ void warm_start(const std::string& path, ParamStore& params, const std::string& 
   if (fs::is_regular_file(path, error)) {
     LADDER_CHECK_USAGE(array == "master", path, ": a safetensors file holds one set of weights; for the "
                        "moving average export it with ladder export --ema");
-    load_torch_weights(io::read_safetensors_header(path), params);
+    load_torch_weights(io::read_safetensors_header(path), params, kDiscriminatorPrefix);
     return;
   }
   const Checkpoint checkpoint{path, io::verify_checkpoint(path)};
   LADDER_CHECK_USAGE(array == "master" || io::has_ema(checkpoint.manifest), path,
                      ": the checkpoint holds no moving average of the weights (trained with ema.decay = 0)");
-  const std::string mismatches = parameter_mismatches(checkpoint.manifest, params);
+  // A discriminator may be on either side only: weights of an autoencoder trained with or
+  // without the adversarial loss start one trained either way (a new one starts fresh).
+  const std::string mismatches = parameter_mismatches(checkpoint.manifest, params, kDiscriminatorPrefix);
   if (!mismatches.empty())
     throw UsageError(detail::concat("train.init_from = ", path, ": parameters do not match (",
                                     mismatches, ")"));
-  // Each parameter from wherever the checkpoint holds it, into our own order.
+  // Each parameter from wherever the checkpoint holds it, into our own order (read in runs of
+  // parameters contiguous on both sides).
   std::map<std::string, int64_t> saved_offset;
   for (const io::ParamRecord& record : checkpoint.manifest.params) saved_offset[record.name] = record.offset;
   std::vector<Range> ranges;
+  std::vector<const ParamEntry*> loaded;
   for (const ParamEntry& entry : params.entries()) {
-    const int64_t at = saved_offset.at(entry.name);
-    ranges.push_back({at, at + entry.numel});
+    const auto found = saved_offset.find(entry.name);
+    if (found == saved_offset.end()) continue;  // a discriminator the checkpoint has not
+    ranges.push_back({found->second, found->second + entry.numel});
+    loaded.push_back(&entry);
   }
-  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, array, ranges, params.values());
+  std::vector<float> values(static_cast<size_t>(params.count()));
+  io::read_checkpoint_ranges(checkpoint.dir, checkpoint.manifest, array, ranges, values.data());
+  int64_t at = 0;
+  for (const ParamEntry* entry : loaded) {
+    std::copy_n(values.data() + at, entry->numel, params.values() + entry->offset);
+    at += entry->numel;
+  }
 }
 
 std::vector<std::string> model_flags_of(const std::string& path) {

@@ -24,6 +24,7 @@
 #endif
 #include "train/lr_schedule.h"
 #include "train/memory_plan.h"
+#include "model/autoencoder_critics.h"
 
 namespace fs = std::filesystem;
 
@@ -125,11 +126,8 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
                                          buffers_comm_ ? *buffers_comm_ : *comm_, *comm_);
   device_->set_backward_observer(sync_.get());
   scaler_ = LossScaler(device_->precision() == "fp16");
-  AdamWSettings settings;
-  settings.beta1 = config_.train.beta1;
-  settings.beta2 = config_.train.beta2;
-  settings.weight_decay = config_.train.weight_decay;
-  optimizer_ = device_->make_optimizer(params_, sync_->optimizer_ranges(), settings);
+  discriminator_scaler_ = LossScaler(device_->precision() == "fp16");
+  make_optimizer_groups();
   if (config_.ema.decay > 0)  // over the ranges this rank saves (its owned slices at every stage)
     average_ = std::make_unique<WeightAverage>(device_->memory(), layout_->owned_ranges(rank_), config_.ema.decay);
   if (resumed_) restore_training_state();
@@ -161,6 +159,29 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   log_memory_plan();
 }
 
+void Trainer::make_optimizer_groups() {
+  // The model's group, then (stage 1 with adversarial.weight > 0) the discriminator's, whose
+  // parameters follow the model's in the flat buffer: AdamW without weight decay, as the
+  // tutorial's torch.optim.Adam.
+  std::vector<int64_t> boundaries;
+  if (const int64_t boundary = discriminator_offset(params_); boundary < params_.count()) boundaries.push_back(boundary);
+  const std::vector<Range> owned = sync_->optimizer_ranges();
+  const std::vector<GroupSlice> slices = slice_groups(owned, boundaries);
+  AdamWSettings model;
+  model.beta1 = config_.train.beta1;
+  model.beta2 = config_.train.beta2;
+  model.weight_decay = config_.train.weight_decay;
+  std::vector<std::unique_ptr<Optimizer>> optimizers;
+  optimizers.push_back(device_->make_optimizer(params_, slices[0].ranges, model));
+  if (!boundaries.empty()) {
+    AdamWSettings discriminator;
+    discriminator.beta1 = config_.adversarial.beta1;
+    discriminator.beta2 = config_.adversarial.beta2;
+    optimizers.push_back(device_->make_optimizer(params_, slices[1].ranges, discriminator));
+  }
+  optimizer_ = std::make_unique<OptimizerGroups>(owned, boundaries, std::move(optimizers));
+}
+
 void Trainer::restore_training_state() {
   const io::TrainingState& state = resumed_->manifest.state;
   last_state_ = state;
@@ -171,6 +192,12 @@ void Trainer::restore_training_state() {
     log_info("resume: the checkpoint holds no moving average (ema.decay was 0); it starts from its weights");
   optimizer_->set_steps(state.optimizer_steps);
   scaler_.restore(state.scaler);
+  if (optimizer_->groups() > 1) {
+    LADDER_CHECK_USAGE(state.discriminator_steps >= 0, resumed_->dir,
+                       ": the checkpoint holds no discriminator state (state.discriminator)");
+    optimizer_->group(1).set_steps(state.discriminator_steps);
+    discriminator_scaler_.restore(state.discriminator_scaler);
+  }
   skipped_steps_ = state.scaler.skipped;
   step_ = state.step;
   images_seen_ = state.images_seen;
@@ -184,6 +211,8 @@ void Trainer::restore_training_state() {
   start_data_position_ = same_split ? state.data_position : -1;
   const char* without = std::getenv("LADDER_TEST_RESTORE_WITHOUT");  // tests: a broken restore
   if (without != nullptr && std::string(without) == "data_cursor") start_data_position_ = 0;
+  if (without != nullptr && std::string(without) == "discriminator_steps" && optimizer_->groups() > 1)
+    optimizer_->group(1).set_steps(0);
   log_info("resume: from ", resumed_->dir, " (step ", step_, ", rung ", state.rung, " at step ",
            state.rung_step, ", ", images_seen_, " images seen; written by ",
            resumed_->manifest.world, " ranks at ZeRO stage ", resumed_->manifest.zero_stage, ")");
@@ -204,6 +233,10 @@ io::TrainingState Trainer::training_state(int rung, int64_t rung_step, int64_t d
   state.scaler.skipped = skipped_steps_;
   state.data_position = data_position;
   state.data_world = world_;
+  if (optimizer_->groups() > 1) {
+    state.discriminator_steps = optimizer_->group(1).steps();
+    state.discriminator_scaler = discriminator_scaler_.state();
+  }
   return state;
 }
 
@@ -317,27 +350,46 @@ void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag
 
 bool Trainer::optimizer_step(double lr, double& grad_norm) {
   sync_->end_step();
-  // Under fp16 the gradients carry the loss scale: the norm is of the unscaled gradients.
-  const double loss_scale = scaler_.scale();
-  grad_norm = std::sqrt(sync_->global_squared_norm()) / loss_scale;
-  // The same decision on every rank (the norm is global); the scaler halves on overflow.
-  if (!scaler_.update(std::isfinite(grad_norm))) return false;
+  const int groups = optimizer_->groups();
+  std::vector<std::pair<int64_t, int64_t>> parts;
+  for (int g = 0; g < groups; ++g) parts.emplace_back(optimizer_->slice(g).grad_offset, optimizer_->slice(g).count);
+  const std::vector<double> squared = sync_->global_squared_norms(parts);
+  // Under fp16 the gradients carry the loss scale: the norms are of the unscaled gradients.
+  // The same decisions on every rank (the norms are global); a scaler halves on overflow.
+  const double model_scale = scaler_.scale(), discriminator_scale = discriminator_scaler_.scale();
+  grad_norm = std::sqrt(squared[0]) / model_scale;
+  const bool model_steps = scaler_.update(std::isfinite(grad_norm));
+  // The discriminator learns after adversarial.start_step only, unclipped (as the tutorial).
+  bool discriminator_steps = false;
+  if (groups > 1 && task_->trains_discriminator(step_))
+    discriminator_steps = discriminator_scaler_.update(std::isfinite(std::sqrt(squared[1]) / discriminator_scale));
+  if (!model_steps && !discriminator_steps) return false;
+
   FlatMemory& memory = device_->memory();
   float* grads = sync_->optimizer_grads();
-  const double clip = config_.train.grad_clip;
-  double factor = 1.0 / loss_scale;
-  if (clip > 0 && grad_norm > clip) factor *= clip / (grad_norm + 1e-6);
-  if (factor != 1.0) memory.scale(grads, sync_->optimizer_grad_count(), static_cast<float>(factor));
   checkpointer_->wait_until_staged();  // a checkpoint in flight has its copy of the state
-  optimizer_->step(memory.values(), grads, lr);
-  if (average_) average_->update();  // the owned values are final here; the gather brings the rest
+  if (model_steps) {
+    const GroupSlice& slice = optimizer_->slice(0);
+    const double clip = config_.train.grad_clip;
+    double factor = 1.0 / model_scale;
+    if (clip > 0 && grad_norm > clip) factor *= clip / (grad_norm + 1e-6);
+    if (factor != 1.0) memory.scale(grads + slice.grad_offset, slice.count, static_cast<float>(factor));
+    optimizer_->group(0).step(memory.values(), grads + slice.grad_offset, lr);
+  }
+  if (discriminator_steps) {
+    const GroupSlice& slice = optimizer_->slice(1);
+    if (discriminator_scale != 1.0)
+      memory.scale(grads + slice.grad_offset, slice.count, static_cast<float>(1.0 / discriminator_scale));
+    optimizer_->group(1).step(memory.values(), grads + slice.grad_offset, config_.adversarial.lr);
+  }
+  if (average_ && model_steps) average_->update();  // the owned values are final here; the gather brings the rest
   sync_->gather_parameters();
   device_->parameters_changed();
-  return true;
+  return model_steps;
 }
 
 std::vector<double> Trainer::run_micro_step(const data::MicroBatch& batch, const Shape& shape,
-                                            double grad_scale, int rung) {
+                                            const GradScales& grad_scale, int rung) {
 #ifdef LADDER_WITH_CUDA
   try {
     return task_->micro_step(batch, shape, step_, grad_scale);
@@ -371,7 +423,7 @@ bool Trainer::fits_on_every_rank(const data::ImageShard& shard, const Shape& sha
   std::fill(blank.pixels.data(), blank.pixels.data() + blank.pixels.size(), uint8_t{0});
   blank.indices.assign(static_cast<size_t>(shape.n), 0);
   try {
-    task_->micro_step(blank, shape, step_, 0.0);
+    task_->micro_step(blank, shape, step_, GradScales{});
     device_->memory().synchronize();
   } catch (const cuda::DeviceOutOfMemory&) {
     fits = 0;
@@ -477,8 +529,9 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       const double wait_start = now_seconds();
       const data::MicroBatch& batch_data = loader.next();
       interval_wait += now_seconds() - wait_start;
-      const std::vector<double> part =
-          run_micro_step(batch_data, batch_shape, scaler_.scale() / static_cast<double>(batch), rung);
+      const GradScales scales{scaler_.scale() / static_cast<double>(batch),
+                              discriminator_scaler_.scale() / static_cast<double>(batch)};
+      const std::vector<double> part = run_micro_step(batch_data, batch_shape, scales, rung);
       sync_->end_micro_step();
       for (size_t i = 0; i < sums.size(); ++i) sums[i] += part.at(i);
     }

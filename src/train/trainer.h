@@ -24,6 +24,7 @@
 #include "train/weight_average.h"
 #include "train/loss_scaler.h"
 #include "train/adamw.h"
+#include "train/optimizer_groups.h"
 #include "train/gradient_sync.h"
 #include "train/shard_layout.h"
 #include "train/metrics.h"
@@ -103,8 +104,9 @@ class Trainer {
   // Whether a blank micro-batch of `micro` records runs forward and backward on every rank.
   bool fits_on_every_rank(const data::ImageShard& shard, const Shape& shape, bool recompute);
   // The task's micro-step; a device out-of-memory error becomes one line saying what to change.
-  std::vector<double> run_micro_step(const data::MicroBatch& batch, const Shape& shape, double grad_scale,
+  std::vector<double> run_micro_step(const data::MicroBatch& batch, const Shape& shape, const GradScales& grad_scale,
                                      int rung);
+  void make_optimizer_groups();  // the model's, and the discriminator's when it has one
 
   std::unique_ptr<Communicator> comm_;  // host scalars, barriers; the buffers too on CPU ranks
   std::unique_ptr<Communicator> buffers_comm_;  // GPU ranks: NCCL, or comm_ staged via host
@@ -113,9 +115,10 @@ class Trainer {
   ComputeDevice* device_ = nullptr;     // task_'s
   std::unique_ptr<ShardLayout> layout_;
   std::unique_ptr<GradientSync> sync_;
-  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<OptimizerGroups> optimizer_;
   std::unique_ptr<WeightAverage> average_;  // ema.decay > 0
-  LossScaler scaler_{false};
+  LossScaler scaler_{false};                // the model's
+  LossScaler discriminator_scaler_{false};  // the discriminator's (stage 1, adversarial.weight > 0)
   std::string recompute_ = "none";  // the current rung's, after `auto` was decided
   std::function<void(int64_t)> step_callback_;
   int64_t fail_rank_ = -1, fail_step_ = -1;  // LADDER_TEST_FAIL=rank:step (tests only)

@@ -38,6 +38,13 @@ struct DataSplit {
 // left to train `world` ranks or to validate on them).
 DataSplit split_for_validation(const Config& config, int64_t count, int world);
 
+// What one micro-step's gradients are scaled by, per optimizer group (train/optimizer_groups.h):
+// the group's loss scale (fp16; else 1) over the images of the optimizer step.
+struct GradScales {
+  double model = 0;
+  double discriminator = 0;  // stage 1 with adversarial.weight > 0
+};
+
 class TrainingTask {
  public:
   virtual ~TrainingTask() = default;
@@ -51,14 +58,20 @@ class TrainingTask {
   // latents (micro, R/d, R/d, latent).
   virtual Shape batch_shape(int micro, int resolution) const = 0;
 
-  // The metrics fields after `loss` (stage 1: rec_loss, kl_loss).
+  // The metrics fields after `loss` (stage 1: rec_loss, kl_loss, and the perceptual and
+  // adversarial terms when on).
   virtual std::vector<std::string> loss_terms() const = 0;
-  // One micro-batch forward and backward, the gradients accumulated scaled by grad_scale.
+  // One micro-batch forward and backward, the gradients accumulated scaled by `scales`.
   // Returns the micro-batch's sums over its images of the loss, then of each loss term.
-  // step: the optimizer step being made (it keys the step's noise); batch: from the
+  // step: the optimizer steps done before this one (it keys the step's noise); batch: from the
   // prefetcher, read before this returns.
   virtual std::vector<double> micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
-                                         double grad_scale) = 0;
+                                         const GradScales& scales) = 0;
+  // Whether the step after `step` steps trains the discriminator (its optimizer group steps).
+  virtual bool trains_discriminator(int64_t step) const {
+    (void)step;
+    return false;
+  }
 
   // Validation (data.val_store, or the last data.val_images images of data.store, which
   // load_shard then leaves out). The rank's validation records of image resolution R (none

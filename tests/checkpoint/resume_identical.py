@@ -6,7 +6,8 @@
 # uninterrupted run. A deliberately broken restore (LADDER_TEST_RESTORE_WITHOUT=data_cursor)
 # must be caught, which shows the comparison can fail. The same holds for the diffusion UNet
 # (stage 2, the same trainer) on the latents of the reference run's autoencoder, including its
-# validation values (data.val_images, every 5 steps and at each rung's end).
+# validation values (data.val_images, every 5 steps and at each rung's end), and for stage 1
+# with the adversarial loss on (the discriminator's weights, moments and step count).
 import signal
 import subprocess
 import sys
@@ -84,6 +85,34 @@ def body(hr):
                  if any(a.get(k) != r.get(k) for k in h.VALUE_KEYS))
     h.log(f"D: broken restore (data cursor ignored) detected: metrics differ from step {first}, "
           f"final shards differ")
+
+    # Stage 1 with the PatchGAN loss from step 5 on (its discriminator in the same flat buffer,
+    # its own AdamW group): stopped before the discriminator starts and after, resumed.
+    adv_config = hr.write_config(
+        "adv.ini", adversarial={"weight": 0.05, "start_step": 5, "layers": 1, "channels": 4},
+        checkpoint={"every": 1000, "keep": 2})
+    adv_ref = hr.work / "GA"
+    hr.train(adv_config, adv_ref, expect=0)
+    adv_rows = h.read_metrics(adv_ref)
+    adv_keys = h.VALUE_KEYS + ("g_adv_loss", "d_loss", "d_real", "d_fake")
+    h.check(all(r["d_loss"] == 0 for r in adv_rows[:5]) and all(r["d_loss"] > 0 for r in adv_rows[5:]),
+            f"GA: d_loss {[r['d_loss'] for r in adv_rows]}: expected 0 through step 5, then positive")
+    steps = h.manifest(h.latest_dir(adv_ref))["state"]["discriminator"]["optimizer_steps"]
+    h.check(steps == STEPS_TOTAL - 5, f"GA: the discriminator made {steps} steps, expected {STEPS_TOTAL - 5}")
+    for name, stops in [("GB", [(1, 3, signal.SIGUSR1)]), ("GC", [(0, 9, signal.SIGTERM)])]:
+        run = stop_and_resume(hr, adv_config, name, stops)
+        h.compare_metrics(adv_rows, h.read_metrics(run), name, keys=adv_keys)
+        h.compare_checkpoints(h.latest_dir(adv_ref), h.latest_dir(run), name)
+        h.log(f"{name}: adversarial run stopped at step {stops[0][1]}, resumed: metrics bit-identical, "
+              f"final shards byte-identical")
+    # GD: the resume forgets the discriminator's AdamW step count (its bias correction): caught.
+    run = stop_and_resume(hr, adv_config, "GD", [(0, 9, signal.SIGTERM)],
+                          resume_env={"LADDER_TEST_RESTORE_WITHOUT": "discriminator_steps"})
+    h.check(h.metrics_differ(adv_rows, h.read_metrics(run), keys=adv_keys)
+            and not h.checkpoints_identical(h.latest_dir(adv_ref), h.latest_dir(run)),
+            "GD: a resume that restarts the discriminator's step count matched the uninterrupted run; "
+            "the comparison cannot tell a broken restore of the discriminator")
+    h.log("GD: broken restore (discriminator step count) detected: metrics and final shards differ")
 
     # Stage 2: a small UNet on the latents of A's autoencoder, stopped mid rung 0 and at the
     # rung boundary, resumed: the same bit-identity (timesteps, noise and z keyed by

@@ -1,0 +1,69 @@
+// Why this file exists: what judges stage 1's reconstructions beyond L1 and KL, built from the
+// config beside the autoencoder, on its backend:
+//   - the PatchDiscriminator of adversarial.* and its PatchGAN terms (model/patch_adversarial.h).
+//     Its parameters are registered in the autoencoder's store after the autoencoder's own,
+//     named "discriminator.<MONAI name>": one flat buffer, sharded, reduced, gathered,
+//     checkpointed and resumed as the autoencoder's is; the trainer gives them an optimizer
+//     group of their own (train/optimizer_groups.h);
+//   - the LPIPS perceptual term of perceptual.* (model/perceptual_term.h; CPU backend only).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "config/config.h"
+#include "core/check.h"
+#include "core/params.h"
+#include "model/patch_adversarial.h"
+#include "model/patch_discriminator.h"
+#include "model/reconstruction_term.h"
+
+namespace ladder {
+
+// The name prefix of the discriminator's parameters in the autoencoder's store.
+inline constexpr const char* kDiscriminatorPrefix = "discriminator.";
+
+// The flat offset where the discriminator's parameters begin in `store` (its count when it
+// has none): the boundary of the optimizer groups.
+int64_t discriminator_offset(const ParamStore& store);
+
+template <class B>
+class AutoencoderCritics {
+ public:
+  // Registers the discriminator's parameters in `store` (after the autoencoder's; the caller
+  // allocates and initialises it) and reads the LPIPS weights. UsageError naming the key for
+  // what this backend cannot run. `backend` must outlive the critics.
+  AutoencoderCritics(const Config& config, ParamStore& store, B& backend);
+  ~AutoencoderCritics();
+
+  // The further terms of one micro-step, in metrics order: perceptual (when on), then the
+  // adversarial term (when on and `adversarial`, i.e. after adversarial.start_step), which
+  // first steps the discriminator with its gradients scaled by `discriminator_scale`.
+  const std::vector<ReconstructionTerm<B>*>& terms(bool adversarial, double discriminator_scale);
+  // The discriminator's sums of the last micro-step that trained it.
+  const DiscriminatorSums& discriminator_sums() const;
+  void set_backward_observer(BackwardObserver* observer);
+
+ private:
+  std::unique_ptr<PatchDiscriminator<B>> discriminator_;
+  std::unique_ptr<PatchAdversarial<B>> adversarial_;
+  std::unique_ptr<ReconstructionTerm<B>> perceptual_;
+  std::vector<ReconstructionTerm<B>*> terms_;
+  DiscriminatorSums none_;
+};
+
+// The perceptual term of `config`: on the CPU backend (model/perceptual_term.cpp), and a
+// UsageError on the others (no LPIPS ops there yet).
+class CpuBackend;
+std::unique_ptr<ReconstructionTerm<CpuBackend>> make_perceptual_term(const PerceptualConfig& config,
+                                                                    CpuBackend& backend);
+template <class B>
+std::unique_ptr<ReconstructionTerm<B>> make_perceptual_term(const PerceptualConfig& config, B& /*backend*/) {
+  throw UsageError(detail::concat("perceptual.weight = ", config.weight,
+                                  ": LPIPS runs on the CPU backend only (run.device = cpu), not on GPUs yet"));
+}
+
+// adversarial.criterion as the op's enum.
+AdversarialCriterion adversarial_criterion(const std::string& name);
+
+}  // namespace ladder
