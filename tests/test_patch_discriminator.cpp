@@ -52,15 +52,19 @@ TEST(PatchDiscriminator, ParameterCountsEqualMonais) {
     std::istringstream fields(line);
     int layers, channels, cin;
     int64_t params, tensors;
-    fields >> layers >> channels >> cin >> params >> tensors;
+    std::string norm;
+    fields >> layers >> channels >> cin >> params >> tensors >> norm;
     ParamStore store;
     CpuBackend backend;
-    PatchDiscriminator<CpuBackend> model(config(layers, channels, cin), store, backend);
+    PatchDiscriminatorConfig c = config(layers, channels, cin);
+    ASSERT_TRUE(norm == "BATCH" || norm == "INSTANCE") << line;
+    c.norm = norm == "INSTANCE" ? DiscriminatorNorm::kInstance : DiscriminatorNorm::kBatch;
+    PatchDiscriminator<CpuBackend> model(c, store, backend);
     EXPECT_EQ(store.count(), params) << line;
     EXPECT_EQ(static_cast<int64_t>(store.entries().size()), tensors) << line;
     ++rows;
   }
-  EXPECT_EQ(rows, 3);
+  EXPECT_EQ(rows, 6);
   // The tutorial's configuration, also without the table.
   ParamStore store;
   CpuBackend backend;
@@ -157,14 +161,39 @@ TEST(PatchDiscriminator, ForwardEqualsMonaisInEvalAndTrainingMode) {
   }
 }
 
+// norm INSTANCE: the forward equals MONAI's within 1e-5, and it has no norm parameters.
+TEST(PatchDiscriminator, InstanceNormForwardEqualsMonais) {
+  ParamStore store;
+  CpuBackend backend;
+  PatchDiscriminatorConfig c = tiny();
+  c.norm = DiscriminatorNorm::kInstance;
+  PatchDiscriminator<CpuBackend> model(c, store, backend);
+  store.allocate();
+  load_torch_weights(io::read_safetensors_header(kFixtures + "/patch_disc_tiny_instance_weights.safetensors"), store);
+  const io::SafetensorsHeader golden = io::read_safetensors_header(kFixtures + "/patch_disc_tiny_instance_golden.safetensors");
+  const std::vector<float> x_values = testing::safetensor_floats(golden, "x");
+  TensorF x({2, 32, 32, 3});
+  ASSERT_EQ(static_cast<int64_t>(x_values.size()), x.numel());
+  std::copy(x_values.begin(), x_values.end(), x.data());
+  const TensorF& y = model.forward(x);
+  const std::vector<float> want = testing::safetensor_floats(golden, "y");
+  ASSERT_EQ(y.numel(), static_cast<int64_t>(want.size()));
+  const double err = relative_max_error(y.data(), want);
+  std::printf("instance norm forward: max relative error %.3g\n", err);
+  EXPECT_LT(err, 1e-5);
+  EXPECT_TRUE(model.batch_norms().empty());
+}
+
 // Training mode (batch statistics). L = Σ y·r for a fixed random r: ∂L/∂y = r. Along random
 // directions of all parameters and of the input: analytic g·d against (L(θ+hd) − L(θ−hd)) / 2h,
 // within `tolerance` relative.
-void check_directional_derivatives(double negative_slope, float h, double tolerance) {
+void check_directional_derivatives(double negative_slope, float h, double tolerance,
+                                   DiscriminatorNorm norm = DiscriminatorNorm::kBatch) {
   ParamStore store;
   CpuBackend backend;
   PatchDiscriminatorConfig c = config(2, 4, 2);
   c.negative_slope = negative_slope;
+  c.norm = norm;
   PatchDiscriminator<CpuBackend> model(c, store, backend);
   store.allocate();
   store.initialize(3);
@@ -217,6 +246,7 @@ void check_directional_derivatives(double negative_slope, float h, double tolera
 TEST(PatchDiscriminator, BackwardMatchesDirectionalDerivatives) {
   check_directional_derivatives(1.0, 1e-3f, 0.01);
   check_directional_derivatives(0.2, 1e-4f, 0.03);
+  check_directional_derivatives(1.0, 1e-3f, 0.01, DiscriminatorNorm::kInstance);
 }
 
 // Without parameter gradients (the generator's adversarial term) the backward leaves every

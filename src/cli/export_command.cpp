@@ -63,7 +63,8 @@ nlohmann::json discriminator_arguments(const std::map<std::string, std::string>&
           {"num_layers_d", integer("adversarial.layers")},
           {"channels", integer("adversarial.channels")},
           {"in_channels", integer("model.in_channels")},
-          {"out_channels", 1}};
+          {"out_channels", 1},
+          {"norm", config.count("adversarial.norm") && config.at("adversarial.norm") == "instance" ? "INSTANCE" : "BATCH"}};
 }
 
 }  // namespace

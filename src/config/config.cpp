@@ -84,6 +84,7 @@ const KeySpec kKeys[] = {
     {"adversarial.betas", "0.9,0.999", "the discriminator's AdamW betas"},
     {"adversarial.layers", "3", "PatchDiscriminator num_layers_d (images must be divisible by 2^layers and at least 2^(layers+1) a side)"},
     {"adversarial.channels", "64", "PatchDiscriminator channels of its first convolution"},
+    {"adversarial.norm", "batch", "batch | instance: PatchDiscriminator norm (MONAI's BATCH, whose statistics depend on how a batch is split over ranks and micro-steps, or INSTANCE, which does not)"},
     {"perceptual.weight", "0", "autoencoder: weight of the LPIPS perceptual loss (0: off; MONAI's LDM tutorial: 0.001)"},
     {"perceptual.network", "alex", "alex | vgg: LPIPS feature network"},
     {"perceptual.weights", "", "safetensors of the LPIPS network and its linear layers, with the lpips package's names (README)"},
@@ -462,6 +463,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   if (c.adversarial.layers > 8) r.fail("adversarial.layers", "must be in 1..8");
   c.adversarial.channels = r.positive_int("adversarial.channels");
   if (c.adversarial.channels > 4096) r.fail("adversarial.channels", "must be in 1..4096");
+  c.adversarial.norm = r.choice("adversarial.norm", {"batch", "instance"});
   c.perceptual.weight = r.number("perceptual.weight");
   if (c.perceptual.weight < 0) r.fail("perceptual.weight", "must be >= 0 (0: off)");
   c.perceptual.network = r.choice("perceptual.network", {"alex", "vgg"});
@@ -609,6 +611,7 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"adversarial.betas", number(adversarial.beta1) + "," + number(adversarial.beta2)},
       {"adversarial.layers", std::to_string(adversarial.layers)},
       {"adversarial.channels", std::to_string(adversarial.channels)},
+      {"adversarial.norm", adversarial.norm},
       {"perceptual.weight", number(perceptual.weight)},
       {"perceptual.network", perceptual.network},
       {"perceptual.weights", perceptual.weights},

@@ -97,6 +97,7 @@ struct AdversarialConfig {
   double beta1 = 0.9, beta2 = 0.999;
   int layers = 3;         // PatchDiscriminator num_layers_d
   int channels = 64;      // of its first convolution, doubled by each layer
+  std::string norm;       // batch | instance (MONAI's BATCH, the default, or INSTANCE)
   bool enabled() const { return weight > 0; }
 };
 

@@ -31,6 +31,7 @@ AutoencoderCritics<B>::AutoencoderCritics(const Config& config, ParamStore& stor
     d.num_layers_d = config.adversarial.layers;
     d.out_channels = 1;
     d.name_prefix = kDiscriminatorPrefix;
+    d.norm = config.adversarial.norm == "instance" ? DiscriminatorNorm::kInstance : DiscriminatorNorm::kBatch;
     discriminator_ = std::make_unique<PatchDiscriminator<B>>(d, store, backend);
     adversarial_ = std::make_unique<PatchAdversarial<B>>(*discriminator_, adversarial_criterion(config.adversarial.criterion),
                                                          config.adversarial.weight, backend);

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "core/params.h"
 #include "core/tensor.h"
@@ -61,6 +62,19 @@ class CpuBackend {
                            const float* rstd, const float* dy, float* dx) {
     cpu::group_norm_silu_backward(d, silu, x, gamma.value(), beta.value(), mean, rstd, dy, dx, gamma.grad(),
                                   beta.grad());
+  }
+
+  // ---- InstanceNorm2d without affine parameters (MONAI's "INSTANCE" norm): GroupNorm with one
+  // channel per group (d.groups = d.c), γ = 1, β = 0. mean, rstd (N, C).
+  void instance_norm_forward(const cpu::GroupNormDims& d, const float* x, float* y, float* mean, float* rstd) {
+    unit_affine(d.c);
+    cpu::group_norm_silu_forward(d, false, x, ones_.data(), zeros_.data(), y, mean, rstd);
+  }
+  void instance_norm_backward(const cpu::GroupNormDims& d, const float* x, const float* mean, const float* rstd,
+                              const float* dy, float* dx) {
+    unit_affine(d.c);
+    cpu::group_norm_silu_backward(d, false, x, ones_.data(), zeros_.data(), mean, rstd, dy, dx, discarded_.data(),
+                                  discarded_.data() + d.c);
   }
 
   // ---- LeakyReLU and BatchNorm2d (the PatchDiscriminator; contracts in kernels/cpu/ops.h).
@@ -237,7 +251,15 @@ class CpuBackend {
   }
 
  private:
+  void unit_affine(int c) {  // γ = 1, β = 0 and a sink for their gradients, c channels
+    if (static_cast<int>(ones_.size()) >= c) return;
+    ones_.assign(static_cast<size_t>(c), 1.0f);
+    zeros_.assign(static_cast<size_t>(c), 0.0f);
+    discarded_.assign(2 * static_cast<size_t>(c), 0.0f);
+  }
+
   cpu::OneDnnConvolutions convolutions_;
+  std::vector<float> ones_, zeros_, discarded_;  // instance norm's fixed affine
 };
 
 }  // namespace ladder

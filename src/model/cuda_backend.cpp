@@ -3,6 +3,8 @@
 #ifdef LADDER_WITH_CUDA
 #include "model/cuda_backend.h"
 
+#include <algorithm>
+
 #include <type_traits>
 
 #include "kernels/cuda/attention.h"
@@ -111,7 +113,37 @@ void CudaBackend<T>::group_norm_backward(const cpu::GroupNormDims& d, bool silu,
                             grads(gamma), grads(beta), reduction, stream_);
 }
 
-// ---- LeakyReLU and BatchNorm2d ----------------------------------------------------------
+// ---- InstanceNorm2d, LeakyReLU and BatchNorm2d ------------------------------------------
+
+template <class T>
+const float* CudaBackend<T>::unit_affine(int c) {
+  if (c > unit_channels_) {
+    unit_channels_ = c;
+    unit_affine_host_.assign(2 * static_cast<size_t>(c), 0.0f);
+    std::fill(unit_affine_host_.begin(), unit_affine_host_.begin() + c, 1.0f);
+    cuda::grow_to(unit_affine_, allocator_, 2 * int64_t(c));
+    cuda::grow_to(discarded_, allocator_, 2 * int64_t(c));
+    unit_affine_.copy_from_host_async(unit_affine_host_.data(), 2 * int64_t(c), stream_);
+    discarded_.zero_async(stream_);  // written with += and never read
+  }
+  return unit_affine_.data();
+}
+
+template <class T>
+void CudaBackend<T>::instance_norm_forward(const cpu::GroupNormDims& d, const T* x, T* y, float* mean,
+                                           float* rstd) {
+  const float* ones = unit_affine(d.c);
+  cuda::group_norm_forward(d, false, x, ones, ones + unit_channels_, y, mean, rstd, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::instance_norm_backward(const cpu::GroupNormDims& d, const T* x, const float* mean,
+                                            const float* rstd, const T* dy, T* dx) {
+  const float* ones = unit_affine(d.c);
+  float* reduction = cuda::grow_to(float_scratch_, allocator_, cuda::group_norm_backward_scratch_floats(d));
+  cuda::group_norm_backward(d, false, x, ones, ones + unit_channels_, mean, rstd, dy, dx, discarded_.data(),
+                            discarded_.data() + unit_channels_, reduction, stream_);
+}
 
 template <class T>
 void CudaBackend<T>::leaky_relu_forward(int64_t n, double slope, const T* x, T* y) {

@@ -22,6 +22,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "core/params.h"
 #include "core/tensor.h"
@@ -75,6 +76,10 @@ class CudaBackend {
                            const float* rstd, const T* dy, T* dx);
 
   // LeakyReLU and BatchNorm2d (the PatchDiscriminator); statistics, sums, running buffers fp32.
+  // InstanceNorm2d without affine parameters: GroupNorm with groups = c, γ = 1, β = 0.
+  void instance_norm_forward(const cpu::GroupNormDims& d, const T* x, T* y, float* mean, float* rstd);
+  void instance_norm_backward(const cpu::GroupNormDims& d, const T* x, const float* mean, const float* rstd,
+                              const T* dy, T* dx);
   void leaky_relu_forward(int64_t n, double slope, const T* x, T* y);
   void leaky_relu_backward(int64_t n, double slope, const T* x, const T* dy, T* dx);
   void batch_norm_channel_sums(const cpu::BatchNormDims& d, const T* x, float* sum);
@@ -156,6 +161,12 @@ class CudaBackend {
   float* grads_ = nullptr;
   cuda::DeviceBuffer<T> grad_scratch_;          // weight + bias gradients in T (T ≠ float)
   cuda::DeviceBuffer<float> float_scratch_;     // GroupNorm / linear-bias reductions
+  // Instance norm's fixed affine: (2, unit_channels_) ones then zeros, and a sink of the same
+  // size for their gradients; the host copy stays alive for the asynchronous upload.
+  const float* unit_affine(int c);
+  cuda::DeviceBuffer<float> unit_affine_, discarded_;
+  std::vector<float> unit_affine_host_;
+  int unit_channels_ = 0;
   cuda::DeviceBuffer<unsigned char> attention_scratch_;
   cuda::DeviceBuffer<double> reduction_scratch_;  // loss sums, BatchNorm partial sums
   cuda::DeviceBuffer<uint8_t> pixels_;          // the batch as it arrives

@@ -1,6 +1,8 @@
 // Why this file exists: builds the PatchDiscriminator's blocks in MONAI's order and names.
 #include "model/patch_discriminator.h"
 
+#include "model/instance_norm.h"
+
 #include <string>
 
 #include "model/backends.h"
@@ -38,10 +40,14 @@ PatchDiscriminator<B>::PatchDiscriminator(const PatchDiscriminatorConfig& config
                                     without_bias),
         first);
     first = store.count();
-    auto norm = std::make_unique<BatchNorm2d<B>>(backend, store, prefix + ".adn.N", cout, config.norm_eps,
-                                                 config.norm_momentum, ParamInit::kOnePlusNormalSmall);
-    norms_.push_back(norm.get());
-    add(std::move(norm), first);
+    if (config.norm == DiscriminatorNorm::kInstance) {
+      add(std::make_unique<InstanceNorm2d<B>>(backend, cout, config.norm_eps), first);
+    } else {
+      auto norm = std::make_unique<BatchNorm2d<B>>(backend, store, prefix + ".adn.N", cout, config.norm_eps,
+                                                   config.norm_momentum, ParamInit::kOnePlusNormalSmall);
+      norms_.push_back(norm.get());
+      add(std::move(norm), first);
+    }
     activation();
     cin = cout;
   }

@@ -1,7 +1,8 @@
 // Why this file exists: the adversarial loss's critic, MONAI's PatchDiscriminator (spatial_dims
 // 2) with its parameter names, counts and initialisation (docs/reference-patch-discriminator.md):
 //   initial_conv: conv 4×4 stride 2 pad 1 (bias) → LeakyReLU
-//   0 … L−2:      conv 4×4 stride 2 pad 1 (no bias) → BatchNorm2d → LeakyReLU, channels doubling
+//   0 … L−2:      conv 4×4 stride 2 pad 1 (no bias) → BatchNorm2d (or InstanceNorm2d) → LeakyReLU,
+//                 channels doubling
 //   L−1:          the same with stride 1
 //   final_conv:   conv 4×4 stride 1 pad 1 (bias) to out_channels: the logits (N, H/2^L − 2, …)
 // It owns no optimizer state: its parameters live in the ParamStore it is built on (its own
@@ -20,7 +21,10 @@
 namespace ladder {
 
 // MONAI's PatchDiscriminator arguments (2D, defaults as MONAI's: kernel_size 4, LeakyReLU 0.2,
-// norm BATCH with eps 1e-5 and momentum 0.1, bias False, padding 1, dropout 0).
+// norm BATCH with eps 1e-5 and momentum 0.1, bias False, padding 1, dropout 0). norm INSTANCE:
+// InstanceNorm2d (no parameters, eps 1e-5) in place of each BatchNorm2d.
+enum class DiscriminatorNorm { kBatch, kInstance };
+
 struct PatchDiscriminatorConfig {
   int in_channels = 1;
   int channels = 64;      // of initial_conv; doubled by each further layer
@@ -29,6 +33,7 @@ struct PatchDiscriminatorConfig {
   double negative_slope = 0.2;
   double norm_eps = 1e-5;
   double norm_momentum = 0.1;
+  DiscriminatorNorm norm = DiscriminatorNorm::kBatch;
   std::string name_prefix;  // before every parameter name ("discriminator." beside an autoencoder)
 };
 

@@ -138,6 +138,9 @@ class PlanBackend {
   void reparameterize_backward(int64_t, const float*, const float*, const float*, float*, float*) {}
   double l1_forward(int64_t, const float*, const float*) { return 0; }
   double adversarial_loss_forward(AdversarialCriterion, bool, int64_t, const float*) { return 0; }
+  void instance_norm_forward(const cpu::GroupNormDims&, const float*, float*, float*, float*) {}
+  void instance_norm_backward(const cpu::GroupNormDims&, const float*, const float*, const float*, const float*,
+                              float*) {}
   void adversarial_loss_backward(AdversarialCriterion, bool, int64_t, const float*, double, float*) {}
   void l1_backward(int64_t, const float*, const float*, double, float*) {}
   double mse_forward(int64_t, const float*, const float*) { return 0; }
