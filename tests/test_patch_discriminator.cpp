@@ -214,29 +214,14 @@ void check_directional_derivatives(double negative_slope, float h, double tolera
   loss();
   store.zero_grads();
   const TensorF dx = model.backward(r);
-  std::vector<float> direction(store.count()), x_direction(x.numel());
-  double analytic = 0, analytic_x = 0;
-  for (int64_t i = 0; i < store.count(); ++i) {
-    direction[i] = static_cast<float>(rng.normal());
-    analytic += double(store.grads()[i]) * direction[i];
-  }
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    x_direction[i] = static_cast<float>(rng.normal());
-    analytic_x += double(dx[i]) * x_direction[i];
-  }
-  const std::vector<float> original(store.values(), store.values() + store.count());
-  for (int64_t i = 0; i < store.count(); ++i) store.values()[i] = original[i] + h * direction[i];
-  const double plus = loss();
-  for (int64_t i = 0; i < store.count(); ++i) store.values()[i] = original[i] - h * direction[i];
-  const double minus = loss();
-  std::copy(original.begin(), original.end(), store.values());
-  EXPECT_NEAR(analytic, (plus - minus) / (2 * h), tolerance * std::abs(analytic)) << "parameters, slope " << negative_slope;
-  const TensorF x0 = x;
-  for (int64_t i = 0; i < x.numel(); ++i) x[i] = x0[i] + h * x_direction[i];
-  const double x_plus = loss();
-  for (int64_t i = 0; i < x.numel(); ++i) x[i] = x0[i] - h * x_direction[i];
-  const double x_minus = loss();
-  EXPECT_NEAR(analytic_x, (x_plus - x_minus) / (2 * h), tolerance * std::abs(analytic_x)) << "input, slope " << negative_slope;
+  const std::vector<float> direction = testing::random_direction(store.count(), rng);
+  const std::vector<float> x_direction = testing::random_direction(x.numel(), rng);
+  const double analytic = testing::dot(store.grads(), direction), analytic_x = testing::dot(dx.data(), x_direction);
+  EXPECT_NEAR(analytic, testing::central_difference(store.values(), direction, h, loss), tolerance * std::abs(analytic))
+      << "parameters, slope " << negative_slope;
+  EXPECT_NEAR(analytic_x, testing::central_difference(x.data(), x_direction, h, loss),
+              tolerance * std::abs(analytic_x))
+      << "input, slope " << negative_slope;
 }
 
 // With slope 1 the activations are linear: the model is smooth and the central difference is
