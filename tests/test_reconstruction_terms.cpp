@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/context.h"
 #include "core/rng.h"
 #include "model/autoencoder_kl.h"
 #include "model/cpu_backend.h"
@@ -126,6 +127,41 @@ TEST(PerceptualTerm, AddsTheWeightedLpipsGradient) {
   for (int64_t i = 0; i < want.numel(); ++i) largest = std::max(largest, std::abs(double(want[i])));
   ASSERT_GT(largest, 0);
   for (int64_t i = 0; i < grad.numel(); ++i) ASSERT_NEAR(grad[i], 2 * want[i], 1e-6 * largest) << i;
+}
+
+// train.recompute = blocks: the terms free their activations after each use and give the same
+// bits.
+TEST(ReconstructionTerms, RecomputeFreesTheActivationsAndChangesNoValue) {
+  CpuBackend backend;
+  Lpips<CpuBackend> lpips(LpipsNetwork::kAlex, backend);
+  lpips.load(kFixtures + "/lpips_alex_weights.safetensors");
+  SmallDiscriminator d(0.2);
+  PerceptualTerm<CpuBackend> perceptual(lpips, 0.25, backend);
+  PatchAdversarial<CpuBackend> adversarial(d.model, AdversarialCriterion::kHinge, 0.5, d.backend);
+  Rng rng(6, 1);
+  const TensorF images = random_images({2, 32, 32, 3}, rng);
+  const TensorF reconstruction = random_images({2, 32, 32, 3}, rng);
+  MemoryCounter& memory = ProcessContext::get().host_memory();
+  auto run = [&](bool recompute) {
+    perceptual.set_recompute(recompute);
+    adversarial.set_recompute(recompute);
+    TensorF grad({2, 32, 32, 3});
+    d.store.zero_grads();
+    adversarial.train_discriminator(0.5);
+    const double sums = perceptual.accumulate_gradient(images, reconstruction, 0.5, grad) +
+                        adversarial.accumulate_gradient(images, reconstruction, 0.5, grad);
+    const int64_t held = memory.current();
+    std::vector<float> out(grad.data(), grad.data() + grad.numel());
+    out.insert(out.end(), d.store.grads(), d.store.grads() + d.store.count());
+    out.push_back(static_cast<float>(sums));
+    return std::make_pair(out, held);
+  };
+  const auto [kept, held_kept] = run(false);
+  const auto [recomputed, held_recomputed] = run(true);
+  EXPECT_EQ(kept, recomputed);
+  EXPECT_GT(held_kept - held_recomputed, 100000);  // AlexNet on two 32² inputs keeps ~0.5 MB
+  std::printf("host memory held after the terms: %lld bytes kept, %lld with recompute\n",
+              static_cast<long long>(held_kept), static_cast<long long>(held_recomputed));
 }
 
 // The autoencoder's whole loss with the generator's adversarial term (weight 0.5, so that it

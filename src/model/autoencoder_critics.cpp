@@ -62,6 +62,12 @@ void AutoencoderCritics<B>::set_backward_observer(BackwardObserver* observer) {
   if (adversarial_) adversarial_->set_backward_observer(observer);
 }
 
+template <class B>
+void AutoencoderCritics<B>::set_recompute(bool recompute) {
+  if (perceptual_) perceptual_->set_recompute(recompute);
+  if (adversarial_) adversarial_->set_recompute(recompute);
+}
+
 template class AutoencoderCritics<CpuBackend>;
 #ifdef LADDER_WITH_CUDA
 template class AutoencoderCritics<CudaBackend<float>>;

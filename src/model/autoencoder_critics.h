@@ -43,6 +43,7 @@ class AutoencoderCritics {
   // The discriminator's sums of the last micro-step that trained it.
   const DiscriminatorSums& discriminator_sums() const;
   void set_backward_observer(BackwardObserver* observer);
+  void set_recompute(bool recompute);  // train.recompute = blocks (ReconstructionTerm)
 
  private:
   std::unique_ptr<PatchDiscriminator<B>> discriminator_;

@@ -64,6 +64,9 @@ class Sequential : public Layer<B> {
   void set_parameter_gradients(bool accumulate) override {
     for (auto& layer : layers_) layer->set_parameter_gradients(accumulate);
   }
+  void release_activations() override {
+    for (auto& layer : layers_) layer->release_activations();
+  }
 
   const Tensor& forward(const Tensor& x) override {
     const Tensor* current = &x;

@@ -44,6 +44,10 @@ double PatchAdversarial<B>::accumulate_gradient(const Tensor& images, const Tens
   const Tensor& dx = pass(reconstruction, true, scale * weight_, sum, nullptr);
   backend_.add_forward(grad.numel(), grad.data(), dx.data(), grad.data());
   discriminator_.set_parameter_gradients(true);
+  if (recompute_) {
+    discriminator_.release_activations();
+    backend_.resize(dlogits_, {0, 0, 0, 0});
+  }
   return sum;
 }
 

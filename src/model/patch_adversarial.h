@@ -48,6 +48,7 @@ class PatchAdversarial final : public ReconstructionTerm<B> {
   // The discriminator's ZeRO-2 observer: told about its gradients during the last backward of
   // each discriminator_step (when they are final for the micro-step), never otherwise.
   void set_backward_observer(BackwardObserver* observer) { observer_ = observer; }
+  void set_recompute(bool recompute) override { recompute_ = recompute; }
 
  private:
   // Forward on `input`: Σ over its images of the mean ℓ for the target `real` into loss_sum,
@@ -60,6 +61,7 @@ class PatchAdversarial final : public ReconstructionTerm<B> {
   double weight_;
   B& backend_;
   BackwardObserver* observer_ = nullptr;
+  bool recompute_ = false;
   double discriminator_scale_ = -1;  // < 0: no discriminator step in the next accumulate_gradient
   DiscriminatorSums last_sums_;
   Tensor dlogits_;     // the logits' shape

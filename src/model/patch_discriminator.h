@@ -64,6 +64,8 @@ class PatchDiscriminator {
   void set_backward_observer(BackwardObserver* observer) { layers_.set_observer(observer); }
 
   Shape output_shape(const Shape& images) const;
+  // Frees the activations the layers keep; the next forward allocates them again.
+  void release_activations() { layers_.release_activations(); }
   // The BatchNorm layers in model order (their running statistics are the state dict's buffers).
   const std::vector<BatchNorm2d<B>*>& batch_norms() const { return norms_; }
 

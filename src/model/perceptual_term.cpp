@@ -18,6 +18,7 @@ double PerceptualTerm<B>::accumulate_gradient(const Tensor& images, const Tensor
   ddistance_.assign(distance.size(), scale * weight_);
   const Tensor& dx = lpips_.backward(ddistance_);
   backend_.add_forward(grad.numel(), grad.data(), dx.data(), grad.data());
+  if (recompute_) lpips_.release_activations();
   return sum;
 }
 

@@ -26,12 +26,14 @@ class PerceptualTerm final : public ReconstructionTerm<B> {
   std::string name() const override { return "p_loss"; }
   double accumulate_gradient(const Tensor& images, const Tensor& reconstruction, double scale,
                              Tensor& grad) override;
+  void set_recompute(bool recompute) override { recompute_ = recompute; }
 
  private:
   std::unique_ptr<Lpips<B>> owned_;  // may be empty
   Lpips<B>& lpips_;
   double weight_;
   B& backend_;
+  bool recompute_ = false;
   std::vector<double> ddistance_;  // (N)
 };
 

@@ -30,6 +30,10 @@ class ReconstructionTerm {
   // sum)/d reconstruction into grad (N, H, W, C) (+=).
   virtual double accumulate_gradient(const Tensor& images, const Tensor& reconstruction, double scale,
                                      Tensor& grad) = 0;
+  // train.recompute = blocks: the term frees the activations it keeps after each use, so that
+  // they are not held through the autoencoder's backward and between micro-steps (the next
+  // use computes them again).
+  virtual void set_recompute(bool recompute) { (void)recompute; }
 };
 
 }  // namespace ladder

@@ -70,6 +70,10 @@ class CpuAutoencoderDevice final : public CpuDevice<AutoencoderKL<CpuBackend>, A
     CpuDevice::set_backward_observer(observer);
     critics_.set_backward_observer(observer);
   }
+  void set_recompute(bool recompute) override {
+    CpuDevice::set_recompute(recompute);
+    critics_.set_recompute(recompute);
+  }
   void reconstruct(const TensorF& images, TensorF& out) override {
     backend_.to_host(model_.reconstruct(images), out);
   }

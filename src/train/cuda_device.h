@@ -103,6 +103,10 @@ class CudaAutoencoderDevice final
     Base::set_backward_observer(observer);
     critics_.set_backward_observer(observer);
   }
+  void set_recompute(bool recompute) override {
+    Base::set_recompute(recompute);
+    critics_.set_recompute(recompute);
+  }
   void reconstruct(const TensorF& images, TensorF& out) override;
   void encode(const TensorF& images, TensorF& mu, TensorF& logvar) override;
   void decode(const TensorF& latents, TensorF& images) override;
