@@ -67,6 +67,25 @@ nlohmann::json discriminator_arguments(const std::map<std::string, std::string>&
           {"norm", config.count("adversarial.norm") && config.at("adversarial.norm") == "instance" ? "INSTANCE" : "BATCH"}};
 }
 
+// MONAI's BatchNorm2d buffers for each of the discriminator's BatchNorm layers (the
+// parameters "<layer>.weight" of the "<l>.adn.N" layers), at PyTorch's reset values: running
+// mean 0, running variance 1, num_batches_tracked 0. ladder does not keep the running
+// statistics (training normalises with batch statistics and never reads them), so a
+// state dict loads with strict=True and says so in __metadata__.
+void add_reset_batch_norm_buffers(const io::Manifest& manifest, std::vector<io::SafetensorToWrite>& tensors) {
+  const std::string prefix = kDiscriminatorPrefix, norm = ".adn.N.weight";
+  for (const io::ParamRecord& p : manifest.params) {
+    if (p.name.rfind(prefix, 0) != 0 || p.name.size() < norm.size() ||
+        p.name.compare(p.name.size() - norm.size(), norm.size(), norm) != 0)
+      continue;
+    const std::string layer = p.name.substr(prefix.size(), p.name.size() - prefix.size() - std::string(".weight").size());
+    const std::vector<float> zeros(static_cast<size_t>(p.numel), 0.0f), ones(static_cast<size_t>(p.numel), 1.0f);
+    tensors.push_back(torch_tensor(layer + ".running_mean", p.shape, zeros.data(), "F32"));
+    tensors.push_back(torch_tensor(layer + ".running_var", p.shape, ones.data(), "F32"));
+    tensors.push_back({layer + ".num_batches_tracked", "I64", {}, std::vector<uint8_t>(8, 0)});
+  }
+}
+
 }  // namespace
 
 std::string export_usage() {
@@ -93,8 +112,9 @@ std::string export_usage() {
          "  --dtype D          fp32 (default), bf16 or fp16 (round to nearest even)\n"
          "  --ema              the moving average of the weights (a run with ema.decay > 0)\n"
          "  --discriminator    the PatchGAN discriminator of a run with adversarial.weight > 0\n"
-         "                     instead, as MONAI's PatchDiscriminator's parameters (its BatchNorm\n"
-         "                     running statistics are not kept: load with strict=False)\n"
+         "                     instead, as MONAI's PatchDiscriminator state dict (strict=True); its\n"
+         "                     BatchNorm running statistics are written reset (mean 0, var 1, count\n"
+         "                     0): ladder trains with batch statistics and does not keep them\n"
          "  --help             this text\n";
 }
 
@@ -144,6 +164,7 @@ int export_command(const std::vector<std::string>& args) {
   }
   LADDER_CHECK_USAGE(!discriminator || !tensors.empty(), "export: --discriminator: ", checkpoint,
                      " holds no discriminator (trained with adversarial.weight = 0)");
+  if (discriminator) add_reset_batch_norm_buffers(manifest, tensors);
 
   nlohmann::json model_keys = nlohmann::json::object();
   const bool unet = config.model.kind == "diffusion_unet";
@@ -159,6 +180,7 @@ int export_command(const std::vector<std::string>& args) {
       {"step", std::to_string(manifest.step)},
       {"weights", ema ? "ema" : "master"},
       {"ladder_version", LADDER_VERSION}};
+  if (discriminator) metadata["batch_norm_running_statistics"] = "reset";
   const auto store = manifest.config.find("data.store");
   const double scale = unet && store != manifest.config.end() ? io::scale_factor_of(store->second) : 0.0;
   if (scale > 0) {
