@@ -69,6 +69,7 @@ void AutoencoderCritics<B>::set_recompute(bool recompute) {
 }
 
 template class AutoencoderCritics<CpuBackend>;
+template class AutoencoderCritics<PlanBackend>;
 #ifdef LADDER_WITH_CUDA
 template class AutoencoderCritics<CudaBackend<float>>;
 template class AutoencoderCritics<CudaBackend<__nv_bfloat16>>;

@@ -10,6 +10,7 @@
 #include "diffusion/denoising_loss.h"
 #include "io/image_store.h"
 #include "io/latent_store.h"
+#include "model/autoencoder_critics.h"
 #include "model/autoencoder_kl.h"
 #include "model/diffusion_unet.h"
 #include "model/plan_backend.h"
@@ -26,16 +27,26 @@ int64_t held_by_rank0(int64_t count, int world) { return (count + world - 1) / w
 
 int64_t gpu_allowance(int64_t counted_bytes) { return counted_bytes / 10 + (int64_t{1} << 30); }
 
+Config MemoryPlanner::critics_config() const {
+  Config critics = config_;
+  critics.perceptual.weight = 0;  // LPIPS has no counting backend (a warning says so)
+  return critics;
+}
+
 MemoryPlanner::MemoryPlanner(Config config, PlanTarget target) : config_(std::move(config)), target_(target) {
   LADDER_CHECK_USAGE(target_.world >= 1, "plan: --world must be >= 1");
   for (int rung = 0; rung < config_.stages.rungs(); ++rung) micro_batch_for_rung(config_, rung, target_.world);
-  {  // the parameter count from the model itself
+  if (config_.perceptual.enabled())
+    log_warning("plan: the LPIPS network of perceptual.weight > 0 and its activations are not counted");
+  {  // the parameter count from the model itself (and an autoencoder's discriminator)
     PlanBackend backend(4, false);
     ParamStore store;
-    if (config_.model.kind == "diffusion_unet")
+    if (config_.model.kind == "diffusion_unet") {
       DiffusionUNet<PlanBackend>(config_.model, store, backend);
-    else
+    } else {
       AutoencoderKL<PlanBackend>(config_.model, store, backend);
+      AutoencoderCritics<PlanBackend>(critics_config(), store, backend);
+    }
     parameters_ = store.count();
   }
   std::error_code error;
@@ -94,7 +105,9 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
   const int c = config_.model.in_channels;
   const int64_t image_bytes = int64_t(resolution) * resolution * c;
   AutoencoderKL<PlanBackend> model(config_.model, store, backend);
+  AutoencoderCritics<PlanBackend> critics(critics_config(), store, backend);  // the discriminator's steps too
   model.set_recompute(recompute);
+  critics.set_recompute(recompute);
   const Shape images_shape{micro, resolution, resolution, c};
   const Shape latent = model.latent_shape(images_shape);
   if (!gpu) {  // host: the ring of uint8 micro-batches and the task's latent noise
@@ -108,7 +121,9 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
   model.reconstruct(images);
   out.forward_flops_per_image = (backend.forward_flops() - before) / micro;
   // Two steps: the second runs with the first's tensors still held (the steady state).
-  for (int step = 0; step < 2; ++step) model.forward_backward(images, noise, 1.0, config_.train.kl_weight);
+  for (int step = 0; step < 2; ++step)
+    model.forward_backward(images, noise, 1.0, config_.train.kl_weight,
+                           critics.terms(config_.adversarial.enabled(), 1.0));
   if (!gpu) {
     // The sample grid after a step: originals and reconstructions of up to 8 held images, the
     // chunk in and out on the host, then the reconstruction forward on the model.
