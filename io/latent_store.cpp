@@ -202,10 +202,11 @@ LatentStoreReader::LatentStoreReader(const std::string& path) : impl_(std::make_
     LADDER_FAIL(path, ": latent store version ", version, " is not supported (this build reads ", kVersion, ")");
   if (!h5::read_string_attribute(root, "checksum", &checksum, path) || checksum != kChecksum)
     LADDER_FAIL(path, ": no xxh3-64 checksum attribute");
-  if (!h5::read_int_attribute(root, "latent_channels", &channels, path) || channels < 1)
-    LADDER_FAIL(path, ": bad or missing latent_channels");
-  if (!h5::read_int_attribute(root, "downsampling", &downsampling, path) || downsampling < 1)
-    LADDER_FAIL(path, ": bad or missing downsampling");
+  // Bounded before they become ints (a crafted 2^32 would wrap to 0 and divide by it).
+  if (!h5::read_int_attribute(root, "latent_channels", &channels, path) || channels < 1 || channels > 65536)
+    LADDER_FAIL(path, ": bad or missing latent_channels (1..65536)");
+  if (!h5::read_int_attribute(root, "downsampling", &downsampling, path) || downsampling < 1 || downsampling > 65536)
+    LADDER_FAIL(path, ": bad or missing downsampling (1..65536)");
   if (!h5::read_double_attribute(root, "scale_factor", &s.info.scale_factor, path) || !(s.info.scale_factor > 0))
     LADDER_FAIL(path, ": bad or missing scale_factor");
   h5::read_string_attribute(root, "autoencoder", &s.info.autoencoder, path);

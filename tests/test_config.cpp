@@ -116,6 +116,21 @@ TEST(Config, BadInputNamesTheKey) {
                      "divisible");
   expect_usage_error("[run]\ndevice = tpu\n", {}, "run.device");
   expect_usage_error("[train]\nbetas = 0.9\n", {}, "train.betas");
+  // A control character would not survive the resolved config.ini (found by fuzz_config).
+  expect_usage_error("", {"--train.init_from", std::string("a\0b", 3)}, "train.init_from (flag --train.init_from): contains the control character 0x00 at byte 1");
+  expect_usage_error("[run]\ndir = a\tb\n", {}, "run.dir");
+  expect_usage_error("[adversarial]\nnorm = group\n", {}, "adversarial.norm");
+  expect_usage_error("[perceptual]\nweight = 0.1\n", {}, "perceptual.weights");
+  expect_usage_error("[adversarial]\nweight = 0.1\n", {"--model.kind", "diffusion_unet"}, "autoencoder");
+}
+
+// A file written with CRLF line ends reads as the same config.
+TEST(Config, CrlfLineEndsAreLineEnds) {
+  testing::TempDir dir;
+  testing::write_file(dir / "crlf.ini", "[run]\r\ndir = runs/x\r\n[train]\r\nlr = 0.5\r\n");
+  const Config c = load_config(dir / "crlf.ini", {});
+  EXPECT_EQ(c.run.dir, "runs/x");
+  EXPECT_EQ(c.train.lr, 0.5);
 }
 
 TEST(Config, MicroBatchMustDivideTheBatch) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -237,6 +238,7 @@ std::string without_placeholders(std::string text) {
 std::string config_text_for_boost(std::istream& file) {
   std::string text, line;
   while (std::getline(file, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // a file with CRLF line ends
     const size_t equals = line.find('=');
     const size_t name_end = equals == std::string::npos ? line.size() : equals;
     text += without_placeholders(line.substr(0, name_end)) + line.substr(name_end) + "\n";
@@ -279,6 +281,19 @@ std::map<std::string, RawValue> read_raw_values(const std::string& config_path,
       values[key.name] = {in_file, config_path, in_file};
     else
       values[key.name] = {key.default_value, "default", ""};
+    // Values are one line of text: a control character (a NUL from a flag, a stray CR) would
+    // not survive the resolved config.ini that every run directory keeps and a resume reads.
+    const std::string& text = values[key.name].text;
+    for (size_t i = 0; i < text.size(); ++i) {
+      const unsigned char byte = static_cast<unsigned char>(text[i]);
+      if (byte < 0x20 || byte == 0x7f) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02x", byte);
+        throw UsageError(detail::concat("config: ", key.name, " (", values[key.name].source,
+                                        "): contains the control character ", hex, " at byte ", i,
+                                        "; values are one line of text"));
+      }
+    }
   }
   return values;
 }
