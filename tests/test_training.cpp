@@ -312,12 +312,21 @@ TEST(Training, AdversarialRunTrainsItsDiscriminatorAndExportsBothModels) {
     autoencoder_numel += n;
   }
   std::vector<std::string> names;
+  int buffers = 0;
   for (const io::SafetensorEntry& e : io::read_safetensors_header(dir / "d.safetensors").tensors) {
     names.push_back(e.name);
+    const auto ends_with = [&](const std::string& tail) {
+      return e.name.size() > tail.size() && e.name.compare(e.name.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    if (ends_with(".running_mean") || ends_with(".running_var") || ends_with(".num_batches_tracked")) {
+      ++buffers;  // BatchNorm buffers, written at their reset values
+      continue;
+    }
     int64_t n = 1;
     for (int64_t size : e.shape) n *= size;
     discriminator_numel += n;
   }
+  EXPECT_EQ(buffers, 3 * 2);  // two BatchNorm layers
   EXPECT_EQ(autoencoder_numel, boundary);
   EXPECT_EQ(discriminator_numel, count - boundary);
   for (const char* name : {"initial_conv.conv.weight", "0.conv.weight", "0.adn.N.weight", "1.adn.N.bias", "final_conv.conv.bias"})

@@ -15,7 +15,9 @@ class AutoencoderTask final : public TrainingTask {
  public:
   AutoencoderTask(const Config& config, ParamStore& store, int gpu_index, int world);
 
-  std::string model_name() const override { return "AutoencoderKL"; }
+  std::string model_name() const override {
+    return config_.adversarial.enabled() ? "AutoencoderKL and its PatchDiscriminator" : "AutoencoderKL";
+  }
   ComputeDevice& device() override { return *device_; }
   data::ImageShard load_shard(int resolution, int rank, int world) override;
   Shape batch_shape(int micro, int resolution) const override;
