@@ -119,9 +119,17 @@ TEST(Config, BadInputNamesTheKey) {
   // A control character would not survive the resolved config.ini (found by fuzz_config).
   expect_usage_error("", {"--train.init_from", std::string("a\0b", 3)}, "train.init_from (flag --train.init_from): contains the control character 0x00 at byte 1");
   expect_usage_error("[run]\ndir = a\tb\n", {}, "run.dir");
+  expect_usage_error("", {"--run.dir", "runs/#1"}, "contains '#'");
   expect_usage_error("[adversarial]\nnorm = group\n", {}, "adversarial.norm");
   expect_usage_error("[perceptual]\nweight = 0.1\n", {}, "perceptual.weights");
   expect_usage_error("[adversarial]\nweight = 0.1\n", {"--model.kind", "diffusion_unet"}, "autoencoder");
+}
+
+// A flag's value is trimmed as a file's is, so that the resolved config.ini reads back the same.
+TEST(Config, FlagValuesAreTrimmedAsFileValues) {
+  const Config c = load_config("", {"--run.dir", "  runs/x \t", "--train.lr", " 0.25"});
+  EXPECT_EQ(c.run.dir, "runs/x");
+  EXPECT_EQ(c.train.lr, 0.25);
 }
 
 // A file written with CRLF line ends reads as the same config.

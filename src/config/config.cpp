@@ -235,6 +235,13 @@ std::string without_placeholders(std::string text) {
   std::replace(text.begin(), text.end(), '%', '?');
   return text;
 }
+// A flag's value without the spaces and tabs around it, as a config file's value is read.
+std::string trimmed(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
 std::string config_text_for_boost(std::istream& file) {
   std::string text, line;
   while (std::getline(file, line)) {
@@ -275,17 +282,21 @@ std::map<std::string, RawValue> read_raw_values(const std::string& config_path,
     const po::variable_value& file = file_values[key.name];
     const std::string in_file = !file.empty() && !file.defaulted() ? file.as<std::string>() : "";
     if (!flag.empty())
-      values[key.name] = {flag.as<std::vector<std::string>>().back(),
+      values[key.name] = {trimmed(flag.as<std::vector<std::string>>().back()),
                           detail::concat("flag --", key.name), in_file};
     else if (!in_file.empty())
       values[key.name] = {in_file, config_path, in_file};
     else
       values[key.name] = {key.default_value, "default", ""};
-    // Values are one line of text: a control character (a NUL from a flag, a stray CR) would
-    // not survive the resolved config.ini that every run directory keeps and a resume reads.
+    // Values are one line of text that config.ini can hold: a control character (a NUL from a
+    // flag) or a '#' would not survive the resolved config.ini that every run directory keeps
+    // and a resume reads.
     const std::string& text = values[key.name].text;
     for (size_t i = 0; i < text.size(); ++i) {
       const unsigned char byte = static_cast<unsigned char>(text[i]);
+      if (byte == '#')  // a value never holds one in a file: it begins a comment there
+        throw UsageError(detail::concat("config: ", key.name, " (", values[key.name].source,
+                                        "): contains '#', which config.ini would read as a comment"));
       if (byte < 0x20 || byte == 0x7f) {
         char hex[8];
         std::snprintf(hex, sizeof hex, "0x%02x", byte);
