@@ -120,6 +120,7 @@ TEST(Config, BadInputNamesTheKey) {
   expect_usage_error("", {"--train.init_from", std::string("a\0b", 3)}, "train.init_from (flag --train.init_from): contains the control character 0x00 at byte 1");
   expect_usage_error("[run]\ndir = a\tb\n", {}, "run.dir");
   expect_usage_error("", {"--run.dir", "runs/#1"}, "contains '#'");
+  expect_usage_error("[run]\nsample_every = 11111111110\n", {}, "run.sample_every");  // would wrap as an int
   expect_usage_error("[adversarial]\nnorm = group\n", {}, "adversarial.norm");
   expect_usage_error("[perceptual]\nweight = 0.1\n", {}, "perceptual.weights");
   expect_usage_error("[adversarial]\nweight = 0.1\n", {"--model.kind", "diffusion_unet"}, "autoencoder");

@@ -177,6 +177,11 @@ class ValueReader {
   double number(const std::string& key) const { return number(key, text(key)); }
   int64_t integer(const std::string& key) const { return integer(key, text(key)); }
   bool boolean(const std::string& key) const { return boolean(key, text(key)); }
+  // A value checked for its lower bound, as an int: above 2^30 it is an error, not a wrap.
+  int to_int(const std::string& key, int64_t value) const {
+    if (value > (1 << 30)) fail(key, "is too large (at most 2^30)");
+    return static_cast<int>(value);
+  }
   int positive_int(const std::string& key) const {
     int64_t value = integer(key);
     if (value < 1 || value > (1 << 30)) fail(key, "must be a positive integer");
@@ -349,17 +354,17 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   c.run.log_every = r.positive_int("run.log_every");
   int64_t sample_every = r.integer("run.sample_every");
   if (sample_every < 0) r.fail("run.sample_every", "must be >= 0");
-  c.run.sample_every = static_cast<int>(sample_every);
+  c.run.sample_every = r.to_int("run.sample_every", sample_every);
   const int64_t val_every = r.integer("run.val_every");
   if (val_every < 0) r.fail("run.val_every", "must be >= 0");
-  c.run.val_every = static_cast<int>(val_every);
+  c.run.val_every = r.to_int("run.val_every", val_every);
 
   c.model.kind = r.choice("model.kind", {"autoencoder_kl", "diffusion_unet"});
   c.model.in_channels = r.positive_int("model.in_channels");
   for (const std::string& item : r.list("model.channels")) {
     int64_t channels = r.integer("model.channels", item);
     if (channels < 1) r.fail("model.channels", "channel counts must be positive");
-    c.model.channels.push_back(static_cast<int>(channels));
+    c.model.channels.push_back(r.to_int("model.channels", channels));
   }
   c.model.res_blocks = r.positive_int("model.res_blocks");
   if (r.text("model.attention_levels") == "none")
@@ -376,7 +381,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
     for (size_t level = 0; level < c.model.channels.size(); ++level) {
       const int64_t value = r.integer("model.head_channels", items[items.size() == 1 ? 0 : level]);
       if (value < 0) r.fail("model.head_channels", "must be >= 0");
-      c.model.head_channels.push_back(static_cast<int>(value));
+      c.model.head_channels.push_back(r.to_int("model.head_channels", value));
     }
   }
   c.model.latent_channels = r.positive_int("model.latent_channels");
@@ -424,7 +429,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
     if (s == "auto") return 0;
     int64_t v = r.integer("train.micro_batch", s);
     if (v < 1) r.fail("train.micro_batch", "must be auto or a positive integer");
-    return static_cast<int>(v);
+    return r.to_int("train.micro_batch", v);
   });
   c.train.lr = r.number("train.lr");
   if (c.train.lr <= 0) r.fail("train.lr", "must be > 0");
@@ -502,7 +507,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
 
   int64_t every = r.integer("checkpoint.every");
   if (every < 0) r.fail("checkpoint.every", "must be >= 0");
-  c.checkpoint.every = static_cast<int>(every);
+  c.checkpoint.every = r.to_int("checkpoint.every", every);
   c.checkpoint.every_minutes = r.number("checkpoint.every_minutes");
   if (c.checkpoint.every_minutes < 0) r.fail("checkpoint.every_minutes", "must be >= 0 (0: off)");
   c.checkpoint.keep = r.positive_int("checkpoint.keep");
