@@ -12,6 +12,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "core/check.h"
 
@@ -181,6 +183,14 @@ class ValueReader {
   int to_int(const std::string& key, int64_t value) const {
     if (value > (1 << 30)) fail(key, "is too large (at most 2^30)");
     return static_cast<int>(value);
+  }
+  // AdamW's "beta1,beta2", each in [0, 1).
+  std::pair<double, double> betas(const std::string& key) const {
+    const std::vector<std::string> items = list(key);
+    if (items.size() != 2) fail(key, "needs two values: beta1,beta2");
+    const double beta1 = number(key, items[0]), beta2 = number(key, items[1]);
+    if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1) fail(key, "each beta must be in [0, 1)");
+    return {beta1, beta2};
   }
   int positive_int(const std::string& key) const {
     int64_t value = integer(key);
@@ -435,12 +445,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   if (c.train.lr <= 0) r.fail("train.lr", "must be > 0");
   c.train.warmup_images = r.number("train.warmup_images");
   if (c.train.warmup_images < 0) r.fail("train.warmup_images", "must be >= 0");
-  std::vector<std::string> betas = r.list("train.betas");
-  if (betas.size() != 2) r.fail("train.betas", "needs two values: beta1,beta2");
-  c.train.beta1 = r.number("train.betas", betas[0]);
-  c.train.beta2 = r.number("train.betas", betas[1]);
-  if (c.train.beta1 < 0 || c.train.beta1 >= 1 || c.train.beta2 < 0 || c.train.beta2 >= 1)
-    r.fail("train.betas", "each beta must be in [0, 1)");
+  std::tie(c.train.beta1, c.train.beta2) = r.betas("train.betas");
   c.train.weight_decay = r.number("train.weight_decay");
   if (c.train.weight_decay < 0) r.fail("train.weight_decay", "must be >= 0");
   c.train.grad_clip = r.number("train.grad_clip");
@@ -482,14 +487,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   c.adversarial.criterion = r.choice("adversarial.criterion", {"least_squares", "hinge", "bce"});
   c.adversarial.lr = r.number("adversarial.lr");
   if (c.adversarial.lr <= 0) r.fail("adversarial.lr", "must be > 0");
-  {
-    const std::vector<std::string> items = r.list("adversarial.betas");
-    if (items.size() != 2) r.fail("adversarial.betas", "needs two values: beta1,beta2");
-    c.adversarial.beta1 = r.number("adversarial.betas", items[0]);
-    c.adversarial.beta2 = r.number("adversarial.betas", items[1]);
-    if (c.adversarial.beta1 < 0 || c.adversarial.beta1 >= 1 || c.adversarial.beta2 < 0 || c.adversarial.beta2 >= 1)
-      r.fail("adversarial.betas", "each beta must be in [0, 1)");
-  }
+  std::tie(c.adversarial.beta1, c.adversarial.beta2) = r.betas("adversarial.betas");
   c.adversarial.layers = r.positive_int("adversarial.layers");
   if (c.adversarial.layers > 8) r.fail("adversarial.layers", "must be in 1..8");
   c.adversarial.channels = r.positive_int("adversarial.channels");
