@@ -73,9 +73,7 @@ void squared_norm_async(int64_t n, const float* values, double* result, double* 
 }
 
 double squared_norm(int64_t n, const float* values, double* scratch, cudaStream_t stream) {
-  double* result = scratch + detail::sum_partials(n);
-  squared_norm_async(n, values, result, scratch, stream);
-  return detail::read_result(result, stream);
+  return detail::sum_now(n, SquareTerm{values}, scratch, stream);
 }
 
 }  // namespace ladder::cuda

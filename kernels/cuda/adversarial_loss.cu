@@ -38,9 +38,7 @@ void adversarial_loss_forward_async(AdversarialCriterion criterion, bool real, i
 template <class T>
 double adversarial_loss_forward(AdversarialCriterion criterion, bool real, int64_t n, const T* logits,
                                 double* scratch, cudaStream_t stream) {
-  double* result = scratch + detail::sum_partials(n);
-  adversarial_loss_forward_async(criterion, real, n, logits, result, scratch, stream);
-  return detail::read_result(result, stream);
+  return detail::sum_now(n, AdversarialTerm<T>{criterion, real, logits}, scratch, stream);
 }
 
 template <class T>

@@ -196,4 +196,13 @@ void launch_sum(int64_t n, Op op, double* result, double* scratch, cudaStream_t 
 // Copies a device double to the host, waiting for the stream.
 double read_result(const double* device_value, cudaStream_t stream);
 
+// launch_sum, then waits for the value: scratch holds sum_partials(n) + 1 doubles (the result
+// after the partials).
+template <class Op>
+double sum_now(int64_t n, Op op, double* scratch, cudaStream_t stream) {
+  double* result = scratch + sum_partials(n);
+  launch_sum(n, op, result, scratch, stream);
+  return read_result(result, stream);
+}
+
 }  // namespace ladder::cuda::detail

@@ -113,9 +113,7 @@ void l1_forward_async(int64_t n, const T* x, const T* target, double* result, do
 
 template <class T>
 double l1_forward(int64_t n, const T* x, const T* target, double* scratch, cudaStream_t stream) {
-  double* result = scratch + detail::sum_partials(n);
-  l1_forward_async(n, x, target, result, scratch, stream);
-  return detail::read_result(result, stream);
+  return detail::sum_now(n, L1Term<T>{x, target}, scratch, stream);
 }
 
 template <class T>
@@ -132,9 +130,7 @@ void mse_forward_async(int64_t n, const T* x, const T* target, double* result, d
 
 template <class T>
 double mse_forward(int64_t n, const T* x, const T* target, double* scratch, cudaStream_t stream) {
-  double* result = scratch + detail::sum_partials(n);
-  mse_forward_async(n, x, target, result, scratch, stream);
-  return detail::read_result(result, stream);
+  return detail::sum_now(n, SquaredTerm<T>{x, target}, scratch, stream);
 }
 
 template <class T>
@@ -167,9 +163,7 @@ void kl_forward_async(int64_t n, const T* mu, const T* logvar, double* result, d
 
 template <class T>
 double kl_forward(int64_t n, const T* mu, const T* logvar, double* scratch, cudaStream_t stream) {
-  double* result = scratch + detail::sum_partials(n);
-  kl_forward_async(n, mu, logvar, result, scratch, stream);
-  return detail::read_result(result, stream);
+  return detail::sum_now(n, KlTerm<T>{mu, logvar}, scratch, stream);
 }
 
 template <class T>
