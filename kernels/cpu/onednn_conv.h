@@ -3,10 +3,13 @@
 // NHWC fp32 activations with the JIT kernels of the machine's ISA (AVX-512 where present),
 // where the reference (kernels/cpu/conv2d.cpp: im2col + GEMM) stays the oracle that the
 // tests compare against. Primitives are created once per shape and kept; weights go to the
-// layout the primitive prefers by a reorder per call (they are small). Reordered weights,
-// scratchpads and the filter gradients live in grow-only workspaces of our own counted
-// buffers, reused by every call: after the first step no call allocates, zeroes or faults in
-// memory. One instance serves one thread at a time.
+// layout the primitive prefers by a reorder per call (they are small). 3×3 "same"
+// convolutions with enough channels and pixels run their forward and backward-data passes as
+// Winograd F(4×4, 3×3) on blocked activations (reordered from and to NHWC around the call);
+// every other pass is direct. Reordered weights and activations, scratchpads and the filter
+// gradients live in grow-only workspaces of our own counted buffers, reused by every call:
+// after the first step no call allocates, zeroes or faults in memory. One instance serves one
+// thread at a time.
 #pragma once
 
 #include <memory>
@@ -31,12 +34,15 @@ class OneDnnConvolutions {
 
   // What one pass asks of each grow-only workspace (bytes): weights (the reordered weights, or
   // the filter gradient in oneDNN's layout), scratch (oneDNN's scratchpad), bias (the bias
-  // gradient). `ladder plan` charges their growth.
+  // gradient), source and result (a Winograd pass's input and output in its blocked layout).
+  // `ladder plan` charges their growth.
   enum class Pass { kForward, kBackwardData, kBackwardFilter };
   struct WorkspaceBytes {
-    size_t weights = 0, scratch = 0, bias = 0;
+    size_t weights = 0, scratch = 0, bias = 0, source = 0, result = 0;
   };
   WorkspaceBytes workspace_bytes(const Conv2dDims& d, bool bias, Pass pass);
+  // Whether the forward and backward-data passes of this shape run as Winograd.
+  bool uses_winograd(const Conv2dDims& d, bool bias = true);
   // The floats a workspace holds after asking for `bytes` (the growth rule, shared with the plan).
   static int64_t workspace_floats(size_t bytes) {
     return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float));

@@ -168,6 +168,8 @@ class PlanBackend {
     grow(held_floats_[0], bytes.weights);
     grow(held_floats_[1], bytes.scratch);
     grow(held_floats_[2], bytes.bias);
+    grow(held_floats_[3], bytes.source);
+    grow(held_floats_[4], bytes.result);
   }
   void grow(int64_t& held, size_t bytes) {
     const int64_t floats = cpu::OneDnnConvolutions::workspace_floats(bytes);
@@ -182,7 +184,7 @@ class PlanBackend {
   MemoryCounter counter_;
   double forward_flops_ = 0;
   cpu::OneDnnConvolutions convolutions_;  // asked for its workspace bytes only
-  int64_t held_floats_[3] = {0, 0, 0};  // weights, scratch, bias
+  int64_t held_floats_[5] = {0, 0, 0, 0, 0};  // weights, scratch, bias, source, result
 };
 
 }  // namespace ladder

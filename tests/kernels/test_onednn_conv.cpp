@@ -4,9 +4,12 @@
 // (bottom/right padding of the autoencoder, symmetric of the UNet), the discriminator's 4×4
 // convolutions, LPIPS's AlexNet 11×11 stride 4 and 5×5 — with odd sizes, channel
 // counts off the SIMD width and batches of 1 and 3: forward with and without bias, backward
-// data, and backward filter accumulating into existing gradients. Also: equal inputs give
-// equal bits (determinism, which bit-identical resume relies on).
+// data, and backward filter accumulating into existing gradients; the 3×3 shapes large enough
+// for the Winograd passes among them. Also: equal inputs give equal bits (determinism, which
+// bit-identical resume relies on), Winograd's included.
 #include <gtest/gtest.h>
+
+#include <dnnl.hpp>
 
 #include <cmath>
 #include <vector>
@@ -44,7 +47,15 @@ const Case kCases[] = {
     // divisible by the stride) and conv2 5x5 padding 2.
     {"11x11 stride 4, padding 2", Conv2dDims::make(2, 35, 30, 3, 64, 11, 4, 2, 2, 2, 2)},
     {"5x5 stride 1, padding 2", Conv2dDims::make(2, 7, 6, 64, 24, 5, 1, 2, 2, 2, 2)},
+    // Winograd-sized 3x3 "same" convolutions (>= 32 channels, >= 1024 output pixels): sizes
+    // off the 4x4 output tile, channels off the 16-wide block. Winograd's transforms round
+    // differently from a direct sum (1.6e-6 of the largest value here, the direct kernels'
+    // ~1e-7), within the same bound.
+    {"3x3 same, Winograd-sized", Conv2dDims::make(2, 32, 32, 32, 64, 3, 1, 1, 1, 1, 1)},
+    {"3x3 same, Winograd-sized, odd sizes and channels", Conv2dDims::make(3, 19, 23, 40, 33, 3, 1, 1, 1, 1, 1)},
 };
+
+bool has_avx512() { return dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core; }
 
 TEST(OneDnnConv, EqualsTheReferenceForEveryShapeClass) {
   OneDnnConvolutions fast;
@@ -82,19 +93,39 @@ TEST(OneDnnConv, EqualsTheReferenceForEveryShapeClass) {
   }
 }
 
+// Which shapes take Winograd: 3x3 stride-1 "same" with >= 32 channels in and out and >= 1024
+// output pixels, on CPUs with AVX-512 (oneDNN has no fp32 Winograd below it).
+TEST(OneDnnConv, WinogradServesLargeSameConvolutionsOnly) {
+  OneDnnConvolutions fast;
+  EXPECT_EQ(fast.uses_winograd(Conv2dDims::make(2, 32, 32, 32, 64, 3, 1, 1, 1, 1, 1)), has_avx512());
+  EXPECT_EQ(fast.uses_winograd(Conv2dDims::make(1, 32, 32, 64, 64, 3, 1, 1, 1, 1, 1)), has_avx512());
+  EXPECT_FALSE(fast.uses_winograd(Conv2dDims::make(1, 31, 32, 64, 64, 3, 1, 1, 1, 1, 1)));  // 992 pixels
+  EXPECT_FALSE(fast.uses_winograd(Conv2dDims::make(2, 32, 32, 16, 64, 3, 1, 1, 1, 1, 1)));  // 16 channels in
+  EXPECT_FALSE(fast.uses_winograd(Conv2dDims::make(2, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1)));   // 3 channels out
+  EXPECT_FALSE(fast.uses_winograd(Conv2dDims::make(2, 64, 64, 64, 64, 3, 2, 0, 0, 1, 1)));  // stride 2
+  EXPECT_FALSE(fast.uses_winograd(Conv2dDims::make(2, 32, 32, 64, 64, 1, 1, 0, 0, 0, 0)));  // 1x1
+}
+
 TEST(OneDnnConv, EqualInputsGiveEqualBits) {
-  OneDnnConvolutions a, b;
-  Rng rng(4, 0);
-  const Conv2dDims d = Conv2dDims::make(3, 16, 16, 32, 32, 3, 1, 1, 1, 1, 1);
-  const std::vector<float> x = random_floats(d.x_size(), rng), w = random_floats(d.w_size(), rng), dy = random_floats(d.y_size(), rng);
-  std::vector<float> dw_a(static_cast<size_t>(d.w_size()), 0.f), dw_b = dw_a, dx_a(static_cast<size_t>(d.x_size())),
-      dx_b = dx_a;
-  a.backward_filter(d, x.data(), dy.data(), dw_a.data(), nullptr);
-  b.backward_filter(d, x.data(), dy.data(), dw_b.data(), nullptr);
-  a.backward_data(d, dy.data(), w.data(), dx_a.data());
-  b.backward_data(d, dy.data(), w.data(), dx_b.data());
-  EXPECT_EQ(dw_a, dw_b);
-  EXPECT_EQ(dx_a, dx_b);
+  // A direct shape and a Winograd-sized one.
+  for (const Conv2dDims& d : {Conv2dDims::make(3, 16, 16, 32, 32, 3, 1, 1, 1, 1, 1),
+                              Conv2dDims::make(2, 32, 32, 48, 32, 3, 1, 1, 1, 1, 1)}) {
+    OneDnnConvolutions a, b;
+    Rng rng(4, 0);
+    const std::vector<float> x = random_floats(d.x_size(), rng), w = random_floats(d.w_size(), rng),
+                             bias = random_floats(d.cout, rng), dy = random_floats(d.y_size(), rng);
+    std::vector<float> dw_a(static_cast<size_t>(d.w_size()), 0.f), dw_b = dw_a, dx_a(static_cast<size_t>(d.x_size())),
+        dx_b = dx_a, y_a(static_cast<size_t>(d.y_size())), y_b = y_a;
+    a.forward(d, x.data(), w.data(), bias.data(), y_a.data());
+    b.forward(d, x.data(), w.data(), bias.data(), y_b.data());
+    a.backward_filter(d, x.data(), dy.data(), dw_a.data(), nullptr);
+    b.backward_filter(d, x.data(), dy.data(), dw_b.data(), nullptr);
+    a.backward_data(d, dy.data(), w.data(), dx_a.data());
+    b.backward_data(d, dy.data(), w.data(), dx_b.data());
+    EXPECT_EQ(y_a, y_b) << d.h << "x" << d.w;
+    EXPECT_EQ(dw_a, dw_b) << d.h << "x" << d.w;
+    EXPECT_EQ(dx_a, dx_b) << d.h << "x" << d.w;
+  }
 }
 
 }  // namespace
