@@ -2,7 +2,7 @@
 # Builds the CPU engine with AddressSanitizer + UndefinedBehaviorSanitizer (LADDER_SANITIZE=ON,
 # no CUDA, no benchmarks) into build-sanitize/ and runs the CPU CTest suite under it; any
 # report fails the test that caused it (UBSan halts on the first error). Leak checking is off:
-# Open MPI's own allocations at exit would drown ladder's. About 8 min to build and 4 min to
+# Open MPI's own allocations at exit would drown ladder's. About 8 min to build and 11 min to
 # test on 2 cores. Usage: bash launch/sanitize.sh [ctest arguments, e.g. -R checkpoint]
 set -euo pipefail
 cd "$(dirname "$0")/.."
