@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/cpu/image_sums.h"
 #include "kernels/cpu/ops.h"
 
 namespace ladder::cpu {
@@ -98,15 +99,8 @@ void group_norm_backward(const GroupNormDims& d, const T* x, const T* gamma, con
         dxg[p * d.c + j] = T(rs * (g - mean_g - xhat * mean_gx));
       }
   }
-  for (int c = 0; c < d.c; ++c) {
-    double sg = 0, sb = 0;
-    for (int64_t n = 0; n < d.n; ++n) {
-      sg += part_gamma[n * d.c + c];
-      sb += part_beta[n * d.c + c];
-    }
-    dgamma[c] += T(sg);
-    dbeta[c] += T(sb);
-  }
+  add_image_sums(d.n, d.c, part_gamma, dgamma);
+  add_image_sums(d.n, d.c, part_beta, dbeta);
 }
 
 #define LADDER_INSTANTIATE(T)                                                               \

@@ -13,6 +13,7 @@
 
 #include "core/check.h"
 #include "kernels/cpu/fast_exp.h"
+#include "kernels/cpu/image_sums.h"
 #include "kernels/cpu/ops.h"
 
 namespace ladder::cpu {
@@ -174,15 +175,8 @@ void group_norm_silu_backward(const GroupNormDims& d, bool silu, const float* x,
       }
     }
   }
-  for (int c = 0; c < d.c; ++c) {
-    double sg = 0, sb = 0;
-    for (int64_t n = 0; n < d.n; ++n) {
-      sg += part_gamma[n * d.c + c];
-      sb += part_beta[n * d.c + c];
-    }
-    dgamma[c] += float(sg);
-    dbeta[c] += float(sb);
-  }
+  add_image_sums(d.n, d.c, part_gamma, dgamma);
+  add_image_sums(d.n, d.c, part_beta, dbeta);
 }
 
 }  // namespace ladder::cpu
