@@ -22,13 +22,13 @@ struct LeakyReluBackwardOp {
 
 template <class T>
 void leaky_relu_forward(int64_t n, float slope, const T* x, T* y, cudaStream_t stream) {
-  LADDER_CHECK(slope > 0, "CUDA leaky_relu: the negative slope must be positive, got ", slope);
+  LADDER_CHECK(slope >= 0, "CUDA leaky_relu: the negative slope must be >= 0 (0: ReLU), got ", slope);
   detail::launch_map<T, 1>(n, LeakyReluForwardOp{slope}, Inputs<T, 1>{{x}}, y, stream);
 }
 
 template <class T>
 void leaky_relu_backward(int64_t n, float slope, const T* x, const T* dy, T* dx, cudaStream_t stream) {
-  LADDER_CHECK(slope > 0, "CUDA leaky_relu: the negative slope must be positive, got ", slope);
+  LADDER_CHECK(slope >= 0, "CUDA leaky_relu: the negative slope must be >= 0 (0: ReLU), got ", slope);
   detail::launch_map<T, 2>(n, LeakyReluBackwardOp{slope}, Inputs<T, 2>{{x, dy}}, dx, stream);
 }
 

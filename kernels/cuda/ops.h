@@ -99,11 +99,37 @@ void group_norm_backward(const GroupNormDims& d, bool silu, const T* x, const fl
                          cudaStream_t stream);
 
 // ---------------------------------------------------------------------------------------
-// LeakyReLU (kernels/cuda/leaky_relu.cu): y = x for x > 0, slope·x otherwise; dx likewise.
+// LeakyReLU (kernels/cuda/leaky_relu.cu): y = x for x > 0, slope·x otherwise; dx likewise;
+// slope 0 is the ReLU (of LPIPS's networks). y may be x (in place).
 template <class T>
 void leaky_relu_forward(int64_t n, float slope, const T* x, T* y, cudaStream_t stream);
 template <class T>
 void leaky_relu_backward(int64_t n, float slope, const T* x, const T* dy, T* dx, cudaStream_t stream);
+
+// ---- LPIPS (kernels/cuda/lpips.cu): the contracts of kernels/cpu/ops.h's max pooling and
+// LPIPS head. shift, scale: 3 host floats; norm (m) in T; w (c) fp32 (the NetLinLayer's
+// values); d and ddist (n) host doubles; scratch: reduction_scratch_doubles(hw·c) doubles.
+// weighted_distance_accumulate waits for the stream (its sums come back to the host).
+template <class T>
+void max_pool2d_forward(const cpu::MaxPoolDims& d, const T* x, T* y, cudaStream_t stream);
+template <class T>
+void max_pool2d_backward(const cpu::MaxPoolDims& d, const T* x, const T* dy, T* dx, cudaStream_t stream);
+template <class T>
+void channel_standardize_forward(int64_t m, int cin, const float* shift, const float* scale, const T* x, T* y,
+                                 cudaStream_t stream);
+template <class T>
+void channel_standardize_backward(int64_t m, int cin, const float* scale, const T* dy, T* dx, cudaStream_t stream);
+template <class T>
+void channel_unit_norm_forward(int64_t m, int c, double eps, const T* x, T* y, T* norm, cudaStream_t stream);
+template <class T>
+void channel_unit_norm_backward(int64_t m, int c, double eps, const T* x, const T* norm, const T* dy, T* dx,
+                                cudaStream_t stream);
+template <class T>
+void weighted_distance_accumulate(int n, int64_t hw, int c, const T* a, const T* b, const float* w, double* d,
+                                  double* scratch, cudaStream_t stream);
+template <class T>
+void weighted_distance_backward(int n, int64_t hw, int c, const T* a, const T* b, const float* w,
+                                const double* ddist, T* da, cudaStream_t stream);
 
 // ---------------------------------------------------------------------------------------
 // BatchNorm2d (kernels/cuda/batch_norm.cu), the passes of kernels/cpu/ops.h on device memory:

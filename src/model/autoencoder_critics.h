@@ -5,7 +5,7 @@
 //     named "discriminator.<MONAI name>": one flat buffer, sharded, reduced, gathered,
 //     checkpointed and resumed as the autoencoder's is; the trainer gives them an optimizer
 //     group of their own (train/optimizer_groups.h);
-//   - the LPIPS perceptual term of perceptual.* (model/perceptual_term.h; CPU backend only).
+//   - the LPIPS perceptual term of perceptual.* (model/perceptual_term.h).
 #pragma once
 
 #include <memory>
@@ -53,15 +53,23 @@ class AutoencoderCritics {
   DiscriminatorSums none_;
 };
 
-// The perceptual term of `config`: on the CPU backend (model/perceptual_term.cpp), and a
-// UsageError on the others (no LPIPS ops there yet).
+// The perceptual term of `config`: on the CPU backend (model/perceptual_term.cpp), on the
+// GPU backends (model/cuda_perceptual_term.cpp), and a UsageError on the plan's counting
+// backend (it has no LPIPS ops; `ladder plan` leaves LPIPS out and says so).
 class CpuBackend;
 std::unique_ptr<ReconstructionTerm<CpuBackend>> make_perceptual_term(const PerceptualConfig& config,
                                                                     CpuBackend& backend);
+#ifdef LADDER_WITH_CUDA
+template <class T>
+class CudaBackend;
+template <class T>
+std::unique_ptr<ReconstructionTerm<CudaBackend<T>>> make_perceptual_term(const PerceptualConfig& config,
+                                                                        CudaBackend<T>& backend);
+#endif
 template <class B>
 std::unique_ptr<ReconstructionTerm<B>> make_perceptual_term(const PerceptualConfig& config, B& /*backend*/) {
   throw UsageError(detail::concat("perceptual.weight = ", config.weight,
-                                  ": LPIPS runs on the CPU backend only (run.device = cpu), not on GPUs yet"));
+                                  ": LPIPS has no ops on the plan's counting backend"));
 }
 
 // adversarial.criterion as the op's enum.

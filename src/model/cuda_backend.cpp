@@ -319,6 +319,51 @@ void CudaBackend<T>::l1_backward(int64_t n, const T* x, const T* target, double 
 }
 
 template <class T>
+void CudaBackend<T>::max_pool2d_forward(const cpu::MaxPoolDims& d, const T* x, T* y) {
+  cuda::max_pool2d_forward(d, x, y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::max_pool2d_backward(const cpu::MaxPoolDims& d, const T* x, const T* dy, T* dx) {
+  cuda::max_pool2d_backward(d, x, dy, dx, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::channel_standardize_forward(int64_t m, int cin, const float* shift, const float* scale,
+                                                 const T* x, T* y) {
+  cuda::channel_standardize_forward(m, cin, shift, scale, x, y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::channel_standardize_backward(int64_t m, int cin, const float* scale, const T* dy, T* dx) {
+  cuda::channel_standardize_backward(m, cin, scale, dy, dx, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::channel_unit_norm_forward(int64_t m, int c, double eps, const T* x, T* y, T* norm) {
+  cuda::channel_unit_norm_forward(m, c, eps, x, y, norm, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::channel_unit_norm_backward(int64_t m, int c, double eps, const T* x, const T* norm,
+                                                const T* dy, T* dx) {
+  cuda::channel_unit_norm_backward(m, c, eps, x, norm, dy, dx, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::weighted_distance_accumulate(int n, int64_t hw, int c, const T* a, const T* b,
+                                                  const ParamView& w, double* d) {
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(hw * c));
+  cuda::weighted_distance_accumulate(n, hw, c, a, b, values_f32(w), d, work, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::weighted_distance_backward(int n, int64_t hw, int c, const T* a, const T* b,
+                                                const ParamView& w, const double* ddist, T* da) {
+  cuda::weighted_distance_backward(n, hw, c, a, b, values_f32(w), ddist, da, stream_);
+}
+
+template <class T>
 double CudaBackend<T>::adversarial_loss_forward(AdversarialCriterion criterion, bool real, int64_t n,
                                                 const T* logits) {
   double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(n));

@@ -82,6 +82,18 @@ class CudaBackend {
                               const T* dy, T* dx);
   void leaky_relu_forward(int64_t n, double slope, const T* x, T* y);
   void leaky_relu_backward(int64_t n, double slope, const T* x, const T* dy, T* dx);
+  // ---- LPIPS (model/lpips.h): max pooling and the per-pixel head, as CpuBackend's. shift,
+  // scale (3) host constants; norm (m) in T; the distances d, ddist (N) host doubles
+  // (weighted_distance_accumulate waits for the stream). `w` is read from the fp32 values.
+  void max_pool2d_forward(const cpu::MaxPoolDims& d, const T* x, T* y);
+  void max_pool2d_backward(const cpu::MaxPoolDims& d, const T* x, const T* dy, T* dx);
+  void channel_standardize_forward(int64_t m, int cin, const float* shift, const float* scale, const T* x, T* y);
+  void channel_standardize_backward(int64_t m, int cin, const float* scale, const T* dy, T* dx);
+  void channel_unit_norm_forward(int64_t m, int c, double eps, const T* x, T* y, T* norm);
+  void channel_unit_norm_backward(int64_t m, int c, double eps, const T* x, const T* norm, const T* dy, T* dx);
+  void weighted_distance_accumulate(int n, int64_t hw, int c, const T* a, const T* b, const ParamView& w, double* d);
+  void weighted_distance_backward(int n, int64_t hw, int c, const T* a, const T* b, const ParamView& w,
+                                  const double* ddist, T* da);
   void batch_norm_channel_sums(const cpu::BatchNormDims& d, const T* x, float* sum);
   void batch_norm_centered_squares(const cpu::BatchNormDims& d, double count, const T* x, const float* sum,
                                    float* sq);

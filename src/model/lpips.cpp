@@ -7,6 +7,9 @@
 #include "core/check.h"
 #include "io/safetensors.h"
 #include "model/cpu_backend.h"
+#ifdef LADDER_WITH_CUDA
+#include "model/cuda_backend.h"
+#endif
 #include "model/torch_layout.h"
 
 namespace ladder {
@@ -185,7 +188,12 @@ void Lpips<B>::release_activations() {
   grad_a_.release(), grad_b_.release(), grad_feature_.release(), grad_x_.release();
 }
 
-// The CPU backend only: the CUDA and plan backends lack the pooling and LPIPS head ops.
+// Not the plan's counting backend: it lacks the pooling and LPIPS head ops.
 template class Lpips<CpuBackend>;
+#ifdef LADDER_WITH_CUDA
+template class Lpips<CudaBackend<float>>;
+template class Lpips<CudaBackend<__nv_bfloat16>>;
+template class Lpips<CudaBackend<__half>>;
+#endif
 
 }  // namespace ladder

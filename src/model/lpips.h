@@ -7,8 +7,9 @@
 // names) live in the model's own ParamStore and get no gradients; the backward computes only
 // d loss / d x, the gradient for the reconstruction (the first input).
 //
-// Backends: the CPU backend only (it is instantiated for CpuBackend alone): the CUDA backend
-// lacks max pooling, the channel unit norm and the weighted distance.
+// Backends: the CPU backend and the CUDA backends (there, the backend given must be pointed at
+// params()' weights on the device: model/cuda_perceptual_term.cpp); not the plan's counting
+// backend.
 #pragma once
 
 #include <string>

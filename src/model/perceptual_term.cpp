@@ -1,4 +1,4 @@
-// Why this file exists: the implementation of the perceptual term (CPU backend).
+// Why this file exists: the implementation of the perceptual term (the CPU and CUDA backends).
 #include "model/perceptual_term.h"
 
 #include "core/check.h"
@@ -23,6 +23,11 @@ double PerceptualTerm<B>::accumulate_gradient(const Tensor& images, const Tensor
 }
 
 template class PerceptualTerm<CpuBackend>;
+#ifdef LADDER_WITH_CUDA
+template class PerceptualTerm<CudaBackend<float>>;
+template class PerceptualTerm<CudaBackend<__nv_bfloat16>>;
+template class PerceptualTerm<CudaBackend<__half>>;
+#endif
 
 std::unique_ptr<ReconstructionTerm<CpuBackend>> make_perceptual_term(const PerceptualConfig& config,
                                                                     CpuBackend& backend) {

@@ -1,7 +1,7 @@
 // Why this file exists: LPIPS (model/lpips.h) as a term of the autoencoder's loss, as MONAI's
 // PerceptualLoss(network_type="alex"|"vgg") gives it: the mean over the batch of
 // LPIPS(reconstruction, images), weighted by perceptual.weight. The network is frozen: only the
-// reconstruction's gradient is computed. CPU backend only (as Lpips).
+// reconstruction's gradient is computed. The CPU and CUDA backends (as Lpips).
 #pragma once
 
 #include <memory>

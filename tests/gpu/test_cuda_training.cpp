@@ -3,8 +3,8 @@
 // through the dynamic loss scale); the metrics report device memory; a checkpoint written on
 // the GPU (device → page-locked staging) resumes on the GPU and on the CPU with the saved
 // master weights and moments bit for bit; the diffusion UNet (stage 2) on the GPU follows its
-// CPU loss curve in fp32 (and its weights' moving average), and learns in bf16. Skipped
-// without a GPU.
+// CPU loss curve in fp32 (and its weights' moving average), and learns in bf16; stage 1 with
+// the adversarial and perceptual terms follows the CPU term by term. Skipped without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,23 +30,27 @@ using testing::TempDir;
 const std::string& small_store() { return testing::small_synthetic_store(); }
 
 Config small_run(const std::string& dir, const std::string& device, const std::string& precision,
-                 int steps) {
-  return load_config("", {"--run.dir", dir, "--run.seed", "7", "--run.log_every", "1",
-                          "--run.sample_every", "0", "--run.device", device,
-                          "--model.channels", "16,32", "--model.norm_groups", "8",
-                          "--model.res_blocks", "1", "--model.latent_channels", "4",
-                          "--data.store", small_store(), "--data.flip", "false",
-                          "--stages.resolutions", "32", "--stages.images", std::to_string(8 * steps),
-                          "--train.batch", "8", "--train.micro_batch", "4", "--train.lr", "2e-3",
-                          "--train.weight_decay", "0", "--train.precision", precision});
+                 int steps, const std::vector<std::string>& more_flags = {}) {
+  std::vector<std::string> flags = {"--run.dir", dir, "--run.seed", "7", "--run.log_every", "1",
+                                    "--run.sample_every", "0", "--run.device", device,
+                                    "--model.channels", "16,32", "--model.norm_groups", "8",
+                                    "--model.res_blocks", "1", "--model.latent_channels", "4",
+                                    "--data.store", small_store(), "--data.flip", "false",
+                                    "--stages.resolutions", "32", "--stages.images", std::to_string(8 * steps),
+                                    "--train.batch", "8", "--train.micro_batch", "4", "--train.lr", "2e-3",
+                                    "--train.weight_decay", "0", "--train.precision", precision};
+  flags.insert(flags.end(), more_flags.begin(), more_flags.end());
+  return load_config("", flags);
 }
 
-std::vector<double> losses(const std::string& metrics) {
+// A metrics.jsonl key's values, one per logged step.
+std::vector<double> values_of(const std::string& metrics, const std::string& key) {
   std::vector<double> values;
   std::ifstream in(metrics);
+  const std::string quoted = "\"" + key + "\": ";
   for (std::string line; std::getline(in, line);) {
-    const size_t at = line.find("\"loss\": ");
-    if (at != std::string::npos) values.push_back(std::stod(line.substr(at + 8)));
+    const size_t at = line.find(quoted);
+    if (at != std::string::npos) values.push_back(std::stod(line.substr(at + quoted.size())));
   }
   return values;
 }
@@ -74,7 +78,7 @@ TEST(CudaTraining, UNetFollowsTheCpuInFp32AndLearnsInBf16) {
   cpu.run();
   Trainer gpu(unet_run(dir / "gpu", latents, "cuda", "fp32", 10));
   gpu.run();
-  const std::vector<double> want = losses(cpu.metrics_path()), got = losses(gpu.metrics_path());
+  const std::vector<double> want = values_of(cpu.metrics_path(), "loss"), got = values_of(gpu.metrics_path(), "loss");
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-3 * want[i]) << "step " << i + 1;
   auto ema = [](const std::string& step_dir) {
@@ -92,7 +96,7 @@ TEST(CudaTraining, UNetFollowsTheCpuInFp32AndLearnsInBf16) {
   EXPECT_LT(std::sqrt(diff / norm), 1e-4) << "moving average, GPU fp32 against the CPU";
   Trainer bf16(unet_run(dir / "bf16", latents, "cuda", "bf16", 100));
   const TrainSummary summary = bf16.run();
-  const std::vector<double> curve = losses(bf16.metrics_path());
+  const std::vector<double> curve = values_of(bf16.metrics_path(), "loss");
   double first = 0, last = 0;
   for (int i = 0; i < 10; ++i) first += curve[i] / 10;
   for (int i = 80; i < 100; ++i) last += curve[i] / 20;
@@ -108,10 +112,37 @@ TEST(CudaTraining, Fp32FollowsTheCpuLossCurve) {
   Trainer gpu(small_run(dir / "gpu", "cuda", "fp32", 10));
   EXPECT_EQ(gpu.device().name().rfind("cuda:", 0), 0u);
   gpu.run();
-  const std::vector<double> want = losses(cpu.metrics_path()), got = losses(gpu.metrics_path());
+  const std::vector<double> want = values_of(cpu.metrics_path(), "loss"), got = values_of(gpu.metrics_path(), "loss");
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_NEAR(got[i], want[i], 1e-3 * want[i]) << "step " << i + 1;
+}
+
+// Stage 1 with its critics on the GPU: the PatchDiscriminator (instance norm: each image
+// judged alone) from step 2 and LPIPS (AlexNet, the package's random-weight fixture) on its
+// own backend. fp32 follows the CPU's run term by term; bf16 stays finite.
+TEST(CudaTraining, AdversarialAndPerceptualTermsFollowTheCpu) {
+  LADDER_SKIP_WITHOUT_GPU();
+  const std::vector<std::string> critics = {
+      "--adversarial.weight", "0.1", "--adversarial.start_step", "2", "--adversarial.layers", "2",
+      "--adversarial.channels", "8", "--adversarial.norm", "instance", "--perceptual.weight", "0.1",
+      "--perceptual.weights", std::string(LADDER_TEST_FIXTURES) + "/lpips_alex_weights.safetensors"};
+  TempDir dir;
+  Trainer cpu(small_run(dir / "cpu", "cpu", "fp32", 6, critics));
+  cpu.run();
+  Trainer gpu(small_run(dir / "gpu", "cuda", "fp32", 6, critics));
+  gpu.run();
+  for (const char* key : {"loss", "rec_loss", "p_loss", "g_adv_loss", "d_loss"}) {
+    const std::vector<double> want = values_of(cpu.metrics_path(), key), got = values_of(gpu.metrics_path(), key);
+    ASSERT_FALSE(want.empty()) << key << " is not in the CPU run's metrics";
+    ASSERT_EQ(got.size(), want.size()) << key;
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_NEAR(got[i], want[i], 1e-3 * std::abs(want[i]) + 1e-7) << key << " at logged step " << i + 1;
+  }
+  Trainer bf16(small_run(dir / "bf16", "cuda", "bf16", 6, critics));
+  const TrainSummary summary = bf16.run();
+  EXPECT_TRUE(std::isfinite(summary.last_terms.at("p_loss")));
+  EXPECT_TRUE(std::isfinite(summary.last_terms.at("g_adv_loss")));
 }
 
 TEST(CudaTraining, Bf16AndFp16Learn) {
