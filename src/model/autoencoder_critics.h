@@ -53,12 +53,15 @@ class AutoencoderCritics {
   DiscriminatorSums none_;
 };
 
-// The perceptual term of `config`: on the CPU backend (model/perceptual_term.cpp), on the
-// GPU backends (model/cuda_perceptual_term.cpp), and a UsageError on the plan's counting
-// backend (it has no LPIPS ops; `ladder plan` leaves LPIPS out and says so).
+// The perceptual term of `config`: on the CPU backend and the plan's counting backend (which
+// charges the network's weights without reading them; model/perceptual_term.cpp), and on the
+// GPU backends (model/cuda_perceptual_term.cpp).
 class CpuBackend;
+class PlanBackend;
 std::unique_ptr<ReconstructionTerm<CpuBackend>> make_perceptual_term(const PerceptualConfig& config,
                                                                     CpuBackend& backend);
+std::unique_ptr<ReconstructionTerm<PlanBackend>> make_perceptual_term(const PerceptualConfig& config,
+                                                                     PlanBackend& backend);
 #ifdef LADDER_WITH_CUDA
 template <class T>
 class CudaBackend;
@@ -66,11 +69,6 @@ template <class T>
 std::unique_ptr<ReconstructionTerm<CudaBackend<T>>> make_perceptual_term(const PerceptualConfig& config,
                                                                         CudaBackend<T>& backend);
 #endif
-template <class B>
-std::unique_ptr<ReconstructionTerm<B>> make_perceptual_term(const PerceptualConfig& config, B& /*backend*/) {
-  throw UsageError(detail::concat("perceptual.weight = ", config.weight,
-                                  ": LPIPS has no ops on the plan's counting backend"));
-}
 
 // adversarial.criterion as the op's enum.
 AdversarialCriterion adversarial_criterion(const std::string& name);

@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "io/safetensors.h"
 #include "model/cpu_backend.h"
+#include "model/plan_backend.h"
 #ifdef LADDER_WITH_CUDA
 #include "model/cuda_backend.h"
 #endif
@@ -188,8 +189,8 @@ void Lpips<B>::release_activations() {
   grad_a_.release(), grad_b_.release(), grad_feature_.release(), grad_x_.release();
 }
 
-// Not the plan's counting backend: it lacks the pooling and LPIPS head ops.
 template class Lpips<CpuBackend>;
+template class Lpips<PlanBackend>;
 #ifdef LADDER_WITH_CUDA
 template class Lpips<CudaBackend<float>>;
 template class Lpips<CudaBackend<__nv_bfloat16>>;

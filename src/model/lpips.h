@@ -7,9 +7,9 @@
 // names) live in the model's own ParamStore and get no gradients; the backward computes only
 // d loss / d x, the gradient for the reconstruction (the first input).
 //
-// Backends: the CPU backend and the CUDA backends (there, the backend given must be pointed at
-// params()' weights on the device: model/cuda_perceptual_term.cpp); not the plan's counting
-// backend.
+// Backends: the CPU backend, the plan's counting backend, and the CUDA backends (there, the
+// backend given must be pointed at params()' weights on the device:
+// model/cuda_perceptual_term.cpp).
 #pragma once
 
 #include <string>

@@ -23,6 +23,7 @@ double PerceptualTerm<B>::accumulate_gradient(const Tensor& images, const Tensor
 }
 
 template class PerceptualTerm<CpuBackend>;
+template class PerceptualTerm<PlanBackend>;
 #ifdef LADDER_WITH_CUDA
 template class PerceptualTerm<CudaBackend<float>>;
 template class PerceptualTerm<CudaBackend<__nv_bfloat16>>;
@@ -35,6 +36,19 @@ std::unique_ptr<ReconstructionTerm<CpuBackend>> make_perceptual_term(const Perce
                                                    backend);
   lpips->load(config.weights);
   return std::make_unique<PerceptualTerm<CpuBackend>>(std::move(lpips), config.weight, backend);
+}
+
+std::unique_ptr<ReconstructionTerm<PlanBackend>> make_perceptual_term(const PerceptualConfig& config,
+                                                                     PlanBackend& backend) {
+  auto lpips = std::make_unique<Lpips<PlanBackend>>(config.network == "vgg" ? LpipsNetwork::kVgg : LpipsNetwork::kAlex,
+                                                    backend);
+  // The weights are not read; their buffers are charged as the run holds them: the host
+  // ParamStore's values and gradients on the CPU, a DeviceParameters on a GPU (fp32 values and
+  // gradients, the decay mask, the working copy at the activations' width).
+  const int64_t per_parameter =
+      backend.plans_gpu() ? 4 + 4 + 1 + (backend.value_bytes() == 4 ? 0 : backend.value_bytes()) : 8;
+  backend.counter().add(lpips->params().padded_count() * per_parameter);
+  return std::make_unique<PerceptualTerm<PlanBackend>>(std::move(lpips), config.weight, backend);
 }
 
 }  // namespace ladder

@@ -74,6 +74,9 @@ class PlanBackend {
   PlanBackend(int value_bytes, bool cpu_scratch) : value_bytes_(value_bytes), cpu_scratch_(cpu_scratch) {}
 
   MemoryCounter& counter() { return counter_; }
+  // Whether this plan is for a GPU (activations at 2 bytes, no CPU scratch) or the CPU.
+  bool plans_gpu() const { return !cpu_scratch_; }
+  int value_bytes() const { return value_bytes_; }
   // FLOPs of the forward ops run so far (convolutions, linears, attention; 2 per multiply-add).
   double forward_flops() const { return forward_flops_; }
 
@@ -97,6 +100,16 @@ class PlanBackend {
                            const float*, const float*, const float*, float*) {}
   void leaky_relu_forward(int64_t, double, const float*, float*) {}
   void leaky_relu_backward(int64_t, double, const float*, const float*, float*) {}
+  // LPIPS's own ops keep nothing: its tensors are the layer's (model/lpips.h).
+  void max_pool2d_forward(const cpu::MaxPoolDims&, const float*, float*) {}
+  void max_pool2d_backward(const cpu::MaxPoolDims&, const float*, const float*, float*) {}
+  void channel_standardize_forward(int64_t, int, const float*, const float*, const float*, float*) {}
+  void channel_standardize_backward(int64_t, int, const float*, const float*, float*) {}
+  void channel_unit_norm_forward(int64_t, int, double, const float*, float*, float*) {}
+  void channel_unit_norm_backward(int64_t, int, double, const float*, const float*, const float*, float*) {}
+  void weighted_distance_accumulate(int, int64_t, int, const float*, const float*, const ParamView&, double*) {}
+  void weighted_distance_backward(int, int64_t, int, const float*, const float*, const ParamView&, const double*,
+                                  float*) {}
   // The BatchNorm passes keep nothing: their per-block partial sums are small uncounted
   // vectors (as GroupNorm's), so a plan charges only the layer's tensors.
   void batch_norm_channel_sums(const cpu::BatchNormDims&, const float*, float*) {}

@@ -27,17 +27,9 @@ int64_t held_by_rank0(int64_t count, int world) { return (count + world - 1) / w
 
 int64_t gpu_allowance(int64_t counted_bytes) { return counted_bytes / 10 + (int64_t{1} << 30); }
 
-Config MemoryPlanner::critics_config() const {
-  Config critics = config_;
-  critics.perceptual.weight = 0;  // LPIPS has no counting backend (a warning says so)
-  return critics;
-}
-
 MemoryPlanner::MemoryPlanner(Config config, PlanTarget target) : config_(std::move(config)), target_(target) {
   LADDER_CHECK_USAGE(target_.world >= 1, "plan: --world must be >= 1");
   for (int rung = 0; rung < config_.stages.rungs(); ++rung) micro_batch_for_rung(config_, rung, target_.world);
-  if (config_.perceptual.enabled())
-    log_warning("plan: the LPIPS network of perceptual.weight > 0 and its activations are not counted");
   {  // the parameter count from the model itself (and an autoencoder's discriminator)
     PlanBackend backend(4, false);
     ParamStore store;
@@ -45,7 +37,7 @@ MemoryPlanner::MemoryPlanner(Config config, PlanTarget target) : config_(std::mo
       DiffusionUNet<PlanBackend>(config_.model, store, backend);
     } else {
       AutoencoderKL<PlanBackend>(config_.model, store, backend);
-      AutoencoderCritics<PlanBackend>(critics_config(), store, backend);
+      AutoencoderCritics<PlanBackend>(config_, store, backend);
     }
     parameters_ = store.count();
   }
@@ -105,7 +97,7 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
   const int c = config_.model.in_channels;
   const int64_t image_bytes = int64_t(resolution) * resolution * c;
   AutoencoderKL<PlanBackend> model(config_.model, store, backend);
-  AutoencoderCritics<PlanBackend> critics(critics_config(), store, backend);  // the discriminator's steps too
+  AutoencoderCritics<PlanBackend> critics(config_, store, backend);  // the discriminator's steps too
   model.set_recompute(recompute);
   critics.set_recompute(recompute);
   const Shape images_shape{micro, resolution, resolution, c};

@@ -67,7 +67,6 @@ class MemoryPlanner {
     double forward_flops_per_image = 0;
   };
   Activations activations(int rung, int micro, bool recompute) const;
-  Config critics_config() const;  // the config the counted critics are built from (no LPIPS)
   RungMemoryPlan fixed(int rung) const;
 
   Config config_;
