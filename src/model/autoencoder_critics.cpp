@@ -68,12 +68,6 @@ void AutoencoderCritics<B>::set_recompute(bool recompute) {
   if (adversarial_) adversarial_->set_recompute(recompute);
 }
 
-template class AutoencoderCritics<CpuBackend>;
-template class AutoencoderCritics<PlanBackend>;
-#ifdef LADDER_WITH_CUDA
-template class AutoencoderCritics<CudaBackend<float>>;
-template class AutoencoderCritics<CudaBackend<__nv_bfloat16>>;
-template class AutoencoderCritics<CudaBackend<__half>>;
-#endif
+LADDER_INSTANTIATE_FOR_BACKENDS(AutoencoderCritics)
 
 }  // namespace ladder

@@ -6,11 +6,7 @@
 
 #include "core/check.h"
 #include "io/safetensors.h"
-#include "model/cpu_backend.h"
-#include "model/plan_backend.h"
-#ifdef LADDER_WITH_CUDA
-#include "model/cuda_backend.h"
-#endif
+#include "model/backends.h"
 #include "model/torch_layout.h"
 
 namespace ladder {
@@ -189,12 +185,6 @@ void Lpips<B>::release_activations() {
   grad_a_.release(), grad_b_.release(), grad_feature_.release(), grad_x_.release();
 }
 
-template class Lpips<CpuBackend>;
-template class Lpips<PlanBackend>;
-#ifdef LADDER_WITH_CUDA
-template class Lpips<CudaBackend<float>>;
-template class Lpips<CudaBackend<__nv_bfloat16>>;
-template class Lpips<CudaBackend<__half>>;
-#endif
+LADDER_INSTANTIATE_FOR_BACKENDS(Lpips)
 
 }  // namespace ladder

@@ -22,13 +22,7 @@ double PerceptualTerm<B>::accumulate_gradient(const Tensor& images, const Tensor
   return sum;
 }
 
-template class PerceptualTerm<CpuBackend>;
-template class PerceptualTerm<PlanBackend>;
-#ifdef LADDER_WITH_CUDA
-template class PerceptualTerm<CudaBackend<float>>;
-template class PerceptualTerm<CudaBackend<__nv_bfloat16>>;
-template class PerceptualTerm<CudaBackend<__half>>;
-#endif
+LADDER_INSTANTIATE_FOR_BACKENDS(PerceptualTerm)
 
 std::unique_ptr<ReconstructionTerm<CpuBackend>> make_perceptual_term(const PerceptualConfig& config,
                                                                     CpuBackend& backend) {
