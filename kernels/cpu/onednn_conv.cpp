@@ -106,23 +106,23 @@ struct OneDnnConvolutions::Impl {
           dnnl::convolution_backward_data::desc(algorithm, x, w_any, y, strides, left, right), attr, engine, hint);
     };
     const auto direct = dnnl::algorithm::convolution_direct;
+    // The direct forward is also the hint of the (always direct) backward-filter pass.
     const dnnl::convolution_forward::primitive_desc direct_forward_pd = forward_pd(direct, s->x, s->y);
-    s->forward_pd = direct_forward_pd;
-    s->data_pd = data_pd(direct, s->x, s->y, direct_forward_pd);
     if (winograd_pays(d)) {
       const dnnl::memory::desc x_any({d.n, d.cin, d.h, d.w}, dt::f32, tag::any);
       const dnnl::memory::desc y_any({d.n, d.cout, d.out_h(), d.out_w()}, dt::f32, tag::any);
       try {
         const auto winograd = dnnl::algorithm::convolution_winograd;
-        const dnnl::convolution_forward::primitive_desc winograd_forward_pd = forward_pd(winograd, x_any, y_any);
-        const dnnl::convolution_backward_data::primitive_desc winograd_data_pd =
-            data_pd(winograd, x_any, y_any, winograd_forward_pd);
-        s->forward_pd = winograd_forward_pd;
-        s->data_pd = winograd_data_pd;
+        s->forward_pd = forward_pd(winograd, x_any, y_any);
+        s->data_pd = data_pd(winograd, x_any, y_any, s->forward_pd);
         s->winograd = true;
       } catch (const dnnl::error&) {
         // Not on this CPU: the direct passes serve.
       }
+    }
+    if (!s->winograd) {
+      s->forward_pd = direct_forward_pd;
+      s->data_pd = data_pd(direct, s->x, s->y, direct_forward_pd);
     }
     // The bias gradient is always computed here (db may be null: then it is discarded).
     const dnnl::memory::desc db({d.cout}, dt::f32, tag::x);

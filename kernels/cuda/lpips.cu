@@ -4,6 +4,8 @@
 // element walks the windows that hold it in the CPU's order: no atomics, and for fp32 the
 // CPU's bits); the ScalingLayer; the unit norm over channels (one warp per pixel, double
 // sums); and one layer's calibrated distance (a deterministic sum per image, common.cuh).
+#include <vector>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops.h"
 
@@ -40,18 +42,29 @@ __device__ int64_t argmax_in_window(const PoolGeometry& g, const T* image, int o
   return best;
 }
 
+// Flat index i of an (N, rows, cols, C) tensor as its (n, y, x, ch).
+struct Pixel {
+  int64_t n;
+  int y, x, ch;
+};
+__device__ Pixel pixel_of(int64_t i, int rows, int cols, int c) {
+  Pixel p;
+  p.ch = static_cast<int>(i % c);
+  i /= c;
+  p.x = static_cast<int>(i % cols);
+  i /= cols;
+  p.y = static_cast<int>(i % rows);
+  p.n = i / rows;
+  return p;
+}
+
 template <class T>
 __global__ void max_pool_forward_kernel(PoolGeometry g, const T* x, T* y) {
   const int64_t total = int64_t(g.n) * g.ho * g.wo * g.c;
   for (int64_t i = detail::global_thread(); i < total; i += detail::grid_stride()) {
-    const int ch = static_cast<int>(i % g.c);
-    int64_t rest = i / g.c;
-    const int ox = static_cast<int>(rest % g.wo);
-    rest /= g.wo;
-    const int oy = static_cast<int>(rest % g.ho);
-    const int64_t n = rest / g.ho;
-    const T* image = x + n * int64_t(g.h) * g.w * g.c;  // (H, W, C)
-    y[i] = image[argmax_in_window(g, image, oy, ox, ch)];
+    const Pixel o = pixel_of(i, g.ho, g.wo, g.c);
+    const T* image = x + o.n * int64_t(g.h) * g.w * g.c;  // (H, W, C)
+    y[i] = image[argmax_in_window(g, image, o.y, o.x, o.ch)];
   }
 }
 
@@ -59,12 +72,9 @@ template <class T>
 __global__ void max_pool_backward_kernel(PoolGeometry g, const T* x, const T* dy, T* dx) {
   const int64_t total = int64_t(g.n) * g.h * g.w * g.c;
   for (int64_t i = detail::global_thread(); i < total; i += detail::grid_stride()) {
-    const int ch = static_cast<int>(i % g.c);
-    int64_t rest = i / g.c;
-    const int ix = static_cast<int>(rest % g.w);
-    rest /= g.w;
-    const int iy = static_cast<int>(rest % g.h);
-    const int64_t n = rest / g.h;
+    const Pixel in = pixel_of(i, g.h, g.w, g.c);
+    const int ch = in.ch, ix = in.x, iy = in.y;
+    const int64_t n = in.n;
     const T* image = x + n * int64_t(g.h) * g.w * g.c;     // (H, W, C)
     const T* grad = dy + n * int64_t(g.ho) * g.wo * g.c;   // (Ho, Wo, C)
     const int64_t here = (int64_t(iy) * g.w + ix) * g.c + ch;
@@ -229,15 +239,24 @@ void channel_unit_norm_backward(int64_t m, int c, double eps, const T* x, const 
   LADDER_CUDA_CHECK_LAUNCH();
 }
 
+int64_t weighted_distance_scratch_doubles(int n, int64_t hw, int c) {
+  return detail::sum_partials(hw * c) + n;
+}
+
 template <class T>
 void weighted_distance_accumulate(int n, int64_t hw, int c, const T* a, const T* b, const float* w, double* d,
                                   double* scratch, cudaStream_t stream) {
   LADDER_CHECK(n >= 0 && hw > 0 && c > 0, "CUDA weighted_distance: n ", n, ", pixels ", hw, ", channels ", c);
+  if (n == 0) return;
   const int64_t per_image = hw * c;
-  for (int i = 0; i < n; ++i) {
-    const WeightedSquare<T> term{a + i * per_image, b + i * per_image, w, c};
-    d[i] += detail::sum_now(per_image, term, scratch, stream) / double(hw);
-  }
+  double* sums = scratch + detail::sum_partials(per_image);  // (n), after the partials the launches reuse
+  for (int i = 0; i < n; ++i)
+    detail::launch_sum(per_image, WeightedSquare<T>{a + i * per_image, b + i * per_image, w, c}, sums + i, scratch,
+                       stream);
+  std::vector<double> host(static_cast<size_t>(n));  // one wait for all the images
+  LADDER_CUDA_CHECK(cudaMemcpyAsync(host.data(), sums, sizeof(double) * n, cudaMemcpyDeviceToHost, stream));
+  LADDER_CUDA_CHECK(cudaStreamSynchronize(stream));
+  for (int i = 0; i < n; ++i) d[i] += host[size_t(i)] / double(hw);
 }
 
 template <class T>

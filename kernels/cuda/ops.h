@@ -108,8 +108,9 @@ void leaky_relu_backward(int64_t n, float slope, const T* x, const T* dy, T* dx,
 
 // ---- LPIPS (kernels/cuda/lpips.cu): the contracts of kernels/cpu/ops.h's max pooling and
 // LPIPS head. shift, scale: 3 host floats; norm (m) in T; w (c) fp32 (the NetLinLayer's
-// values); d and ddist (n) host doubles; scratch: reduction_scratch_doubles(hw·c) doubles.
-// weighted_distance_accumulate waits for the stream (its sums come back to the host).
+// values); d and ddist (n) host doubles; scratch: weighted_distance_scratch_doubles(n, hw, c)
+// doubles. weighted_distance_accumulate waits for the stream once (its n sums come back to the
+// host together).
 template <class T>
 void max_pool2d_forward(const cpu::MaxPoolDims& d, const T* x, T* y, cudaStream_t stream);
 template <class T>
@@ -124,6 +125,7 @@ void channel_unit_norm_forward(int64_t m, int c, double eps, const T* x, T* y, T
 template <class T>
 void channel_unit_norm_backward(int64_t m, int c, double eps, const T* x, const T* norm, const T* dy, T* dx,
                                 cudaStream_t stream);
+int64_t weighted_distance_scratch_doubles(int n, int64_t hw, int c);
 template <class T>
 void weighted_distance_accumulate(int n, int64_t hw, int c, const T* a, const T* b, const float* w, double* d,
                                   double* scratch, cudaStream_t stream);

@@ -124,6 +124,13 @@ struct RawValue {
   std::string file_text;  // empty when the file does not set the key
 };
 
+// Text without the spaces and tabs around it, as a config file's value (or list item) is read.
+std::string trimmed(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
 class ValueReader {
  public:
   explicit ValueReader(std::map<std::string, RawValue> values) : values_(std::move(values)) {}
@@ -162,10 +169,7 @@ class ValueReader {
   static std::vector<std::string> split(const std::string& text) {
     std::vector<std::string> items;
     std::stringstream stream(text);
-    for (std::string item; std::getline(stream, item, ',');) {
-      const size_t first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
-      items.push_back(first == std::string::npos ? "" : item.substr(first, last - first + 1));
-    }
+    for (std::string item; std::getline(stream, item, ',');) items.push_back(trimmed(item));
     return items;
   }
   std::vector<std::string> list(const std::string& key) const {
@@ -250,13 +254,6 @@ std::string without_placeholders(std::string text) {
   std::replace(text.begin(), text.end(), '%', '?');
   return text;
 }
-// A flag's value without the spaces and tabs around it, as a config file's value is read.
-std::string trimmed(const std::string& text) {
-  const size_t first = text.find_first_not_of(" \t");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
-
 std::string config_text_for_boost(std::istream& file) {
   std::string text, line;
   while (std::getline(file, line)) {

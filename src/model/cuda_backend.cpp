@@ -353,7 +353,7 @@ void CudaBackend<T>::channel_unit_norm_backward(int64_t m, int c, double eps, co
 template <class T>
 void CudaBackend<T>::weighted_distance_accumulate(int n, int64_t hw, int c, const T* a, const T* b,
                                                   const ParamView& w, double* d) {
-  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::reduction_scratch_doubles(hw * c));
+  double* work = cuda::grow_to(reduction_scratch_, allocator_, cuda::weighted_distance_scratch_doubles(n, hw, c));
   cuda::weighted_distance_accumulate(n, hw, c, a, b, values_f32(w), d, work, stream_);
 }
 

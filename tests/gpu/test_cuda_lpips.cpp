@@ -109,7 +109,7 @@ TYPED_TEST(CudaLpipsOps, HeadOpsEqualTheCpu) {
   Floats da_want(f.size());
   cpu::weighted_distance_backward(n, hw, c, f.data(), g.data(), w.data(), ddist.data(), da_want.data());
   DeviceBuffer<float> w_d = gpu.upload<float>(w);
-  DeviceBuffer<double> scratch = gpu.reduction_scratch(hw * c);
+  DeviceBuffer<double> scratch(gpu.allocator, weighted_distance_scratch_doubles(n, hw, c));
   DeviceBuffer<T> da_d = gpu.garbage<T>(f.size());
   weighted_distance_accumulate(n, hw, c, f_d.data(), g_d.data(), w_d.data(), d_got.data(), scratch.data(), gpu.stream);
   weighted_distance_backward(n, hw, c, f_d.data(), g_d.data(), w_d.data(), ddist.data(), da_d.data(), gpu.stream);
