@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     }
     if (rank == 0) std::filesystem::remove_all(dir);
     comm->barrier();
-    Checkpointer checkpointer(config, *comm, params, layout, memory, optimizer, nullptr, {});
+    Checkpointer checkpointer(config, *comm, params, layout, memory, optimizer, nullptr, {}, {});
     const double bytes = 12.0 * static_cast<double>(layout.padded_count());
     if (rank == 0)
       std::printf("# AutoencoderKL %lld parameters, %d ranks, %.1f MB per checkpoint (%.1f MB per rank)\n",

@@ -4,6 +4,8 @@
 #include <xxhash.h>
 
 #include <cinttypes>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +33,19 @@ std::string content_checksum(json object) {
   object.erase("checksum");
   const std::string canonical = object.dump();
   return hex64(XXH3_64bits(canonical.data(), canonical.size()));
+}
+
+// A buffer's values: F32 as numbers (exact: the float widened to a double, which JSON keeps),
+// except the non-finite, which JSON cannot hold, as the strings "nan", "inf", "-inf"; I64 as
+// integers.
+json buffer_to_json(const ModelBuffer& buffer) {
+  json values = json::array();
+  for (double v : buffer.values) {
+    if (buffer.type == ModelBuffer::Type::kI64) values.push_back(static_cast<int64_t>(v));
+    else if (std::isfinite(v)) values.push_back(v);
+    else values.push_back(std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+  }
+  return {{"name", buffer.name}, {"dtype", type_name(buffer.type)}, {"shape", buffer.shape}, {"values", values}};
 }
 
 json ranges_to_json(const std::vector<Range>& ranges) {
@@ -75,6 +90,44 @@ class FieldReader {
     const json& value = get(object, key, where);
     if (!value.is_array()) fail(where.empty() ? key : where + "." + key, "is not a list");
     return value;
+  }
+  // buffers[index]: a name, dtype F32 or I64, a shape, and as many values as it holds.
+  ModelBuffer buffer(const json& object, size_t index) const {
+    const std::string where = detail::concat("buffers[", index, "]");
+    ModelBuffer b;
+    b.name = text(object, "name", where);
+    if (b.name.empty()) fail(where + ".name", "is empty");
+    const std::string dtype = text(object, "dtype", where);
+    if (dtype != "F32" && dtype != "I64") fail(where + ".dtype", "is '" + dtype + "', expected 'F32' or 'I64'");
+    b.type = dtype == "F32" ? ModelBuffer::Type::kF32 : ModelBuffer::Type::kI64;
+    int64_t count = 1;
+    for (const json& d : array(object, "shape", where)) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (int64_t{1} << 31))
+        fail(where + ".shape", "holds a bad size");
+      count *= d.get<int64_t>();
+      if (count > (int64_t{1} << 31)) fail(where + ".shape", "holds more than 2^31 values");
+      b.shape.push_back(d.get<int64_t>());
+    }
+    const json& values = array(object, "values", where);
+    if (static_cast<int64_t>(values.size()) != count)
+      fail(where + ".values", detail::concat("holds ", values.size(), " values for shape of ", count));
+    for (const json& v : values) {
+      if (b.type == ModelBuffer::Type::kI64) {
+        if (!v.is_number_unsigned() || v.get<uint64_t>() >= (uint64_t{1} << 53))  // counts
+          fail(where + ".values", "holds a value that is not an integer in [0, 2^53)");
+        b.values.push_back(static_cast<double>(v.get<uint64_t>()));
+      } else if (v.is_number()) {
+        const double x = v.get<double>();
+        if (std::isfinite(x) && std::fabs(x) > std::numeric_limits<float>::max())
+          fail(where + ".values", "holds a value beyond the float range");
+        b.values.push_back(static_cast<float>(x));
+      } else if (v == "nan" || v == "inf" || v == "-inf") {
+        b.values.push_back(v == "nan" ? NAN : v == "inf" ? INFINITY : -INFINITY);
+      } else {
+        fail(where + ".values", "holds a value that is neither a number nor \"nan\", \"inf\", \"-inf\"");
+      }
+    }
+    return b;
   }
   std::vector<Range> ranges(const json& object, const std::string& key, const std::string& where) const {
     std::vector<Range> out;
@@ -138,6 +191,11 @@ std::string manifest_to_json(const Manifest& m) {
   for (const ParamRecord& p : m.params)
     params.push_back({{"name", p.name}, {"shape", p.shape}, {"offset", p.offset}, {"numel", p.numel}});
   object["params"] = params;
+  if (!m.buffers.empty()) {  // absent when none: a manifest reads as it did before buffers
+    json buffers = json::array();
+    for (const ModelBuffer& buffer : m.buffers) buffers.push_back(buffer_to_json(buffer));
+    object["buffers"] = buffers;
+  }
   json shards = json::array();
   for (const ShardRecord& shard : m.shards)
     shards.push_back({{"rank", shard.rank},
@@ -213,6 +271,8 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
     m.params.push_back(record);
   }
   if (expected_offset != m.count) r.fail("params", "do not add up to 'count'");
+  if (object.contains("buffers"))
+    for (const json& b : r.array(object, "buffers")) m.buffers.push_back(r.buffer(b, m.buffers.size()));
 
   // The shards: one per rank, whose ranges tile [0, padded_count) without overlap.
   std::vector<Range> all;

@@ -2,8 +2,9 @@
 // makes a step directory complete. Rank 0 writes it last, after every rank's shard is on
 // disk; it holds the training state a resume restores (step, rung, position in the rung,
 // images seen, optimizer steps, loss-scale state, skipped steps, data cursor), the parameter
-// table, each shard's global ranges, size and XXH3-64, and the resolved config. It carries
-// an XXH3-64 of its own canonical JSON, so an edited manifest is refused like a damaged one.
+// table, the model's buffers (BatchNorm's running statistics), each shard's global ranges,
+// size and XXH3-64, and the resolved config. It carries an XXH3-64 of its own canonical JSON,
+// so an edited manifest is refused like a damaged one.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/model_buffers.h"
 #include "train/loss_scaler.h"
 #include "train/shard_layout.h"
 
@@ -56,6 +58,9 @@ struct Manifest {
   int64_t padded_count = 0;  // the writer's flat-buffer length
   TrainingState state;
   std::vector<ParamRecord> params;
+  // The model's buffers (BatchNorm's running statistics) as rank 0 held them; a checkpoint of
+  // a model without any, or written before ladder kept them, has none.
+  std::vector<ModelBuffer> buffers;
   std::vector<ShardRecord> shards;  // one per rank, rank order
   std::map<std::string, std::string> config;  // resolved config, key → value text
   std::string ladder_version;

@@ -10,7 +10,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <numeric>
+#include <xxhash.h>
 
 #include "config/config.h"
 #include "io/checkpoint_files.h"
@@ -99,6 +105,60 @@ TEST(CheckpointManifest, RoundTripsAndRefusesEditsAndDamage) {
   gap.shards[2].ranges.back().end -= 1;
   expect_contains(testing::error_message([&] { io::parse_manifest(io::manifest_to_json(gap), "m.json"); }),
                   {"m.json", "shards", "cover"});
+}
+
+TEST(CheckpointManifest, BuffersRoundTripExactlyAndBadOnesAreRefused) {
+  io::Manifest m = layout_manifest(100, 1, 64, 3);
+  const float tiny = std::numeric_limits<float>::denorm_min(), third = 1.0f / 3.0f;
+  m.buffers.push_back({"d.0.adn.N.running_mean", ModelBuffer::Type::kF32, {4}, {third, -0.0f, tiny, 1e30f}});
+  m.buffers.push_back({"d.0.adn.N.running_var", ModelBuffer::Type::kF32, {2, 2}, {NAN, INFINITY, -INFINITY, 2.5}});
+  m.buffers.push_back({"d.0.adn.N.num_batches_tracked", ModelBuffer::Type::kI64, {}, {9007199254740991.0}});
+  const std::string text = io::manifest_to_json(m);
+  const io::Manifest back = io::parse_manifest(text, "m.json");
+  EXPECT_EQ(io::manifest_to_json(back), text);
+  ASSERT_EQ(back.buffers.size(), 3u);
+  for (size_t b = 0; b < 3; ++b) {
+    EXPECT_EQ(back.buffers[b].name, m.buffers[b].name);
+    EXPECT_EQ(back.buffers[b].type, m.buffers[b].type);
+    EXPECT_EQ(back.buffers[b].shape, m.buffers[b].shape);
+    ASSERT_EQ(back.buffers[b].values.size(), m.buffers[b].values.size());
+    for (size_t i = 0; i < m.buffers[b].values.size(); ++i) {  // bit for bit, NaN and −0 included
+      const float want = static_cast<float>(m.buffers[b].values[i]), got = static_cast<float>(back.buffers[b].values[i]);
+      EXPECT_EQ(std::memcmp(&want, &got, sizeof want), 0) << m.buffers[b].name << "[" << i << "]";
+    }
+  }
+  EXPECT_EQ(back.buffers[2].values[0], 9007199254740991.0);
+  // A manifest without buffers has no "buffers" field (it reads as one written before them).
+  EXPECT_EQ(io::manifest_to_json(layout_manifest(100, 1, 64, 3)).find("buffers"), std::string::npos);
+
+  auto refused = [&](const std::function<void(io::Manifest&)>& edit, const std::vector<std::string>& fragments) {
+    io::Manifest bad = m;
+    edit(bad);
+    expect_contains(testing::error_message([&] { io::parse_manifest(io::manifest_to_json(bad), "m.json"); }),
+                    fragments);
+  };
+  refused([](io::Manifest& b) { b.buffers[0].shape = {5}; }, {"m.json", "buffers[0].values", "holds 4 values"});
+  refused([](io::Manifest& b) { b.buffers[1].name.clear(); }, {"m.json", "buffers[1].name", "empty"});
+  refused([](io::Manifest& b) { b.buffers[2].values[0] = -1; }, {"m.json", "buffers[2].values", "[0, 2^53)"});
+  refused([](io::Manifest& b) { b.buffers[0].shape = {0}; }, {"m.json", "buffers[0].shape", "bad size"});
+  // Hand-made faults the writer cannot make (the checksum is recomputed so that the field is read).
+  auto refused_text = [&](const std::string& from, const std::string& to, const std::string& fragment) {
+    nlohmann::json object = nlohmann::json::parse(text);
+    std::string dumped = object["buffers"].dump();
+    const size_t at = dumped.find(from);
+    ASSERT_NE(at, std::string::npos) << dumped;
+    object["buffers"] = nlohmann::json::parse(dumped.replace(at, from.size(), to));
+    object.erase("checksum");  // the manifest's own: XXH3-64 of the canonical dump without it
+    const std::string canonical = object.dump();
+    char sum[17];
+    std::snprintf(sum, sizeof sum, "%016llx", static_cast<unsigned long long>(XXH3_64bits(canonical.data(), canonical.size())));
+    object["checksum"] = sum;
+    expect_contains(testing::error_message([&] { io::parse_manifest(object.dump(), "m.json"); }),
+                    {"m.json", fragment});
+  };
+  refused_text("\"F32\"", "\"F16\"", "buffers[0].dtype");
+  refused_text("\"nan\"", "\"NaN?\"", "buffers[1].values");
+  refused_text("2.5", "1e+300", "beyond the float range");
 }
 
 TEST(CheckpointFiles, RangesWrittenByThreeRanksReadBackOnAnyLayout) {

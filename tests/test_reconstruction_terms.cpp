@@ -109,6 +109,42 @@ TEST(PatchAdversarial, DiscriminatorStepIsTheDirectionalDerivative) {
   }
 }
 
+// BatchNorm's running statistics see a micro-step's three training-mode forwards in MONAI's
+// tutorial order: the generator's term on D(x̂), then the discriminator's fake pass (x̂) and its
+// real pass (x). A twin discriminator driven in that order by hand ends with the same bits; in
+// the other order (fake, real, generator) it does not, so the comparison can tell.
+TEST(PatchAdversarial, RunningStatisticsFollowTheTutorialsOrderOfPasses) {
+  Rng rng(6, 1);
+  const TensorF images = random_images({2, 16, 16, 3}, rng);
+  const TensorF reconstruction = random_images({2, 16, 16, 3}, rng);
+  SmallDiscriminator d(0.2);
+  PatchAdversarial<CpuBackend> term(d.model, AdversarialCriterion::kLeastSquares, 0.5, d.backend);
+  TensorF grad({2, 16, 16, 3});
+  term.train_discriminator(1.0);
+  term.accumulate_gradient(images, reconstruction, 1.0, grad);
+  const std::vector<ModelBuffer> stepped = d.model.buffers();
+  ASSERT_EQ(stepped.size(), 6u);  // 2 BatchNorm layers × (mean, var, count)
+  EXPECT_EQ(stepped[2].values[0], 3.0) << "three training-mode forwards";
+
+  auto by_hand = [&](std::vector<const TensorF*> order) {
+    SmallDiscriminator twin(0.2);
+    for (const TensorF* input : order) twin.model.forward(*input);
+    return twin.model.buffers();
+  };
+  auto same = [](const std::vector<ModelBuffer>& a, const std::vector<ModelBuffer>& b) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].name != b[i].name || a[i].values != b[i].values) return false;
+    return a.size() == b.size();
+  };
+  EXPECT_TRUE(same(stepped, by_hand({&reconstruction, &reconstruction, &images})));
+  EXPECT_FALSE(same(stepped, by_hand({&reconstruction, &images, &reconstruction})));
+  // A fresh discriminator loaded with them holds them (the resume path).
+  SmallDiscriminator loaded(0.2);
+  loaded.model.load_buffers(stepped);
+  EXPECT_TRUE(same(loaded.model.buffers(), stepped));
+  EXPECT_FALSE(same(SmallDiscriminator(0.2).model.buffers(), stepped));
+}
+
 TEST(PerceptualTerm, AddsTheWeightedLpipsGradient) {
   CpuBackend backend;
   Lpips<CpuBackend> lpips(LpipsNetwork::kAlex, backend);

@@ -10,8 +10,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <cmath>
-
 #include "config/config.h"
 #include "core/check.h"
 #include "core/rng.h"
@@ -319,7 +317,7 @@ TEST(Training, AdversarialRunTrainsItsDiscriminatorAndExportsBothModels) {
       return e.name.size() > tail.size() && e.name.compare(e.name.size() - tail.size(), tail.size(), tail) == 0;
     };
     if (ends_with(".running_mean") || ends_with(".running_var") || ends_with(".num_batches_tracked")) {
-      ++buffers;  // BatchNorm buffers, written at their reset values
+      ++buffers;  // BatchNorm buffers, the checkpoint's
       continue;
     }
     int64_t n = 1;
@@ -327,6 +325,29 @@ TEST(Training, AdversarialRunTrainsItsDiscriminatorAndExportsBothModels) {
     discriminator_numel += n;
   }
   EXPECT_EQ(buffers, 3 * 2);  // two BatchNorm layers
+  // The running statistics are the trained ones: three training-mode forwards (the generator's
+  // term, the fake and the real pass) in each of the 4 steps from step 3, one micro-batch each.
+  const io::SafetensorsHeader exported = io::read_safetensors_header(dir / "d.safetensors");
+  EXPECT_EQ(exported.metadata.at("batch_norm_running_statistics"), "checkpoint");
+  for (const char* layer : {"0.adn.N", "1.adn.N"}) {
+    for (const io::SafetensorEntry& e : exported.tensors)
+      if (e.name == std::string(layer) + ".num_batches_tracked") {
+        const std::vector<uint8_t> bytes = io::read_safetensors_tensor(exported, e);
+        int64_t tracked = 0;
+        ASSERT_EQ(bytes.size(), sizeof tracked);
+        std::memcpy(&tracked, bytes.data(), sizeof tracked);
+        EXPECT_EQ(tracked, 3 * 4) << layer;
+      }
+    const std::vector<float> mean = testing::safetensor_floats(exported, std::string(layer) + ".running_mean");
+    const std::vector<float> var = testing::safetensor_floats(exported, std::string(layer) + ".running_var");
+    ASSERT_FALSE(mean.empty());
+    double moved = 0;
+    for (size_t c = 0; c < mean.size(); ++c) {
+      ASSERT_TRUE(std::isfinite(mean[c]) && var[c] > 0) << layer << " channel " << c;
+      moved = std::max({moved, std::abs(double(mean[c])), std::abs(var[c] - 1.0)});
+    }
+    EXPECT_GT(moved, 1e-3) << layer << ": the running statistics are still at their reset values";
+  }
   EXPECT_EQ(autoencoder_numel, boundary);
   EXPECT_EQ(discriminator_numel, count - boundary);
   for (const char* name : {"initial_conv.conv.weight", "0.conv.weight", "0.adn.N.weight", "1.adn.N.bias", "final_conv.conv.bias"})

@@ -5,7 +5,8 @@
 // config (ladder's model and diffusion keys as a JSON object, and MONAI's constructor
 // arguments), for a UNet the latents' scale_factor, the step and the ladder version, and
 // nothing that depends on the world size: the same state exports to the same bytes whichever
-// world wrote it.
+// world wrote it. (The discriminator's BatchNorm running statistics are the exception: they
+// are rank 0's, moved by rank 0's batches.)
 #include "cli/export_command.h"
 
 #include <cstdio>
@@ -68,22 +69,48 @@ nlohmann::json discriminator_arguments(const std::map<std::string, std::string>&
 }
 
 // MONAI's BatchNorm2d buffers for each of the discriminator's BatchNorm layers (the
-// parameters "<layer>.weight" of the "<l>.adn.N" layers), at PyTorch's reset values: running
-// mean 0, running variance 1, num_batches_tracked 0. ladder does not keep the running
-// statistics (training normalises with batch statistics and never reads them), so a
-// state dict loads with strict=True and says so in __metadata__.
-void add_reset_batch_norm_buffers(const io::Manifest& manifest, std::vector<io::SafetensorToWrite>& tensors) {
+// parameters "<layer>.weight" of the "<l>.adn.N" layers): the checkpoint's (rank 0's running
+// statistics; returns true), or, for a checkpoint written before ladder kept them, PyTorch's
+// reset values: running mean 0, running variance 1, num_batches_tracked 0 (returns false).
+// Buffers stay F32 and I64 whatever --dtype says.
+bool add_batch_norm_buffers(const io::Manifest& manifest, std::vector<io::SafetensorToWrite>& tensors) {
+  std::map<std::string, const ModelBuffer*> saved;
+  for (const ModelBuffer& buffer : manifest.buffers) saved[buffer.name] = &buffer;
   const std::string prefix = kDiscriminatorPrefix, norm = ".adn.N.weight";
   for (const io::ParamRecord& p : manifest.params) {
     if (p.name.rfind(prefix, 0) != 0 || p.name.size() < norm.size() ||
         p.name.compare(p.name.size() - norm.size(), norm.size(), norm) != 0)
       continue;
-    const std::string layer = p.name.substr(prefix.size(), p.name.size() - prefix.size() - std::string(".weight").size());
-    const std::vector<float> zeros(static_cast<size_t>(p.numel), 0.0f), ones(static_cast<size_t>(p.numel), 1.0f);
-    tensors.push_back(torch_tensor(layer + ".running_mean", p.shape, zeros.data(), "F32"));
-    tensors.push_back(torch_tensor(layer + ".running_var", p.shape, ones.data(), "F32"));
-    tensors.push_back({layer + ".num_batches_tracked", "I64", {}, std::vector<uint8_t>(8, 0)});
+    const std::string layer = p.name.substr(0, p.name.size() - std::string(".weight").size());
+    const std::string exported = layer.substr(prefix.size());
+    struct Slot {
+      const char* suffix;
+      ModelBuffer::Type type;
+      std::vector<int64_t> shape;
+      double reset;
+    };
+    const ModelBuffer::Type f32 = ModelBuffer::Type::kF32, i64 = ModelBuffer::Type::kI64;
+    for (const Slot& slot : {Slot{".running_mean", f32, p.shape, 0.0}, Slot{".running_var", f32, p.shape, 1.0},
+                             Slot{".num_batches_tracked", i64, {}, 0.0}}) {
+      std::vector<double> values(static_cast<size_t>(slot.type == f32 ? p.numel : 1), slot.reset);
+      if (!saved.empty()) {
+        const auto found = saved.find(layer + slot.suffix);
+        LADDER_CHECK_USAGE(found != saved.end() && found->second->type == slot.type && found->second->shape == slot.shape,
+                           "export: the checkpoint's buffers hold no ", type_name(slot.type), " ", layer, slot.suffix);
+        values = found->second->values;
+      }
+      if (slot.type == f32) {
+        const std::vector<float> floats(values.begin(), values.end());
+        tensors.push_back(torch_tensor(exported + slot.suffix, p.shape, floats.data(), "F32"));
+        continue;
+      }
+      const uint64_t count = static_cast<uint64_t>(values[0]);
+      std::vector<uint8_t> bytes(8);
+      for (int k = 0; k < 8; ++k) bytes[k] = static_cast<uint8_t>(count >> (8 * k));  // little-endian
+      tensors.push_back({exported + slot.suffix, "I64", {}, bytes});
+    }
   }
+  return !saved.empty();
 }
 
 }  // namespace
@@ -113,8 +140,9 @@ std::string export_usage() {
          "  --ema              the moving average of the weights (a run with ema.decay > 0)\n"
          "  --discriminator    the PatchGAN discriminator of a run with adversarial.weight > 0\n"
          "                     instead, as MONAI's PatchDiscriminator state dict (strict=True); its\n"
-         "                     BatchNorm running statistics are written reset (mean 0, var 1, count\n"
-         "                     0): ladder trains with batch statistics and does not keep them\n"
+         "                     BatchNorm running statistics are rank 0's at the checkpoint (F32;\n"
+         "                     __metadata__ batch_norm_running_statistics = checkpoint), or reset\n"
+         "                     (mean 0, var 1, count 0; = reset) from a checkpoint that has none\n"
          "  --help             this text\n";
 }
 
@@ -164,7 +192,10 @@ int export_command(const std::vector<std::string>& args) {
   }
   LADDER_CHECK_USAGE(!discriminator || !tensors.empty(), "export: --discriminator: ", checkpoint,
                      " holds no discriminator (trained with adversarial.weight = 0)");
-  if (discriminator) add_reset_batch_norm_buffers(manifest, tensors);
+  const bool trained_statistics = discriminator && add_batch_norm_buffers(manifest, tensors);
+  if (discriminator && !trained_statistics && discriminator_arguments(manifest.config)["norm"] == "BATCH")
+    std::cerr << "ladder: warning: " << checkpoint << " holds no BatchNorm running statistics (written before "
+              << "ladder kept them): they are exported reset\n";
 
   nlohmann::json model_keys = nlohmann::json::object();
   const bool unet = config.model.kind == "diffusion_unet";
@@ -180,7 +211,7 @@ int export_command(const std::vector<std::string>& args) {
       {"step", std::to_string(manifest.step)},
       {"weights", ema ? "ema" : "master"},
       {"ladder_version", LADDER_VERSION}};
-  if (discriminator) metadata["batch_norm_running_statistics"] = "reset";
+  if (discriminator) metadata["batch_norm_running_statistics"] = trained_statistics ? "checkpoint" : "reset";
   const auto store = manifest.config.find("data.store");
   const double scale = unet && store != manifest.config.end() ? io::scale_factor_of(store->second) : 0.0;
   if (scale > 0) {

@@ -36,8 +36,13 @@ void print_checkpoint(const std::string& dir, const io::Manifest& m) {
             << s.images_seen << " images seen, optimizer step " << s.optimizer_steps << ")\n"
             << "world:      " << m.world << " ranks, ZeRO stage " << m.zero_stage << "\n"
             << "parameters: " << m.count << " in " << m.params.size() << " tensors (flat buffer "
-            << m.padded_count << ")\n"
-            << "loss scale: " << s.scaler.scale << ", skipped steps " << s.scaler.skipped << "\n"
+            << m.padded_count << ")\n";
+  if (!m.buffers.empty()) {
+    int64_t values = 0;
+    for (const ModelBuffer& buffer : m.buffers) values += static_cast<int64_t>(buffer.values.size());
+    std::cout << "buffers:    " << m.buffers.size() << " (" << values << " values: BatchNorm running statistics)\n";
+  }
+  std::cout << "loss scale: " << s.scaler.scale << ", skipped steps " << s.scaler.skipped << "\n"
             << "shards:\n";
   char line[200];
   for (const io::ShardRecord& shard : m.shards) {

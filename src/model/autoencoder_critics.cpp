@@ -68,6 +68,17 @@ void AutoencoderCritics<B>::set_recompute(bool recompute) {
   if (adversarial_) adversarial_->set_recompute(recompute);
 }
 
+template <class B>
+std::vector<ModelBuffer> AutoencoderCritics<B>::buffers() {
+  return discriminator_ ? discriminator_->buffers() : std::vector<ModelBuffer>{};
+}
+
+template <class B>
+void AutoencoderCritics<B>::load_buffers(const std::vector<ModelBuffer>& buffers) {
+  if (discriminator_) discriminator_->load_buffers(buffers);
+  else LADDER_CHECK(buffers.empty(), "critics: ", buffers.size(), " buffers for no discriminator");
+}
+
 LADDER_INSTANTIATE_FOR_BACKENDS(AutoencoderCritics)
 
 }  // namespace ladder

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "core/check.h"
+#include "core/model_buffers.h"
 #include "core/params.h"
 #include "model/patch_adversarial.h"
 #include "model/patch_discriminator.h"
@@ -44,6 +45,10 @@ class AutoencoderCritics {
   const DiscriminatorSums& discriminator_sums() const;
   void set_backward_observer(BackwardObserver* observer);
   void set_recompute(bool recompute);  // train.recompute = blocks (ReconstructionTerm)
+  // The discriminator's BatchNorm running statistics (PatchDiscriminator::buffers()); none
+  // without one or with InstanceNorm.
+  std::vector<ModelBuffer> buffers();
+  void load_buffers(const std::vector<ModelBuffer>& buffers);
 
  private:
   std::unique_ptr<PatchDiscriminator<B>> discriminator_;

@@ -64,6 +64,30 @@ const typename B::Tensor& BatchNorm2d<B>::backward(const Tensor& dy) {
   return grad_input_;
 }
 
+template <class B>
+std::vector<ModelBuffer> BatchNorm2d<B>::buffers() {
+  std::vector<float> mean(static_cast<size_t>(channels_)), var(mean.size());
+  backend_.floats_to_host(running_mean_, channels_, mean.data());
+  backend_.floats_to_host(running_var_, channels_, var.data());
+  const std::vector<int64_t> shape{channels_};
+  return {{name_ + ".running_mean", ModelBuffer::Type::kF32, shape, {mean.begin(), mean.end()}},
+          {name_ + ".running_var", ModelBuffer::Type::kF32, shape, {var.begin(), var.end()}},
+          {name_ + ".num_batches_tracked", ModelBuffer::Type::kI64, {}, {static_cast<double>(batches_tracked_)}}};
+}
+
+template <class B>
+void BatchNorm2d<B>::load_buffers(const ModelBuffer* three) {
+  const char* suffixes[] = {".running_mean", ".running_var", ".num_batches_tracked"};
+  for (int i = 0; i < 3; ++i)
+    LADDER_CHECK(three[i].name == name_ + suffixes[i] && three[i].values.size() == (i < 2 ? size_t(channels_) : 1u),
+                 "batch norm ", name_, ": cannot load buffer ", three[i].name);
+  for (int i = 0; i < 2; ++i) {
+    const std::vector<float> values(three[i].values.begin(), three[i].values.end());
+    backend_.floats_from_host(values.data(), channels_, i == 0 ? running_mean_ : running_var_);
+  }
+  batches_tracked_ = static_cast<int64_t>(three[2].values[0]);
+}
+
 LADDER_INSTANTIATE_FOR_BACKENDS(BatchNorm2d)
 
 }  // namespace ladder

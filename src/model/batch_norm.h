@@ -12,7 +12,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "core/model_buffers.h"
 #include "core/params.h"
 #include "model/layer.h"
 
@@ -49,7 +51,11 @@ class BatchNorm2d : public Layer<B> {
   FloatTensor& running_mean() { return running_mean_; }  // (1, 1, 1, C) fp32, on the backend
   FloatTensor& running_var() { return running_var_; }    // (1, 1, 1, C)
   int64_t num_batches_tracked() const { return batches_tracked_; }
-  void set_num_batches_tracked(int64_t count) { batches_tracked_ = count; }
+  // The running statistics as PyTorch's buffers: "<name>.running_mean" and "<name>.running_var"
+  // (F32, (C)), "<name>.num_batches_tracked" (I64, ()), copied to the host.
+  std::vector<ModelBuffer> buffers();
+  // Sets them from three buffers named, typed and shaped as buffers() gives them, in its order.
+  void load_buffers(const ModelBuffer* three);
 
  private:
   B& backend_;

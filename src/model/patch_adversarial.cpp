@@ -34,16 +34,18 @@ double PatchAdversarial<B>::accumulate_gradient(const Tensor& images, const Tens
                                                 Tensor& grad) {
   LADDER_CHECK(grad.shape() == reconstruction.shape(), "adversarial term: gradient ", grad.shape().str(),
                " for reconstruction ", reconstruction.shape().str());
-  if (discriminator_scale_ >= 0) {
-    last_sums_ = discriminator_step(images, reconstruction, discriminator_scale_);
-    discriminator_scale_ = -1;
-  }
+  // The tutorial's order, which BatchNorm's running statistics see: the generator's term on
+  // D(x̂), then the discriminator's fake and real passes (D's weights are the same in all three).
   discriminator_.set_parameter_gradients(false);
   discriminator_.set_backward_observer(nullptr);
   double sum = 0;
   const Tensor& dx = pass(reconstruction, true, scale * weight_, sum, nullptr);
   backend_.add_forward(grad.numel(), grad.data(), dx.data(), grad.data());
   discriminator_.set_parameter_gradients(true);
+  if (discriminator_scale_ >= 0) {
+    last_sums_ = discriminator_step(images, reconstruction, discriminator_scale_);
+    discriminator_scale_ = -1;
+  }
   if (recompute_) {
     discriminator_.release_activations();
     backend_.resize(dlogits_, {0, 0, 0, 0});

@@ -31,9 +31,10 @@ class PatchAdversarial final : public ReconstructionTerm<B> {
   PatchAdversarial(PatchDiscriminator<B>& discriminator, AdversarialCriterion criterion, double weight, B& backend);
 
   std::string name() const override { return "g_adv_loss"; }
-  // The generator's term (above). After train_discriminator(), the discriminator's step on the
-  // same images and reconstruction first: inside the autoencoder's forward_backward the
-  // reconstruction is at hand, and the discriminator's gradients are complete before the
+  // The generator's term (above). After train_discriminator(), then the discriminator's step
+  // on the same images and reconstruction (the tutorial's order of the three forward passes,
+  // which BatchNorm's running statistics follow): inside the autoencoder's forward_backward
+  // the reconstruction is at hand, and the discriminator's gradients are complete before the
   // autoencoder's backward announces its own (ZeRO-2 buckets, in falling offsets, the
   // discriminator's parameters being registered after the autoencoder's).
   double accumulate_gradient(const Tensor& images, const Tensor& reconstruction, double scale,

@@ -1,12 +1,12 @@
 // Why this file exists: builds the PatchDiscriminator's blocks in MONAI's order and names.
 #include "model/patch_discriminator.h"
 
-#include "model/instance_norm.h"
-
 #include <string>
+#include <utility>
 
 #include "model/backends.h"
 #include "model/conv2d.h"
+#include "model/instance_norm.h"
 #include "model/leaky_relu.h"
 
 namespace ladder {
@@ -55,6 +55,21 @@ PatchDiscriminator<B>::PatchDiscriminator(const PatchDiscriminatorConfig& config
   add(std::make_unique<Conv2d<B>>(backend, store, config.name_prefix + "final_conv.conv", cin, config.out_channels, kKernel, 1, kPadding,
                                   with_bias),
       first);
+}
+
+template <class B>
+std::vector<ModelBuffer> PatchDiscriminator<B>::buffers() {
+  std::vector<ModelBuffer> all;
+  for (BatchNorm2d<B>* norm : norms_)
+    for (ModelBuffer& buffer : norm->buffers()) all.push_back(std::move(buffer));
+  return all;
+}
+
+template <class B>
+void PatchDiscriminator<B>::load_buffers(const std::vector<ModelBuffer>& buffers) {
+  LADDER_CHECK(buffers.size() == 3 * norms_.size(), "PatchDiscriminator: ", buffers.size(), " buffers for ",
+               norms_.size(), " BatchNorm layers");
+  for (size_t i = 0; i < norms_.size(); ++i) norms_[i]->load_buffers(&buffers[3 * i]);
 }
 
 template <class B>

@@ -68,6 +68,10 @@ class PatchDiscriminator {
   void release_activations() { layers_.release_activations(); }
   // The BatchNorm layers in model order (their running statistics are the state dict's buffers).
   const std::vector<BatchNorm2d<B>*>& batch_norms() const { return norms_; }
+  // Every BatchNorm layer's buffers (BatchNorm2d::buffers()) in model order; none with
+  // InstanceNorm. load_buffers takes the same list (names, types and shapes as buffers()).
+  std::vector<ModelBuffer> buffers();
+  void load_buffers(const std::vector<ModelBuffer>& buffers);
 
  private:
   PatchDiscriminatorConfig config_;

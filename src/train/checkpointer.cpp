@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <utility>
 
 #include "core/check.h"
 #include "core/context.h"
@@ -34,7 +35,7 @@ uint64_t decode(const double* in) {
 
 Checkpointer::Checkpointer(const Config& config, Communicator& comm, const ParamStore& params,
                            const ShardLayout& layout, FlatMemory& memory, Optimizer& optimizer,
-                           WeightAverage* average, data::BufferPinner pin)
+                           WeightAverage* average, data::BufferPinner pin, BufferSource buffers)
     : config_(config),
       comm_(comm),
       params_(params),
@@ -42,6 +43,7 @@ Checkpointer::Checkpointer(const Config& config, Communicator& comm, const Param
       memory_(memory),
       optimizer_(optimizer),
       average_(average),
+      buffers_(std::move(buffers)),
       directory_(config.run.dir),
       ranges_(layout.owned_ranges(comm.rank())),
       staging_((average ? 4 : 3) * layout.owned_count()) {
@@ -132,6 +134,8 @@ void Checkpointer::start(const io::TrainingState& state) {
   const std::string path = (std::filesystem::path(directory) /
                             io::shard_file_name(comm_.rank(), comm_.world())).string();
   pending_ = state;
+  // Taken now: the next step's forward passes move them.
+  pending_buffers_ = comm_.rank() == 0 && buffers_ ? buffers_() : std::vector<ModelBuffer>{};
   in_flight_ = true;
   written_.store(false, std::memory_order_relaxed);
   write_error_ = nullptr;
@@ -194,6 +198,7 @@ io::Manifest Checkpointer::manifest_for(const io::TrainingState& state,
   m.count = params_.count();
   m.padded_count = layout_.padded_count();
   m.state = state;
+  m.buffers = pending_buffers_;
   m.ladder_version = LADDER_VERSION;
   for (const ParamEntry& entry : params_.entries())
     m.params.push_back({entry.name, entry.shape, entry.offset, entry.numel});

@@ -5,7 +5,8 @@
 // is then:
 //   1. staged: the rank's owned ranges of the fp32 master weights and Adam moments (and the
 //      weights' moving average, when ema.decay is on) are copied
-//      into a host staging buffer. On GPU ranks the training loop does it at once (device →
+//      into a host staging buffer, and rank 0 takes the model's buffers (BatchNorm's running
+//      statistics) for the manifest. On GPU ranks the training loop does it at once (device →
 //      page-locked host). On CPU ranks the background thread does it while the next step's
 //      forward and backward run (they read the weights but change neither them nor the
 //      moments); the loop waits, in wait_until_staged(), only if the copy is not done when the
@@ -24,6 +25,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +35,7 @@
 #include "comm/communicator.h"
 #include "config/config.h"
 #include "core/host_buffer.h"
+#include "core/model_buffers.h"
 #include "core/params.h"
 #include "data/prefetcher.h"
 #include "io/checkpoint_files.h"
@@ -49,9 +52,12 @@ class Checkpointer {
   // owned slices at every ZeRO stage, so no element is written twice); pin: how the staging
   // buffer is page-locked (GPU ranks), may be empty.
   // average: the moving average of the owned ranges (saved as /ema), or null when off.
+  // buffers: the model's buffers (BatchNorm's running statistics), which rank 0 takes when a
+  // checkpoint starts, for the manifest; may be empty (none).
+  using BufferSource = std::function<std::vector<ModelBuffer>()>;
   Checkpointer(const Config& config, Communicator& comm, const ParamStore& params,
                const ShardLayout& layout, FlatMemory& memory, Optimizer& optimizer,
-               WeightAverage* average, data::BufferPinner pin);
+               WeightAverage* average, data::BufferPinner pin, BufferSource buffers);
   ~Checkpointer();  // joins the writer (a checkpoint not committed stays a temporary)
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -89,6 +95,7 @@ class Checkpointer {
   FlatMemory& memory_;
   Optimizer& optimizer_;
   WeightAverage* average_;
+  BufferSource buffers_;
   io::CheckpointDirectory directory_;
   std::vector<Range> ranges_;  // this rank's owned ranges
   HostBuffer<float> staging_;  // (3 or 4, owned_count): master, exp_avg, exp_avg_sq[, ema]
@@ -98,6 +105,7 @@ class Checkpointer {
   // The checkpoint in flight.
   bool in_flight_ = false;
   io::TrainingState pending_;
+  std::vector<ModelBuffer> pending_buffers_;  // rank 0's, taken with pending_
   std::thread writer_;
   std::mutex staged_mutex_;
   std::condition_variable staged_signal_;

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/check.h"
+#include "core/model_buffers.h"
 #include "core/params.h"
 #include "core/tensor.h"
 #include "data/prefetcher.h"
@@ -44,6 +46,14 @@ class ComputeDevice {
   virtual void parameters_changed() = 0;
   // Copies the device's values into the store (no-op on the CPU, where they are the store's).
   virtual void download_parameters(ParamStore& store) = 0;
+
+  // The model's buffers (core/model_buffers.h: BatchNorm's running statistics), copied to the
+  // host; none by default. load_buffers takes the same list (names, types and shapes as
+  // buffers() gives them, which the caller checks).
+  virtual std::vector<ModelBuffer> buffers() { return {}; }
+  virtual void load_buffers(const std::vector<ModelBuffer>& buffers) {
+    LADDER_CHECK(buffers.empty(), name(), ": this model has no buffers to load");
+  }
 
   // How the prefetcher's ring buffers should be prepared (GPU: page-locked); empty: as they are.
   virtual data::BufferPinner buffer_pinner() { return {}; }

@@ -74,6 +74,8 @@ class CpuAutoencoderDevice final : public CpuDevice<AutoencoderKL<CpuBackend>, A
     CpuDevice::set_recompute(recompute);
     critics_.set_recompute(recompute);
   }
+  std::vector<ModelBuffer> buffers() override { return critics_.buffers(); }
+  void load_buffers(const std::vector<ModelBuffer>& buffers) override { critics_.load_buffers(buffers); }
   void reconstruct(const TensorF& images, TensorF& out) override {
     backend_.to_host(model_.reconstruct(images), out);
   }

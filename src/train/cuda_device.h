@@ -107,6 +107,8 @@ class CudaAutoencoderDevice final
     Base::set_recompute(recompute);
     critics_.set_recompute(recompute);
   }
+  std::vector<ModelBuffer> buffers() override { return critics_.buffers(); }
+  void load_buffers(const std::vector<ModelBuffer>& buffers) override { critics_.load_buffers(buffers); }
   void reconstruct(const TensorF& images, TensorF& out) override;
   void encode(const TensorF& images, TensorF& mu, TensorF& logvar) override;
   void decode(const TensorF& latents, TensorF& images) override;

@@ -157,6 +157,22 @@ bool load_average(const Checkpoint& checkpoint, const std::vector<Range>& ranges
   return true;
 }
 
+std::vector<ModelBuffer> saved_buffers(const Checkpoint& checkpoint, const std::vector<ModelBuffer>& ours) {
+  const std::vector<ModelBuffer>& saved = checkpoint.manifest.buffers;
+  if (saved.empty()) return {};
+  for (size_t i = 0; i < std::max(saved.size(), ours.size()); ++i) {
+    if (i >= saved.size())
+      throw UsageError(detail::concat(checkpoint.dir, ": buffers do not match (missing ", ours[i].name, ")"));
+    if (i >= ours.size())
+      throw UsageError(detail::concat(checkpoint.dir, ": buffers do not match (unexpected ", saved[i].name, ")"));
+    if (saved[i].name != ours[i].name || saved[i].type != ours[i].type || saved[i].shape != ours[i].shape)
+      throw UsageError(detail::concat(checkpoint.dir, ": buffers do not match (", saved[i].name, " ",
+                                      type_name(saved[i].type), " ", describe(saved[i].shape), ", expected ",
+                                      ours[i].name, " ", type_name(ours[i].type), " ", describe(ours[i].shape), ")"));
+  }
+  return saved;
+}
+
 void warm_start(const std::string& path, ParamStore& params, const std::string& array) {
   std::error_code error;
   LADDER_CHECK_USAGE(fs::exists(path, error), path, ": no such file or directory");

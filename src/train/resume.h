@@ -13,6 +13,7 @@
 
 #include "comm/communicator.h"
 #include "config/config.h"
+#include "core/model_buffers.h"
 #include "core/params.h"
 #include "io/checkpoint_files.h"
 #include "train/adamw.h"
@@ -46,6 +47,12 @@ void load_moments(const Checkpoint& checkpoint, Optimizer& optimizer);
 // The moving average of `ranges` (this rank's owned ranges) into `average`; false when the
 // checkpoint holds none (it was written with ema.decay = 0).
 bool load_average(const Checkpoint& checkpoint, const std::vector<Range>& ranges, WeightAverage& average);
+
+// The checkpoint's buffers (BatchNorm's running statistics) for a model whose own are `ours`,
+// which they must match in names, types and shapes (UsageError naming the checkpoint and the
+// first that differs). Empty when the checkpoint holds none (written before ladder kept
+// them, which the caller says: the model's stay at their reset values).
+std::vector<ModelBuffer> saved_buffers(const Checkpoint& checkpoint, const std::vector<ModelBuffer>& ours);
 
 // Weights from `path` into params.values(), matched by name: a checkpoint directory (its
 // master weights) or a safetensors file (MONAI names, PyTorch layouts; BF16/F16/F64 converted

@@ -149,7 +149,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   }
   checkpointer_ = std::make_unique<Checkpointer>(config_, *comm_, params_, *layout_,
                                                  device_->memory(), *optimizer_, average_.get(),
-                                                 device_->buffer_pinner());
+                                                 device_->buffer_pinner(), [this] { return device_->buffers(); });
 
   log_info("model: ", task_->model_name(), ", ", params_.count(), " parameters");
   log_info("device: ", device_->name(), " (run.device = ", config_.run.device, "), precision ",
@@ -209,10 +209,18 @@ void Trainer::restore_training_state() {
   const bool same_split = state.data_world == world_ && saved_batch != resumed_->manifest.config.end() &&
                           saved_batch->second == std::to_string(config_.train.batch);
   start_data_position_ = same_split ? state.data_position : -1;
-  const char* without = std::getenv("LADDER_TEST_RESTORE_WITHOUT");  // tests: a broken restore
-  if (without != nullptr && std::string(without) == "data_cursor") start_data_position_ = 0;
-  if (without != nullptr && std::string(without) == "discriminator_steps" && optimizer_->groups() > 1)
-    optimizer_->group(1).set_steps(0);
+  // The model's buffers (BatchNorm's running statistics), which training never reads.
+  const std::vector<ModelBuffer> ours = device_->buffers();
+  const std::vector<ModelBuffer> buffers = saved_buffers(*resumed_, ours);
+  if (!buffers.empty()) device_->load_buffers(buffers);
+  else if (!ours.empty())
+    log_info("resume: the checkpoint holds no BatchNorm running statistics (written before ladder kept them); "
+             "they start at their reset values");
+  const char* without_env = std::getenv("LADDER_TEST_RESTORE_WITHOUT");  // tests: a broken restore
+  const std::string without = without_env != nullptr ? without_env : "";
+  if (without == "data_cursor") start_data_position_ = 0;
+  if (without == "discriminator_steps" && optimizer_->groups() > 1) optimizer_->group(1).set_steps(0);
+  if (without == "buffers" && !ours.empty()) device_->load_buffers(ours);  // back to the fresh values
   log_info("resume: from ", resumed_->dir, " (step ", step_, ", rung ", state.rung, " at step ",
            state.rung_step, ", ", images_seen_, " images seen; written by ",
            resumed_->manifest.world, " ranks at ZeRO stage ", resumed_->manifest.zero_stage, ")");

@@ -345,7 +345,9 @@ def checkpoints_identical(expected_dir, actual_dir):
 
 
 def compare_checkpoints(expected_dir, actual_dir, label):
-    """Same shard file names, byte-identical shard files, equal manifest `state` and step."""
+    """Same shard file names, byte-identical shard files, equal manifest `state`, step and
+    `buffers` (BatchNorm's running statistics, exact: the values are the floats' shortest
+    round-trip decimals)."""
     expected_dir, actual_dir = Path(expected_dir), Path(actual_dir)
     shards_a = sorted(p.name for p in expected_dir.glob("shard-*.h5"))
     shards_b = sorted(p.name for p in actual_dir.glob("shard-*.h5"))
@@ -357,6 +359,10 @@ def compare_checkpoints(expected_dir, actual_dir, label):
     state_a, state_b = manifest(expected_dir).get("state"), manifest(actual_dir).get("state")
     check(state_a is not None and state_a == state_b,
           f"{label}: manifest state {state_b} vs reference {state_a}")
+    buffers_a, buffers_b = manifest(expected_dir).get("buffers"), manifest(actual_dir).get("buffers")
+    check(buffers_a == buffers_b,
+          f"{label}: manifest buffers differ from the reference's "
+          f"({[b['name'] for b in buffers_b or []]} vs {[b['name'] for b in buffers_a or []]})")
 
 
 def main(body, harness):

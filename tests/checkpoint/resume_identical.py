@@ -7,7 +7,9 @@
 # must be caught, which shows the comparison can fail. The same holds for the diffusion UNet
 # (stage 2, the same trainer) on the latents of the reference run's autoencoder, including its
 # validation values (data.val_images, every 5 steps and at each rung's end), and for stage 1
-# with the adversarial loss on (the discriminator's weights, moments and step count).
+# with the adversarial loss on (the discriminator's weights, moments and step count, and its
+# BatchNorm running statistics, which a broken restore, LADDER_TEST_RESTORE_WITHOUT=buffers,
+# must change).
 import signal
 import subprocess
 import sys
@@ -113,6 +115,20 @@ def body(hr):
             "GD: a resume that restarts the discriminator's step count matched the uninterrupted run; "
             "the comparison cannot tell a broken restore of the discriminator")
     h.log("GD: broken restore (discriminator step count) detected: metrics and final shards differ")
+    buffers = h.manifest(h.latest_dir(adv_ref)).get("buffers") or []
+    tracked = [b["values"][0] for b in buffers if b["name"].endswith(".num_batches_tracked")]
+    h.check(len(buffers) == 3 and tracked == [3 * (STEPS_TOTAL - 5)],
+            f"GA: manifest buffers {[b['name'] for b in buffers]}, num_batches_tracked {tracked}: expected "
+            f"one BatchNorm layer's three, tracked 3 × {STEPS_TOTAL - 5} (rank 0's: one micro-batch a step)")
+    # GE: the resume leaves BatchNorm's running statistics at their reset values. Training never
+    # reads them (metrics stay identical), but the final checkpoint's buffers must differ.
+    run = stop_and_resume(hr, adv_config, "GE", [(1, 9, signal.SIGUSR1)],
+                          resume_env={"LADDER_TEST_RESTORE_WITHOUT": "buffers"})
+    h.compare_metrics(adv_rows, h.read_metrics(run), "GE", keys=adv_keys)
+    h.check(not h.checkpoints_identical(h.latest_dir(adv_ref), h.latest_dir(run)),
+            "GE: a resume that resets BatchNorm's running statistics ended with a checkpoint identical to the "
+            "uninterrupted run's; the comparison cannot tell a broken restore of the buffers")
+    h.log("GE: broken restore (BatchNorm running statistics reset) detected: metrics identical, buffers differ")
 
     # Stage 2: a small UNet on the latents of A's autoencoder, stopped mid rung 0 and at the
     # rung boundary, resumed: the same bit-identity (timesteps, noise and z keyed by
