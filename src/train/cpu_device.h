@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "core/context.h"
-#include "model/autoencoder_critics.h"
 #include "model/cpu_backend.h"
 #include "model/diffusion_unet.h"
 #include "train/compute_device.h"
+#include "train/critics_device.h"
 #include "diffusion/denoising_loss.h"
 
 namespace ladder {
@@ -51,10 +51,10 @@ class CpuDevice : public Interface {
   std::unique_ptr<HostFlatMemory> memory_;
 };
 
-class CpuAutoencoderDevice final : public CpuDevice<AutoencoderKL<CpuBackend>, AutoencoderDevice> {
+class CpuAutoencoderDevice final
+    : public WithCritics<CpuDevice<AutoencoderKL<CpuBackend>, AutoencoderDevice>, CpuBackend> {
  public:
-  CpuAutoencoderDevice(const Config& config, ParamStore& store)
-      : CpuDevice(config, store), critics_(config, store, backend_) {}
+  CpuAutoencoderDevice(const Config& config, ParamStore& store) : WithCritics(config, store) {}
 
   Shape latent_shape(const Shape& images) const override { return model_.latent_shape(images); }
   AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
@@ -66,16 +66,6 @@ class CpuAutoencoderDevice final : public CpuDevice<AutoencoderKL<CpuBackend>, A
     if (objective.adversarial) sums.discriminator = critics_.discriminator_sums();
     return sums;
   }
-  void set_backward_observer(BackwardObserver* observer) override {
-    CpuDevice::set_backward_observer(observer);
-    critics_.set_backward_observer(observer);
-  }
-  void set_recompute(bool recompute) override {
-    CpuDevice::set_recompute(recompute);
-    critics_.set_recompute(recompute);
-  }
-  std::vector<ModelBuffer> buffers() override { return critics_.buffers(); }
-  void load_buffers(const std::vector<ModelBuffer>& buffers) override { critics_.load_buffers(buffers); }
   void reconstruct(const TensorF& images, TensorF& out) override {
     backend_.to_host(model_.reconstruct(images), out);
   }
@@ -89,7 +79,6 @@ class CpuAutoencoderDevice final : public CpuDevice<AutoencoderKL<CpuBackend>, A
   }
 
  private:
-  AutoencoderCritics<CpuBackend> critics_;
   TensorF images_, noise_;  // (N, R, R, C), latent
 };
 

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "kernels/cuda/device_memory.h"
-#include "model/autoencoder_critics.h"
 #include "model/cuda_backend.h"
 #include "model/diffusion_unet.h"
 #include "train/compute_device.h"
+#include "train/critics_device.h"
 #include "train/device_flat_memory.h"
 #include "train/device_parameters.h"
 
@@ -90,31 +90,19 @@ class CudaDevice : public Interface {
 
 template <class T>
 class CudaAutoencoderDevice final
-    : public CudaDevice<T, AutoencoderKL<CudaBackend<T>>, AutoencoderDevice> {
+    : public WithCritics<CudaDevice<T, AutoencoderKL<CudaBackend<T>>, AutoencoderDevice>, CudaBackend<T>> {
  public:
-  using Base = CudaDevice<T, AutoencoderKL<CudaBackend<T>>, AutoencoderDevice>;
-  CudaAutoencoderDevice(const Config& config, ParamStore& store, int gpu)
-      : Base(config, store, gpu), critics_(config, store, this->backend_) {}
+  using Base = WithCritics<CudaDevice<T, AutoencoderKL<CudaBackend<T>>, AutoencoderDevice>, CudaBackend<T>>;
+  CudaAutoencoderDevice(const Config& config, ParamStore& store, int gpu) : Base(config, store, gpu) {}
 
   Shape latent_shape(const Shape& images) const override { return this->model_.latent_shape(images); }
   AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
                                  const AutoencoderObjective& objective) override;
-  void set_backward_observer(BackwardObserver* observer) override {
-    Base::set_backward_observer(observer);
-    critics_.set_backward_observer(observer);
-  }
-  void set_recompute(bool recompute) override {
-    Base::set_recompute(recompute);
-    critics_.set_recompute(recompute);
-  }
-  std::vector<ModelBuffer> buffers() override { return critics_.buffers(); }
-  void load_buffers(const std::vector<ModelBuffer>& buffers) override { critics_.load_buffers(buffers); }
   void reconstruct(const TensorF& images, TensorF& out) override;
   void encode(const TensorF& images, TensorF& mu, TensorF& logvar) override;
   void decode(const TensorF& latents, TensorF& images) override;
 
  private:
-  AutoencoderCritics<CudaBackend<T>> critics_;
   typename CudaBackend<T>::Tensor images_, noise_;  // (N, R, R, C), latent
 };
 

@@ -22,10 +22,10 @@ AutoencoderLossSums CudaAutoencoderDevice<T>::micro_step(const uint8_t* pixels, 
   cuda::normalize_images(images.numel(), in.raw.data(), images_.data(), this->stream_);
   cuda::convert(latent.numel(), in.floats.data(), noise_.data(), this->stream_);
   this->inputs_consumed(in);
-  const auto& terms = critics_.terms(objective.adversarial, objective.discriminator_grad_scale);
+  const auto& terms = this->critics_.terms(objective.adversarial, objective.discriminator_grad_scale);
   AutoencoderLossSums sums =
       this->model_.forward_backward(images_, noise_, objective.grad_scale, objective.kl_weight, terms);
-  if (objective.adversarial) sums.discriminator = critics_.discriminator_sums();
+  if (objective.adversarial) sums.discriminator = this->critics_.discriminator_sums();
   return sums;
 }
 

@@ -71,6 +71,13 @@ cp "run/checkpoints/$step/manifest.json" "$corpus/checkpoint_manifest/seed-world
   cat "run/checkpoints/$step/shard-00000-of-00001.h5"; } > "$corpus/checkpoint/seed-world1-ema"
 { cat run/config.ini; printf '%s' "$sep"; cat run/metrics.jsonl; printf '%s' "$sep";
   cat run/checkpoints/latest; } > "$corpus/run_directory/seed-run"
+# The adversarial loss from step 2 on (BatchNorm): a manifest with buffers.
+quiet "$ladder" train "${tiny[@]}" --run.dir run-adv --adversarial.weight 0.1 --adversarial.start_step 2 \
+  --adversarial.layers 1 --adversarial.channels 4
+step_adv=$(cat run-adv/checkpoints/latest)
+cp "run-adv/checkpoints/$step_adv/manifest.json" "$corpus/checkpoint_manifest/seed-world1-adversarial.json"
+{ cat "run-adv/checkpoints/$step_adv/manifest.json"; printf '%s' "$sep";
+  cat "run-adv/checkpoints/$step_adv/shard-00000-of-00001.h5"; } > "$corpus/checkpoint/seed-world1-adversarial"
 if command -v mpirun >/dev/null; then
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
     quiet mpirun --oversubscribe -np 2 "$ladder" train "${tiny[@]}" --run.dir run2 --train.zero_stage 2 --train.micro_batch 1

@@ -4,7 +4,8 @@
 // the GPU (device → page-locked staging) resumes on the GPU and on the CPU with the saved
 // master weights and moments bit for bit; the diffusion UNet (stage 2) on the GPU follows its
 // CPU loss curve in fp32 (and its weights' moving average), and learns in bf16; stage 1 with
-// the adversarial and perceptual terms follows the CPU term by term. Skipped without a GPU.
+// the adversarial and perceptual terms follows the CPU term by term, and the discriminator's
+// BatchNorm running statistics follow the CPU's and survive a resume. Skipped without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -143,6 +144,41 @@ TEST(CudaTraining, AdversarialAndPerceptualTermsFollowTheCpu) {
   const TrainSummary summary = bf16.run();
   EXPECT_TRUE(std::isfinite(summary.last_terms.at("p_loss")));
   EXPECT_TRUE(std::isfinite(summary.last_terms.at("g_adv_loss")));
+}
+
+// BatchNorm's running statistics on the GPU (fp32 side tensors beside any precision): after 6
+// steps with the discriminator on from step 3, the checkpoint's buffers follow the CPU run's
+// (1e-3, an estimate; the counts exactly), and a resume on the GPU gives them back bit for bit
+// (its finishing checkpoint in another run.dir holds the same buffers).
+TEST(CudaTraining, BatchNormRunningStatisticsFollowTheCpuAndResume) {
+  LADDER_SKIP_WITHOUT_GPU();
+  const std::vector<std::string> critics = {"--adversarial.weight", "0.1", "--adversarial.start_step", "2",
+                                            "--adversarial.layers", "2", "--adversarial.channels", "8"};
+  TempDir dir;
+  Trainer cpu(small_run(dir / "cpu", "cpu", "fp32", 6, critics));
+  cpu.run();
+  Trainer gpu(small_run(dir / "gpu", "cuda", "fp32", 6, critics));
+  gpu.run();
+  const std::string source = dir / "gpu/checkpoints/step-00000006";
+  const io::Manifest want = io::verify_checkpoint(dir / "cpu/checkpoints/step-00000006");
+  const io::Manifest got = io::verify_checkpoint(source);
+  ASSERT_EQ(want.buffers.size(), 6u);
+  ASSERT_EQ(got.buffers.size(), want.buffers.size());
+  for (size_t b = 0; b < want.buffers.size(); ++b) {
+    ASSERT_EQ(got.buffers[b].name, want.buffers[b].name);
+    ASSERT_EQ(got.buffers[b].values.size(), want.buffers[b].values.size());
+    for (size_t i = 0; i < want.buffers[b].values.size(); ++i)
+      EXPECT_NEAR(got.buffers[b].values[i], want.buffers[b].values[i], 1e-3 * (1 + std::abs(want.buffers[b].values[i])))
+          << want.buffers[b].name << "[" << i << "]";
+  }
+  EXPECT_EQ(got.buffers[2].values[0], 3.0 * 4 * 2) << "3 passes × 4 steps × 2 micro-batches";
+  TrainOptions options;
+  options.resume = source;
+  Trainer resumed(small_run(dir / "resumed", "cuda", "bf16", 6, critics), nullptr, options);
+  resumed.run();
+  const io::Manifest again = io::verify_checkpoint(dir / "resumed/checkpoints/step-00000006");
+  ASSERT_EQ(again.buffers.size(), got.buffers.size());
+  for (size_t b = 0; b < got.buffers.size(); ++b) EXPECT_EQ(again.buffers[b].values, got.buffers[b].values) << b;
 }
 
 TEST(CudaTraining, Bf16AndFp16Learn) {

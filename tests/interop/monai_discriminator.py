@@ -2,8 +2,9 @@
 # Why this file exists: issue #16's "exportable with MONAI names" for the discriminator. A tiny
 # autoencoder run with the adversarial loss on (BatchNorm, then InstanceNorm) is exported with
 # `ladder export --discriminator`; MONAI 1.6.1's PatchDiscriminator(**monai_arguments) must load
-# it with strict=True, hold exactly the checkpoint's discriminator weights, and run forward
-# (training mode, as the tutorial uses it) to finite logits of the shape ladder's
+# it with strict=True, hold exactly the checkpoint's discriminator weights and BatchNorm running
+# statistics (its manifest's buffers), and run forward (eval mode, and training mode, as the
+# tutorial uses it) to finite logits of the shape ladder's
 # output_shape gives. Needs torch, monai and safetensors: without them it prints
 # "SKIPPED: ..." and exits 77 (CTest SKIP_RETURN_CODE); they are optional, never installed.
 import json
@@ -52,7 +53,28 @@ def body(hr):
         for name, parameter in model.named_parameters():
             h.check(np.array_equal(parameter.detach().numpy(), weights[name]),
                     f"{norm}: {name} differs from the checkpoint's")
+        # BatchNorm's buffers: the manifest's running statistics (rank 0's), bit for bit.
+        manifest, _ = h.checkpoint_tensors(step_dir)
+        saved_buffers = {b["name"][len(PREFIX):]: b for b in manifest.get("buffers", [])}
+        torch_buffers = dict(model.named_buffers())
+        h.check(set(saved_buffers) == set(torch_buffers),
+                f"{norm}: manifest buffers {sorted(saved_buffers)} vs MONAI's {sorted(torch_buffers)}")
+        for name, buffer in torch_buffers.items():
+            want = np.array(saved_buffers[name]["values"], dtype=np.int64 if name.endswith("tracked") else np.float32)
+            h.check(np.array_equal(buffer.numpy().reshape(-1), want),
+                    f"{norm}: MONAI's {name} differs from the checkpoint's buffer")
+        if norm == "batch":
+            h.check(metadata["batch_norm_running_statistics"] == "checkpoint", f"metadata {metadata}")
+            tracked = {int(b.item()) for n, b in torch_buffers.items() if n.endswith("num_batches_tracked")}
+            moved = max(float((b - (0 if n.endswith("mean") else 1)).abs().max())
+                        for n, b in torch_buffers.items() if n.endswith(("running_mean", "running_var")))
+            h.check(tracked and min(tracked) > 0 and moved > 1e-3,
+                    f"{norm}: running statistics at their reset values (tracked {tracked}, moved {moved})")
         images = torch.from_numpy(h.store_images(hr.store, 32, 4)).permute(0, 3, 1, 2).contiguous()
+        model.eval()  # the running statistics
+        with torch.no_grad():
+            eval_logits = model(images)[-1]
+        h.check(bool(torch.isfinite(eval_logits).all()), f"{norm}: MONAI's eval forward is not finite")
         model.train()
         logits = model(images)[-1]
         h.check(tuple(logits.shape) == (4, 1, 6, 6) and bool(torch.isfinite(logits).all()),
