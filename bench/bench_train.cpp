@@ -174,15 +174,8 @@ Measurement measure(const Config& config, const data::ImageShard& shard, int mic
     m.step_ms = 1000.0 * seconds / steps;
     m.data_wait_frac = wait / seconds;
     m.peak_bytes = device.peak_bytes();
-  } catch (const cuda::DeviceOutOfMemory&) {
-    m.fits = false;
   } catch (const Error& e) {
-    // cuDNN and cuBLAS allocate a little of their own; at the edge of the device's memory
-    // they fail with *_ALLOC_FAILED rather than through our allocator.
-    const std::string what = e.what();
-    if (what.find("ALLOC_FAILED") == std::string::npos &&
-        what.find("MemoryAllocation") == std::string::npos)
-      throw;
+    if (!cuda::is_allocation_failure(e)) throw;
     std::fprintf(stderr, "bench_train: micro-batch %d does not fit: %s\n", micro, e.what());
     m.fits = false;
   }

@@ -314,7 +314,11 @@ std::vector<CudnnConv2d::Impl::Chunk> CudnnConv2d::Impl::chunks_for(const Conv2d
                                                                     cudnnDataType_t type,
                                                                     Pass pass) {
   check_dims(d);
-  const int per_chunk = images_per_chunk(d);
+  // As few chunks as the limit allows, of balanced sizes: 16 images at most 15 a chunk run as
+  // 8 + 8 (one plan, no one-image call), not 15 + 1.
+  const int most = images_per_chunk(d);
+  const int count = (d.n + most - 1) / most;
+  const int per_chunk = (d.n + count - 1) / count;
   std::vector<Chunk> chunks;
   for (int first = 0; first < d.n; first += per_chunk) {
     Conv2dDims part = d;

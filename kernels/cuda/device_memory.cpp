@@ -29,6 +29,12 @@ std::string cuda_device_problem() {
   return count > 0 ? std::string() : std::string("no CUDA device visible");
 }
 
+bool is_allocation_failure(const Error& error) {
+  if (dynamic_cast<const DeviceOutOfMemory*>(&error) != nullptr) return true;
+  const std::string what = error.what();
+  return what.find("ALLOC_FAILED") != std::string::npos || what.find("MemoryAllocation") != std::string::npos;
+}
+
 void* DeviceAllocator::allocate(int64_t bytes) {
   LADDER_CHECK(bytes > 0, "DeviceAllocator: allocation of ", bytes, " bytes");
   void* pointer = nullptr;

@@ -54,6 +54,11 @@ class DeviceOutOfMemory : public Error {
   int64_t requested_, in_use_, device_free_, device_total_;
 };
 
+// Whether `error` says the device ran out of memory: a DeviceOutOfMemory from our allocator,
+// or, at the edge of the device's memory, a failure of what allocates on its own (cuDNN's and
+// cuBLAS's *_ALLOC_FAILED, cudaErrorMemoryAllocation at a launch that loads a kernel lazily).
+bool is_allocation_failure(const Error& error);
+
 // Counts what it hands out (thread-safe counters). Not copyable: buffers point to it.
 class DeviceAllocator {
  public:

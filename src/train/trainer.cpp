@@ -31,6 +31,9 @@ namespace fs = std::filesystem;
 namespace ladder {
 namespace {
 
+// A probed micro-batch fits when its peak stays within this share of the GPU's memory.
+constexpr double kProbeHeadroom = 0.95;
+
 double now_seconds() {
   using clock = std::chrono::steady_clock;
   return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
@@ -430,10 +433,17 @@ bool Trainer::fits_on_every_rank(const data::ImageShard& shard, const Shape& sha
   blank.pixels = HostBuffer<uint8_t>(shape.n * shard.image_bytes());
   std::fill(blank.pixels.data(), blank.pixels.data() + blank.pixels.size(), uint8_t{0});
   blank.indices.assign(static_cast<size_t>(shape.n), 0);
+  device_->reset_peak();  // the probe's own peak
   try {
     task_->micro_step(blank, shape, step_, GradScales{});
     device_->memory().synchronize();
-  } catch (const cuda::DeviceOutOfMemory&) {
+    // Headroom (an estimate) for what the probe does not allocate: the optimizer step's
+    // kernels and scratch, NCCL's buffers (connected at the first collective), the CUDA
+    // context beside ladder's allocator.
+    if (static_cast<double>(device_->peak_bytes()) > kProbeHeadroom * static_cast<double>(device_->memory_capacity()))
+      fits = 0;
+  } catch (const Error& e) {
+    if (!cuda::is_allocation_failure(e)) throw;
     fits = 0;
   }
   device_->set_recompute(true);  // frees what the probe kept in the blocks
@@ -470,9 +480,11 @@ Trainer::RungPlan Trainer::plan_rung(int rung, const data::ImageShard& shard) {
         log_info("rung ", rung, ": micro-batch ", m, ", recompute ", option, " (",
                  micro_auto ? "train.micro_batch = auto" : "train.recompute = auto",
                  ": the largest that fits on every rank)");
+        device_->reset_peak();  // mem_peak_bytes leaves the probes out
         return {m, option};
       }
   // Nothing fits: train with the smallest and let the out-of-memory error say so.
+  device_->reset_peak();
   return {micros.back(), options.back()};
 }
 

@@ -69,9 +69,13 @@ double relative_l2(const std::vector<float>& got, const std::vector<float>& want
   return std::sqrt(diff / norm);
 }
 
+// Relative bounds; the 16-bit ones are estimates until a GPU run measures them. KL has its own:
+// the GPU computes with 16-bit rounded weights, a perturbation the same for every pixel that
+// grows through the encoder and that KL, quadratic in μ and log σ², doubles.
 template <class T>
 struct Bounds {
   static constexpr double kLoss = std::is_same_v<T, float> ? 1e-4 : 1e-2;
+  static constexpr double kKl = std::is_same_v<T, float> ? 1e-4 : 3e-2;
   static constexpr double kGradients = std::is_same_v<T, float> ? 1e-3 : 5e-2;
 };
 
@@ -149,7 +153,7 @@ TYPED_TEST(CudaModel, TrainingStepMatchesCpu) {
       gpu.model.forward_backward(gpu.images, gpu.noise, 1.0 / batch.images.n, kKlWeight);
   EXPECT_NEAR(sums.reconstruction, want.sums.reconstruction,
               Bounds<T>::kLoss * std::abs(want.sums.reconstruction));
-  EXPECT_NEAR(sums.kl, want.sums.kl, Bounds<T>::kLoss * std::abs(want.sums.kl));
+  EXPECT_NEAR(sums.kl, want.sums.kl, Bounds<T>::kKl * std::abs(want.sums.kl));
 
   std::vector<float> grads(static_cast<size_t>(params.count()));
   params.download_grads(grads.data(), stream);
