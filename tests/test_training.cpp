@@ -17,6 +17,7 @@
 #include "model/autoencoder_critics.h"
 #include "model/autoencoder_kl.h"
 #include "model/cpu_backend.h"
+#include "io/checkpoint_files.h"
 #include "io/image_store.h"
 #include "train/compute_device.h"
 #include "test_support.h"
@@ -362,6 +363,14 @@ TEST(Training, AdversarialRunTrainsItsDiscriminatorAndExportsBothModels) {
                                                           " --out " + (dir / "x.safetensors") + " --discriminator");
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_NE(none.output.find("holds no discriminator"), std::string::npos) << none.output;
+  // The checkpoint into a run with the same discriminator: its weights and running statistics.
+  std::vector<std::string> warm_flags = adversarial;
+  warm_flags.insert(warm_flags.end(), {"--train.init_from", checkpoint});
+  Trainer warm(load_config("", small_run(dir / "warm", warm_flags)));
+  for (int64_t i = 0; i < count; ++i) ASSERT_EQ(warm.params().values()[i], trained[i]) << i;
+  const std::vector<ModelBuffer> saved = io::verify_checkpoint(checkpoint).buffers, loaded = warm.device().buffers();
+  ASSERT_EQ(loaded.size(), saved.size());
+  for (size_t b = 0; b < saved.size(); ++b) EXPECT_EQ(loaded[b].values, saved[b].values) << saved[b].name;
   std::vector<std::string> again_flags = adversarial;
   again_flags.insert(again_flags.end(), {"--train.init_from", dir / "ae.safetensors"});
   Trainer again(load_config("", small_run(dir / "again", again_flags)));

@@ -212,6 +212,13 @@ void warm_start(const std::string& path, ParamStore& params, const std::string& 
   }
 }
 
+std::vector<ModelBuffer> warm_start_buffers(const std::string& path, const std::vector<ModelBuffer>& ours) {
+  std::error_code error;
+  if (ours.empty() || !fs::is_directory(path, error)) return {};  // a safetensors file holds no discriminator
+  const Checkpoint checkpoint{path, io::read_manifest((fs::path(path) / io::kManifestFile).string())};
+  return saved_buffers(checkpoint, ours);
+}
+
 std::vector<std::string> model_flags_of(const std::string& path) {
   std::map<std::string, std::string> keys;
   std::error_code error;

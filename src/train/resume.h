@@ -62,6 +62,11 @@ std::vector<ModelBuffer> saved_buffers(const Checkpoint& checkpoint, const std::
 // checkpoint holds none, or for a safetensors file.
 void warm_start(const std::string& path, ParamStore& params, const std::string& array = "master");
 
+// The buffers that train.init_from = `path` gives a model whose own are `ours`: a
+// checkpoint's, when both it and the model have them (a discriminator on both sides, whose
+// parameters warm_start loaded: they match, or warm_start refused); else none.
+std::vector<ModelBuffer> warm_start_buffers(const std::string& path, const std::vector<ModelBuffer>& ours);
+
 // The model and diffusion keys that `path` was trained with, as "--model.key value" flags
 // (the diffusion keys say what a UNet predicts and on which schedule): a checkpoint's
 // manifest, or the "config" entry of a safetensors file's __metadata__ (ladder's exports);

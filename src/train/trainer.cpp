@@ -121,7 +121,10 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
       log_info("train.init_from is not used: the run continues from its checkpoint");
   } else if (!config_.train.init_from.empty()) {
     warm_start(config_.train.init_from, params_);
-    log_info("weights from ", config_.train.init_from, " (train.init_from), fresh optimizer state");
+    const std::vector<ModelBuffer> buffers = warm_start_buffers(config_.train.init_from, device_->buffers());
+    if (!buffers.empty()) device_->load_buffers(buffers);
+    log_info("weights", buffers.empty() ? "" : " and BatchNorm running statistics", " from ",
+             config_.train.init_from, " (train.init_from), fresh optimizer state");
   }
   device_->attach_parameters(params_);
   make_buffers_communicator(injected_comm);

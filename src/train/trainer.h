@@ -70,6 +70,7 @@ class Trainer {
   const GradientSync& gradient_sync() const { return *sync_; }
   const Optimizer& optimizer() const { return *optimizer_; }
   const ComputeDevice& device() const { return *device_; }
+  ComputeDevice& device() { return *device_; }
   TrainingTask& task() { return *task_; }
   // Called after every optimizer step with the step number (tests check replicas with it).
   void set_step_callback(std::function<void(int64_t)> callback) { step_callback_ = std::move(callback); }
