@@ -44,6 +44,7 @@ void load(const std::string& dir, const ladder::io::Manifest& manifest) {
     }
     params.allocate();
     warm_start(dir, params);
+    warm_start_buffers(dir, verified.buffers);  // a model with the checkpoint's own buffers
     model_flags_of(dir);
   } catch (const Error&) {
     // the documented outcome of a damaged checkpoint
