@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -363,6 +364,30 @@ TEST(Training, AdversarialRunTrainsItsDiscriminatorAndExportsBothModels) {
                                                           " --out " + (dir / "x.safetensors") + " --discriminator");
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_NE(none.output.find("holds no discriminator"), std::string::npos) << none.output;
+  // A checkpoint written before ladder kept the running statistics (its manifest without
+  // `buffers`) still exports, with them reset and a warning, and still resumes.
+  const std::string old = dir / "old-step", old_manifest = old + "/" + io::kManifestFile;
+  std::filesystem::copy(checkpoint, old, std::filesystem::copy_options::recursive);
+  io::Manifest stripped = io::read_manifest(old_manifest);
+  stripped.buffers.clear();
+  {
+    std::ofstream out(old_manifest, std::ios::trunc);
+    out << io::manifest_to_json(stripped);
+  }
+  const testing::CommandResult reset = testing::run_ladder("export --checkpoint " + old + " --out " +
+                                                           (dir / "old.safetensors") + " --discriminator");
+  ASSERT_EQ(reset.exit_code, 0) << reset.output;
+  EXPECT_NE(reset.output.find("holds no BatchNorm running statistics"), std::string::npos) << reset.output;
+  const io::SafetensorsHeader old_export = io::read_safetensors_header(dir / "old.safetensors");
+  EXPECT_EQ(old_export.metadata.at("batch_norm_running_statistics"), "reset");
+  for (float v : testing::safetensor_floats(old_export, "0.adn.N.running_var")) EXPECT_EQ(v, 1.0f);
+  TrainOptions resume_old;
+  resume_old.resume = old;
+  std::vector<std::string> longer = adversarial;
+  longer.back() = "56";  // one step more than the checkpoint's 6
+  Trainer continued(load_config("", small_run(dir / "old-run", longer)), nullptr, resume_old);
+  EXPECT_EQ(continued.run().steps_this_run, 1);
+
   // The checkpoint into a run with the same discriminator: its weights and running statistics.
   std::vector<std::string> warm_flags = adversarial;
   warm_flags.insert(warm_flags.end(), {"--train.init_from", checkpoint});
