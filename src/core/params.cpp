@@ -11,7 +11,10 @@
 namespace ladder {
 
 float* ParamView::value() const { return store_->values() + store_->entry(index_).offset; }
-float* ParamView::grad() const { return store_->grads() + store_->entry(index_).offset; }
+float* ParamView::grad() const {
+  float* grads = store_->grads();
+  return grads != nullptr ? grads + store_->entry(index_).offset : nullptr;  // null: a frozen store
+}
 const ParamEntry& ParamView::entry() const { return store_->entry(index_); }
 
 ParamView ParamStore::add(std::string name, std::vector<int64_t> shape, ParamInit init,
@@ -37,6 +40,11 @@ void ParamStore::allocate(int64_t padded_count) {
   int64_t padded = std::max(padded_count, count_);
   values_ = HostBuffer<float>(padded);
   grads_ = HostBuffer<float>(padded);
+}
+
+void ParamStore::allocate_frozen() {
+  values_ = HostBuffer<float>(count_);
+  grads_ = HostBuffer<float>();
 }
 
 void ParamStore::initialize(uint64_t seed) {

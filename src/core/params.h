@@ -56,6 +56,9 @@ class ParamStore {
   // Allocates values and gradients (zeroed), `padded_count` ≥ count() elements (the padding
   // lets ZeRO shards split evenly; 0: no padding). No add() after this.
   void allocate(int64_t padded_count = 0);
+  // Values only, for a frozen network (LPIPS): grads() is null, and so is every view's grad().
+  void allocate_frozen();
+  bool frozen() const { return allocated() && grads_.size() == 0 && count_ > 0; }
   bool allocated() const { return values_.size() > 0 || count_ == 0; }
 
   // Deterministic initialisation: each parameter draws from its own stream (seed, index),
@@ -68,8 +71,8 @@ class ParamStore {
   int64_t padded_count() const { return values_.size(); }  // flat buffer length
   float* values() { return values_.data(); }
   const float* values() const { return values_.data(); }
-  float* grads() { return grads_.data(); }
-  const float* grads() const { return grads_.data(); }
+  float* grads() { return grads_.size() > 0 ? grads_.data() : nullptr; }
+  const float* grads() const { return grads_.size() > 0 ? grads_.data() : nullptr; }
   const ParamEntry& entry(int index) const { return entries_.at(index); }
 
  private:

@@ -30,8 +30,7 @@ CudaBackend<T>::CudaBackend(cuda::DeviceAllocator& allocator, cudaStream_t strea
 
 template <class T>
 void CudaBackend<T>::set_parameters(const float* values, const T* working, float* grads) {
-  LADDER_CHECK(values != nullptr && working != nullptr && grads != nullptr,
-               "CudaBackend::set_parameters: null buffer");
+  LADDER_CHECK(values != nullptr && working != nullptr, "CudaBackend::set_parameters: null buffer");
   values_ = values;
   working_ = working;
   grads_ = grads;
@@ -47,7 +46,8 @@ const T* CudaBackend<T>::weights(const ParamView& p) const {
 template <class T>
 float* CudaBackend<T>::grads(const ParamView& p) const {
   if (!p.valid()) return nullptr;
-  LADDER_CHECK(grads_ != nullptr, "CudaBackend: set_parameters() was not called");
+  LADDER_CHECK(grads_ != nullptr, "CudaBackend: a parameter gradient of a frozen network, or set_parameters() "
+               "was not called");
   return grads_ + p.entry().offset;
 }
 

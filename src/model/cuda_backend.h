@@ -49,7 +49,7 @@ class CudaBackend {
 
   // Device pointers to the flat buffers, each (padded_count) elements at the ParamStore's
   // offsets: fp32 values, the compute-precision working copy (for T = float, pass `values`
-  // again) and the fp32 gradients.
+  // again) and the fp32 gradients (null for a frozen network, which asks for none).
   void set_parameters(const float* values, const T* working, float* grads);
 
   cuda::DeviceAllocator& allocator() { return allocator_; }

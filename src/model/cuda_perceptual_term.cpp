@@ -1,9 +1,8 @@
 // Why this file exists: LPIPS (model/lpips.h) as a term of the autoencoder's loss on a GPU.
 // The frozen network runs on a CUDA backend of its own, on the autoencoder's allocator and
 // stream, pointed at the network's weights uploaded once (the fp32 values and the working
-// copy in T, as train/device_parameters.h keeps a model's; their gradient buffer is allocated
-// and never written: the term computes only the reconstruction's gradient). The term itself
-// is PerceptualTerm's. Only in CUDA builds.
+// copy in T of a frozen DeviceParameters: no gradient buffer, the term computes only the
+// reconstruction's gradient). The term itself is PerceptualTerm's. Only in CUDA builds.
 #ifdef LADDER_WITH_CUDA
 #include <memory>
 

@@ -47,7 +47,7 @@ Lpips<B>::Lpips(LpipsNetwork network, B& backend) : network_(network), backend_(
     linear_.push_back(params_.add("lin" + std::to_string(k) + ".model.1.weight", {1, 1, 1, slice.channels()},
                                   ParamInit::kZeros, slice.channels(), /*decay=*/false));
   }
-  params_.allocate();
+  params_.allocate_frozen();  // values only: nothing computes the network's gradients
 }
 
 template <class B>

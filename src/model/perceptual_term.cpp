@@ -36,11 +36,10 @@ std::unique_ptr<ReconstructionTerm<PlanBackend>> make_perceptual_term(const Perc
                                                                      PlanBackend& backend) {
   auto lpips = std::make_unique<Lpips<PlanBackend>>(config.network == "vgg" ? LpipsNetwork::kVgg : LpipsNetwork::kAlex,
                                                     backend);
-  // The weights are not read; their buffers are charged as the run holds them: the host
-  // ParamStore's values and gradients on the CPU, a DeviceParameters on a GPU (fp32 values and
-  // gradients, the decay mask, the working copy at the activations' width).
-  const int64_t per_parameter =
-      backend.plans_gpu() ? 4 + 4 + 1 + (backend.value_bytes() == 4 ? 0 : backend.value_bytes()) : 8;
+  // The weights are not read; their buffers are charged as the run holds them, frozen: the
+  // host ParamStore's values on the CPU, a DeviceParameters' fp32 values and working copy at
+  // the activations' width on a GPU.
+  const int64_t per_parameter = 4 + (backend.plans_gpu() && backend.value_bytes() != 4 ? backend.value_bytes() : 0);
   backend.counter().add(lpips->params().padded_count() * per_parameter);
   return std::make_unique<PerceptualTerm<PlanBackend>>(std::move(lpips), config.weight, backend);
 }

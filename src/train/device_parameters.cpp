@@ -15,18 +15,21 @@ namespace ladder {
 template <class T>
 DeviceParameters<T>::DeviceParameters(cuda::DeviceAllocator& allocator, const ParamStore& store,
                                       cudaStream_t stream)
-    : values_(allocator, store.padded_count()),
-      grads_(allocator, store.padded_count()),
-      decay_(allocator, store.padded_count()) {
+    : values_(allocator, store.padded_count()) {
   LADDER_CHECK(store.allocated() && store.padded_count() > 0,
                "DeviceParameters: the parameter store is not allocated");
-  std::vector<uint8_t> decay(static_cast<size_t>(store.padded_count()), 0);  // padding: 0
-  for (const ParamEntry& entry : store.entries())
-    if (entry.decay)
-      std::fill(decay.begin() + entry.offset, decay.begin() + entry.offset + entry.numel, 1);
   values_.copy_from_host_async(store.values(), store.padded_count(), stream);
-  decay_.copy_from_host_async(decay.data(), store.padded_count(), stream);
-  grads_.zero_async(stream);
+  std::vector<uint8_t> decay;
+  if (!store.frozen()) {  // what training needs: gradients and the decay mask
+    grads_ = cuda::DeviceBuffer<float>(allocator, store.padded_count());
+    decay_ = cuda::DeviceBuffer<uint8_t>(allocator, store.padded_count());
+    decay.assign(static_cast<size_t>(store.padded_count()), 0);  // padding: 0
+    for (const ParamEntry& entry : store.entries())
+      if (entry.decay)
+        std::fill(decay.begin() + entry.offset, decay.begin() + entry.offset + entry.numel, 1);
+    decay_.copy_from_host_async(decay.data(), store.padded_count(), stream);
+    grads_.zero_async(stream);
+  }
   if constexpr (!std::is_same_v<T, float>) {
     working_ = cuda::DeviceBuffer<T>(allocator, store.padded_count());
     refresh_working(stream);

@@ -9,7 +9,7 @@
 // bench_train own one.
 //
 // Memory: 4Ψ (values) + 4Ψ (grads) + 2Ψ (bf16/fp16 working copy) + Ψ (decay mask) bytes per
-// rank, replicated: the simple layout. ZeRO's sharded master weights, moments and gradient
+// rank, replicated: the simple layout (a frozen network: 4Ψ + 2Ψ). ZeRO's sharded master weights, moments and gradient
 // shard come on top (train/gradient_sync.h); docs/CUDA.md lists what this costs.
 //
 // Only in CUDA builds.
@@ -30,14 +30,16 @@ template <class T>
 class DeviceParameters {
  public:
   // Allocates the buffers and uploads the store's values (the store must be allocated and
-  // initialised); gradients start at zero. Waits until the upload is complete.
+  // initialised); gradients start at zero. Waits until the upload is complete. A frozen
+  // store (ParamStore::allocate_frozen: LPIPS) gets the values and the working copy only:
+  // grads() and decay_mask() are null.
   DeviceParameters(cuda::DeviceAllocator& allocator, const ParamStore& store, cudaStream_t stream);
 
   int64_t count() const { return values_.size(); }  // the padded flat-buffer length
   float* values() { return values_.data(); }
   const T* working() const;
-  float* grads() { return grads_.data(); }
-  const uint8_t* decay_mask() const { return decay_.data(); }
+  float* grads() { return grads_.size() > 0 ? grads_.data() : nullptr; }
+  const uint8_t* decay_mask() const { return decay_.size() > 0 ? decay_.data() : nullptr; }
 
   // working ← T(values), after the optimizer changed the values (no-op for T = float).
   void refresh_working(cudaStream_t stream);
