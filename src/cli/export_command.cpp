@@ -70,17 +70,20 @@ nlohmann::json discriminator_arguments(const std::map<std::string, std::string>&
 
 // MONAI's BatchNorm2d buffers for each of the discriminator's BatchNorm layers (the
 // parameters "<layer>.weight" of the "<l>.adn.N" layers): the checkpoint's (rank 0's running
-// statistics; returns true), or, for a checkpoint written before ladder kept them, PyTorch's
-// reset values: running mean 0, running variance 1, num_batches_tracked 0 (returns false).
-// Buffers stay F32 and I64 whatever --dtype says.
-bool add_batch_norm_buffers(const io::Manifest& manifest, std::vector<io::SafetensorToWrite>& tensors) {
+// statistics), or, for a checkpoint written before ladder kept them, PyTorch's reset values:
+// running mean 0, running variance 1, num_batches_tracked 0. Buffers stay F32 and I64
+// whatever --dtype says. Returns which it wrote (kNone: the discriminator has no BatchNorm).
+enum class WrittenStatistics { kNone, kCheckpoint, kReset };
+WrittenStatistics add_batch_norm_buffers(const io::Manifest& manifest, std::vector<io::SafetensorToWrite>& tensors) {
   std::map<std::string, const ModelBuffer*> saved;
   for (const ModelBuffer& buffer : manifest.buffers) saved[buffer.name] = &buffer;
   const std::string prefix = kDiscriminatorPrefix, norm = ".adn.N.weight";
+  bool any = false;
   for (const io::ParamRecord& p : manifest.params) {
     if (p.name.rfind(prefix, 0) != 0 || p.name.size() < norm.size() ||
         p.name.compare(p.name.size() - norm.size(), norm.size(), norm) != 0)
       continue;
+    any = true;
     const std::string layer = p.name.substr(0, p.name.size() - std::string(".weight").size());
     const std::string exported = layer.substr(prefix.size());
     struct Slot {
@@ -110,7 +113,8 @@ bool add_batch_norm_buffers(const io::Manifest& manifest, std::vector<io::Safete
       tensors.push_back({exported + slot.suffix, "I64", {}, bytes});
     }
   }
-  return !saved.empty();
+  if (!any) return WrittenStatistics::kNone;
+  return saved.empty() ? WrittenStatistics::kReset : WrittenStatistics::kCheckpoint;
 }
 
 }  // namespace
@@ -192,8 +196,9 @@ int export_command(const std::vector<std::string>& args) {
   }
   LADDER_CHECK_USAGE(!discriminator || !tensors.empty(), "export: --discriminator: ", checkpoint,
                      " holds no discriminator (trained with adversarial.weight = 0)");
-  const bool trained_statistics = discriminator && add_batch_norm_buffers(manifest, tensors);
-  if (discriminator && !trained_statistics && discriminator_arguments(manifest.config)["norm"] == "BATCH")
+  const WrittenStatistics statistics =
+      discriminator ? add_batch_norm_buffers(manifest, tensors) : WrittenStatistics::kNone;
+  if (statistics == WrittenStatistics::kReset)
     std::cerr << "ladder: warning: " << checkpoint << " holds no BatchNorm running statistics (written before "
               << "ladder kept them): they are exported reset\n";
 
@@ -211,7 +216,8 @@ int export_command(const std::vector<std::string>& args) {
       {"step", std::to_string(manifest.step)},
       {"weights", ema ? "ema" : "master"},
       {"ladder_version", LADDER_VERSION}};
-  if (discriminator) metadata["batch_norm_running_statistics"] = trained_statistics ? "checkpoint" : "reset";
+  if (discriminator)  // "reset" also where no BatchNorm keeps any (norm = instance)
+    metadata["batch_norm_running_statistics"] = statistics == WrittenStatistics::kCheckpoint ? "checkpoint" : "reset";
   const auto store = manifest.config.find("data.store");
   const double scale = unet && store != manifest.config.end() ? io::scale_factor_of(store->second) : 0.0;
   if (scale > 0) {

@@ -67,8 +67,8 @@ const typename B::Tensor& BatchNorm2d<B>::backward(const Tensor& dy) {
 template <class B>
 std::vector<ModelBuffer> BatchNorm2d<B>::buffers() {
   std::vector<float> mean(static_cast<size_t>(channels_)), var(mean.size());
-  backend_.floats_to_host(running_mean_, channels_, mean.data());
-  backend_.floats_to_host(running_var_, channels_, var.data());
+  backend_.floats_to_host(running_mean_, mean.data());
+  backend_.floats_to_host(running_var_, var.data());
   const std::vector<int64_t> shape{channels_};
   return {{name_ + ".running_mean", ModelBuffer::Type::kF32, shape, {mean.begin(), mean.end()}},
           {name_ + ".running_var", ModelBuffer::Type::kF32, shape, {var.begin(), var.end()}},
@@ -83,7 +83,7 @@ void BatchNorm2d<B>::load_buffers(const ModelBuffer* three) {
                  "batch norm ", name_, ": cannot load buffer ", three[i].name);
   for (int i = 0; i < 2; ++i) {
     const std::vector<float> values(three[i].values.begin(), three[i].values.end());
-    backend_.floats_from_host(values.data(), channels_, i == 0 ? running_mean_ : running_var_);
+    backend_.floats_from_host(values.data(), i == 0 ? running_mean_ : running_var_);
   }
   batches_tracked_ = static_cast<int64_t>(three[2].values[0]);
 }

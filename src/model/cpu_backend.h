@@ -249,9 +249,9 @@ class CpuBackend {
     host.reshape_or_allocate(t.shape());
     std::copy(t.data(), t.data() + t.numel(), host.data());
   }
-  // fp32 side tensors (BatchNorm's running statistics) to and from `count` host floats.
-  void floats_to_host(const FloatTensor& t, int64_t count, float* host) { std::copy_n(t.data(), count, host); }
-  void floats_from_host(const float* host, int64_t count, FloatTensor& t) { std::copy_n(host, count, t.data()); }
+  // fp32 side tensors (BatchNorm's running statistics) to and from t.numel() host floats.
+  void floats_to_host(const FloatTensor& t, float* host) { std::copy_n(t.data(), t.numel(), host); }
+  void floats_from_host(const float* host, FloatTensor& t) { std::copy_n(host, t.numel(), t.data()); }
 
  private:
   void unit_affine(int c) {  // γ = 1, β = 0 and a sink for their gradients, c channels

@@ -432,16 +432,14 @@ void CudaBackend<T>::to_host(const Tensor& t, TensorF& host) {
 }
 
 template <class T>
-void CudaBackend<T>::floats_to_host(const FloatTensor& t, int64_t count, float* host) {
-  LADDER_CHECK(count <= t.numel(), "floats_to_host: ", count, " of ", t.numel());
-  LADDER_CUDA_CHECK(cudaMemcpyAsync(host, t.data(), count * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+void CudaBackend<T>::floats_to_host(const FloatTensor& t, float* host) {
+  LADDER_CUDA_CHECK(cudaMemcpyAsync(host, t.data(), t.numel() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   LADDER_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 template <class T>
-void CudaBackend<T>::floats_from_host(const float* host, int64_t count, FloatTensor& t) {
-  LADDER_CHECK(count <= t.numel(), "floats_from_host: ", count, " of ", t.numel());
-  LADDER_CUDA_CHECK(cudaMemcpyAsync(t.data(), host, count * sizeof(float), cudaMemcpyHostToDevice, stream_));
+void CudaBackend<T>::floats_from_host(const float* host, FloatTensor& t) {
+  LADDER_CUDA_CHECK(cudaMemcpyAsync(t.data(), host, t.numel() * sizeof(float), cudaMemcpyHostToDevice, stream_));
   LADDER_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `host` may be pageable and short-lived
 }
 

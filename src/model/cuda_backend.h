@@ -154,10 +154,10 @@ class CudaBackend {
   void load_values(const float* host, Shape shape, Tensor& out);
   // Device → host fp32 (samples); waits for the stream.
   void to_host(const Tensor& t, TensorF& host);
-  // fp32 side tensors (BatchNorm's running statistics) to and from `count` host floats; both
-  // wait for the stream.
-  void floats_to_host(const FloatTensor& t, int64_t count, float* host);
-  void floats_from_host(const float* host, int64_t count, FloatTensor& t);
+  // fp32 side tensors (BatchNorm's running statistics) to and from t.numel() host floats;
+  // both wait for the stream.
+  void floats_to_host(const FloatTensor& t, float* host);
+  void floats_from_host(const float* host, FloatTensor& t);
 
  private:
   const T* weights(const ParamView& p) const;

@@ -164,8 +164,8 @@ class PlanBackend {
   void load_images(const uint8_t*, Shape shape, Tensor& images) { resize(images, shape); }
   void load_values(const float*, Shape shape, Tensor& out) { resize(out, shape); }
   void to_host(const Tensor&, TensorF&) {}
-  void floats_to_host(const FloatTensor&, int64_t count, float* host) { std::fill_n(host, count, 0.0f); }
-  void floats_from_host(const float*, int64_t, FloatTensor&) {}
+  void floats_to_host(const FloatTensor& t, float* host) { std::fill_n(host, t.numel(), 0.0f); }
+  void floats_from_host(const float*, FloatTensor&) {}
 
  private:
   // A buffer allocated and freed within the call.
