@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Configures and builds ladder into build/ (Release, CPU backend; CUDA when nvcc is found and
 # LADDER_CUDA is not OFF). Extra arguments are build targets (default: everything).
-# Environment: BUILD_DIR (default build), LADDER_CUDA (default AUTO), JOBS (default nproc).
+# Environment: BUILD_DIR (default build), LADDER_CUDA (default AUTO), JOBS (default nproc),
+# LADDER_BUILD_TESTS (default ON; OFF configures without GoogleTest, as the quickstart does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${BUILD_DIR:-build}"
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DLADDER_CUDA="${LADDER_CUDA:-AUTO}" >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DLADDER_CUDA="${LADDER_CUDA:-AUTO}" \
+  -DLADDER_BUILD_TESTS="${LADDER_BUILD_TESTS:-ON}" >/dev/null
 targets=()
 for target in "$@"; do targets+=(--target "$target"); done
 cmake --build "$build_dir" -j "${JOBS:-$(nproc)}" "${targets[@]}"

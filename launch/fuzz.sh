@@ -36,6 +36,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   done
 fi
 
+bash launch/install_deps.sh fuzz
 build=build-fuzz
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLADDER_FUZZ=ON -DLADDER_CUDA=OFF -DLADDER_BUILD_BENCH=OFF >/dev/null

@@ -1,24 +1,52 @@
 #!/usr/bin/env bash
-# Installs the Debian packages ladder builds against, only those that are missing (so a
-# machine that has them pays nothing), then the light Python packages of the interop tests
-# (numpy, safetensors, h5py), only when python3 cannot import them. Used by quickstart.sh and
-# test.sh; safe to re-run.
+# Installs what ladder needs on Debian 12, by purpose, only the packages that are missing (a
+# machine that has them pays nothing; safe to re-run). apt runs with --no-install-recommends,
+# so every package a step needs is named here, with the reason, and launch/clean_room.sh proves
+# the list on a bare Debian 12 root.
+#
+# Usage: bash launch/install_deps.sh [SET ...]   (default: build)
+#   build   compile ladder and train with it, on one process or under mpirun (launch/quickstart.sh)
+#   python  the Python packages of the interop tests and bench/*.py: numpy, safetensors, h5py
+#           (pip, only when python3 cannot import them; never used by the engine)
+#   test    build + python + GoogleTest (launch/test.sh, launch/sanitize.sh)
+#   fuzz    build + GoogleTest + clang 14 with libFuzzer and its OpenMP (launch/fuzz.sh)
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config
+sets=("$@")
+[ ${#sets[@]} -gt 0 ] || sets=(build)
+
+build_packages=(
+  build-essential                # g++, make, libc headers
+  cmake pkg-config               # configure (pkg-config finds libxxhash)
   libboost-program-options-dev   # config and flags
   libopenblas-openmp-dev         # CPU double GEMM: the finite-difference gradient tests (OpenMP threads)
   libdnnl-dev                    # oneDNN: the CPU convolutions and float GEMMs (OpenMP runtime)
+  ocl-icd-opencl-dev             # only recommended by libdnnl-dev, but its dnnl-config.cmake requires OpenCL
   libpng-dev libjpeg-dev         # images: grids, `ladder pack`
   libhdf5-dev                    # image stores, checkpoint shards
   libxxhash-dev                  # XXH3-64 checksums (stores, checkpoints)
   nlohmann-json3-dev             # checkpoint manifests
-  libgtest-dev                   # tests
-  libopenmpi-dev openmpi-bin     # multi-rank training (mpirun)
-  python3                        # tests/checkpoint/*.py (standard library only)
-  clang-14 libclang-rt-14-dev libomp-14-dev  # fuzzing only (launch/fuzz.sh): clang, libFuzzer, OpenMP for clang
+  libopenmpi-dev openmpi-bin     # multi-rank training: MPI headers and libraries, mpirun (openssh-client comes with it)
 )
+test_packages=(
+  libgtest-dev                   # GoogleTest
+  python3                        # the script tests under tests/ (checkpoint/*.py use the standard library only)
+)
+fuzz_packages=(
+  clang-14 libclang-rt-14-dev libomp-14-dev  # clang, libFuzzer and sanitizer runtimes, OpenMP for clang
+)
+
+packages=() want_python=0
+for set in "${sets[@]}"; do
+  case "$set" in
+    build) packages+=("${build_packages[@]}") ;;
+    python) want_python=1 ;;
+    test) packages+=("${build_packages[@]}" "${test_packages[@]}"); want_python=1 ;;
+    fuzz) packages+=("${build_packages[@]}" libgtest-dev "${fuzz_packages[@]}") ;;
+    *) echo "install_deps.sh: unknown set '$set' (build, python, test, fuzz)" >&2; exit 2 ;;
+  esac
+done
+[ "$want_python" -eq 0 ] || packages+=(python3)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -36,20 +64,25 @@ apt_install() {
 }
 
 if [ ${#missing[@]} -gt 0 ]; then
+  # One line each, sorted and without repeats, so a log shows exactly what a machine lacked.
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "installing: ${missing[*]}"
   apt_install "${missing[@]}"
 fi
 
-# Python packages of tests/interop/check_export.py (never of the engine). Optional, not
-# installed here: torch and monai, for tests/interop/monai_parity.py, which skips (CTest
-# "Skipped", exit 77) without them: `python3 -m pip install torch monai` to run it.
+[ "$want_python" -eq 1 ] || exit 0
+# Python packages of tests/interop/check_export.py, tests/diffusion/pipeline.py and
+# bench/latent_statistics.py (never of the engine). Optional, not installed here: torch, monai,
+# lpips and tensorboard, for the interop scripts that skip (CTest "Skipped", exit 77) without
+# them. Debian 12 has no safetensors package, so all three come from PyPI, for whichever
+# python3 is first on PATH.
 python_packages=(numpy safetensors h5py)
 if ! python3 -c "import numpy, safetensors, h5py" 2>/dev/null; then
   echo "installing (pip): ${python_packages[*]}"
   if ! python3 -m pip --version >/dev/null 2>&1; then
-    apt_install python3-pip
+    apt_install python3-pip  # pip (and, through its dependencies, the CA certificates it uses)
   fi
-  pip_flags=(--quiet)
+  pip_flags=(--quiet --disable-pip-version-check)
   # Debian's own python3 is "externally managed" (PEP 668): pip needs to be told; it installs
   # into /usr/local (or ~/.local), apart from the Debian packages.
   if python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(

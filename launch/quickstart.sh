@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-bash launch/install_deps.sh
-bash launch/build.sh ladder
+bash launch/install_deps.sh build
+LADDER_BUILD_TESTS=OFF bash launch/build.sh ladder
 store=data/quickstart-synthetic.h5
 if [ ! -f "$store" ]; then
   mkdir -p data

@@ -6,7 +6,7 @@
 # test on 2 cores. Usage: bash launch/sanitize.sh [ctest arguments, e.g. -R checkpoint]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash launch/install_deps.sh
+bash launch/install_deps.sh test
 build=build-sanitize
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLADDER_CUDA=OFF -DLADDER_SANITIZE=ON \
   -DLADDER_BUILD_BENCH=OFF >/dev/null

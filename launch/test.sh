@@ -3,7 +3,7 @@
 # everything, runs the whole CTest suite. GPU tests (label gpu) skip cleanly without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash launch/install_deps.sh
+bash launch/install_deps.sh test
 bash launch/build.sh
 cd build
 ctest --output-on-failure -j "$(nproc)" "$@"

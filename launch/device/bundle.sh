@@ -14,7 +14,7 @@
 # then, on the GPU machine: launch/device/run_gpu_tests.sh or launch/device/run_bench.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bash launch/install_deps.sh
+bash launch/install_deps.sh test
 build_dir=${BUILD_DIR:-build-device}
 BUILD_DIR=$build_dir LADDER_CUDA=ON bash launch/build.sh
 

@@ -1,9 +1,10 @@
 // Why this file exists: `ladder encode --checkpoint AE --store S.h5 --out L.h5 [--levels ...]`.
-// Every rank encodes its images (i ≡ rank mod world) of each level a few at a time; each
-// round's latents are all-gathered and rank 0 writes them, so no rank holds a whole level of
-// latents. scale_factor = 1 / std of sampled latents z = μ + σ·ε over the whole top level
-// (ε keyed by (seed, image)), as MONAI's recipe computes it on its first batch, but over
-// every image and stored with the latents.
+// Every rank encodes its images (i ≡ rank mod world) of each level one at a time, a few per
+// round; each round's latents are all-gathered and rank 0 writes them, so no rank holds a
+// whole level of latents. scale_factor = 1 / std of sampled latents z = μ + σ·ε over the whole
+// top level (ε keyed by (seed, image)), as MONAI's recipe computes it on its first batch, but
+// over every image and stored with the latents. Latents and scale_factor are the same bits on
+// any world size.
 #include "cli/encode_command.h"
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "cli/arguments.h"
 #include "comm/communicator.h"
+#include "comm/image_order.h"
 #include "comm/mpi_session.h"
 #include "config/config.h"
 #include "core/check.h"
@@ -30,7 +32,10 @@
 namespace ladder {
 namespace {
 
-constexpr int64_t kImagesPerRound = 4;  // per rank and forward pass
+// Images per rank and all-gather round. Each is encoded alone (a forward pass of one image), so
+// its latents do not depend on the world size, which decides the images that would share a
+// batch (oneDNN and cuDNN pick their kernels per batch shape).
+constexpr int64_t kImagesPerRound = 4;
 
 std::vector<int> parse_levels(const std::string& text) {
   std::vector<int> levels;
@@ -143,7 +148,7 @@ int encode_command(const std::vector<std::string>& args) {
     writer = std::make_unique<io::LatentStoreWriter>(out, latent, names);
   }
 
-  double moments[3] = {0, 0, 0};  // Σz, Σz², n over the top level's sampled latents
+  std::vector<double> image_moments;  // (held, 2): Σz, Σz² of each held image's sampled latents, top level
   for (int resolution : levels) {
     const data::ImageShard shard = store.load_shard(resolution, rank, world);
     const int64_t side = resolution / downsampling;
@@ -158,22 +163,21 @@ int encode_command(const std::vector<std::string>& args) {
       const int64_t first = round * kImagesPerRound;
       const int64_t n = std::clamp<int64_t>(shard.count() - first, 0, kImagesPerRound);
       std::fill(mine.begin(), mine.end(), 0.f);
-      if (n > 0) {
-        data::images_to_tensor(shard, first, n, images);
+      for (int64_t k = 0; k < n; ++k) {
+        data::images_to_tensor(shard, first + k, 1, images);
         device->encode(images, mu, logvar);
-        std::copy(mu.data(), mu.data() + n * per_image, mine.begin());
-        std::copy(logvar.data(), logvar.data() + n * per_image, mine.begin() + kImagesPerRound * per_image);
-        if (resolution == levels.back())
-          for (int64_t k = 0; k < n; ++k) {
-            Rng rng(seed ^ 0x6c6174656e74ull, static_cast<uint64_t>(shard.indices[first + k]));
-            for (int64_t e = 0; e < per_image; ++e) {
-              const double lv = std::clamp(static_cast<double>(logvar[k * per_image + e]), -30.0, 20.0);
-              const double z = mu[k * per_image + e] + std::exp(0.5 * lv) * rng.normal();
-              moments[0] += z;
-              moments[1] += z * z;
-            }
-            moments[2] += static_cast<double>(per_image);
-          }
+        std::copy_n(mu.data(), per_image, mine.begin() + k * per_image);
+        std::copy_n(logvar.data(), per_image, mine.begin() + (kImagesPerRound + k) * per_image);
+        if (resolution != levels.back()) continue;
+        Rng rng(seed ^ 0x6c6174656e74ull, static_cast<uint64_t>(shard.indices[first + k]));
+        double sum = 0, sum_squares = 0;
+        for (int64_t e = 0; e < per_image; ++e) {
+          const double lv = std::clamp(static_cast<double>(logvar[e]), -30.0, 20.0);
+          const double z = mu[e] + std::exp(0.5 * lv) * rng.normal();
+          sum += z;
+          sum_squares += z * z;
+        }
+        image_moments.insert(image_moments.end(), {sum, sum_squares});
       }
       comm->all_gather(mine.data(), all.data(), static_cast<int64_t>(mine.size()), DType::kF32);
       if (rank != 0) continue;
@@ -192,7 +196,16 @@ int encode_command(const std::vector<std::string>& args) {
       writer->write(resolution, begin, end - begin, block_mu.data(), block_logvar.data());
     }
   }
-  comm->all_reduce_sum(moments, 3, DType::kF64);
+  // Summed in image order, so scale_factor is the same bits on any world size.
+  const std::vector<double> ordered =
+      gather_in_image_order(*comm, image_moments.data(), static_cast<int64_t>(image_moments.size() / 2), 2, info.count);
+  double moments[3] = {0, 0, 0};  // Σz, Σz², n over the top level's sampled latents
+  for (int64_t i = 0; i < info.count; ++i) {
+    moments[0] += ordered[2 * i];
+    moments[1] += ordered[2 * i + 1];
+  }
+  const int64_t top = levels.back() / downsampling;
+  moments[2] = static_cast<double>(info.count * top * top * config.model.latent_channels);
   const double mean = moments[0] / moments[2];
   const double variance = (moments[1] - moments[2] * mean * mean) / std::max(1.0, moments[2] - 1);  // torch.std
   LADDER_CHECK(variance > 0, "encode: the sampled latents have no variance");

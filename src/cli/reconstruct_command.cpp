@@ -16,6 +16,7 @@
 
 #include "cli/arguments.h"
 #include "comm/communicator.h"
+#include "comm/image_order.h"
 #include "comm/mpi_session.h"
 #include "config/config.h"
 #include "core/check.h"
@@ -32,18 +33,10 @@ namespace {
 // Every rank's images (count_r, R, R, C) into (N, R, R, C) on every rank, in global index
 // order (rank r's k-th image is image r + k·world).
 TensorF gather_images(Communicator& comm, const TensorF& mine, int64_t total, const Shape& image) {
-  const int world = comm.world();
   const int64_t per_image = image.h * image.w * image.c;
-  const int64_t most = (total + world - 1) / world;
-  std::vector<float> padded(static_cast<size_t>(most * per_image), 0.f);
-  std::copy(mine.data(), mine.data() + mine.numel(), padded.begin());
-  std::vector<float> all(static_cast<size_t>(most * per_image * world));
-  comm.all_gather(padded.data(), all.data(), most * per_image, DType::kF32);
   TensorF out({total, image.h, image.w, image.c});
-  for (int64_t i = 0; i < total; ++i) {
-    const int64_t rank = i % world, k = i / world;
-    std::copy_n(all.data() + (rank * most + k) * per_image, per_image, out.data() + i * per_image);
-  }
+  const std::vector<float> ordered = gather_in_image_order(comm, mine.data(), mine.numel() / per_image, per_image, total);
+  std::copy(ordered.begin(), ordered.end(), out.data());
   return out;
 }
 
@@ -122,26 +115,25 @@ int reconstruct_command(const std::vector<std::string>& args) {
   TensorF originals, reconstructions({shard.count(), resolution, resolution, info.channels});
   data::images_to_tensor(shard, 0, shard.count(), originals);
   const int64_t per_image = image.h * image.w * image.c;
-  constexpr int64_t kChunk = 4;  // images per forward pass
+  // One image per forward pass and the sums taken over the gathered images in image order:
+  // the same bits on any world size (the kernels oneDNN and cuDNN pick depend on the batch).
   TensorF part_in, part_out;
-  double sums[3] = {0, 0, static_cast<double>(shard.count() * per_image)};  // Σ|d|, Σd², elements
-  for (int64_t first = 0; first < shard.count(); first += kChunk) {
-    const int64_t n = std::min(kChunk, shard.count() - first);
-    data::images_to_tensor(shard, first, n, part_in);
+  for (int64_t k = 0; k < shard.count(); ++k) {
+    data::images_to_tensor(shard, k, 1, part_in);
     device->reconstruct(part_in, part_out);
-    std::copy_n(part_out.data(), n * per_image, reconstructions.data() + first * per_image);
+    std::copy_n(part_out.data(), per_image, reconstructions.data() + k * per_image);
   }
-  for (int64_t k = 0; k < originals.numel(); ++k) {
-    const double d = static_cast<double>(reconstructions[k]) - originals[k];
-    sums[0] += std::abs(d);
-    sums[1] += d * d;
-  }
-  comm->all_reduce_sum(sums, 3, DType::kF64);
-  const double l1 = sums[0] / sums[2], mse = sums[1] / sums[2];
-  const double psnr = mse > 0 ? 10 * std::log10(4.0 / mse) : INFINITY;
-
   const TensorF all_originals = gather_images(*comm, originals, count, image);
   const TensorF all_reconstructions = gather_images(*comm, reconstructions, count, image);
+  double absolute = 0, squared = 0;
+  for (int64_t k = 0; k < all_originals.numel(); ++k) {
+    const double d = static_cast<double>(all_reconstructions[k]) - all_originals[k];
+    absolute += std::abs(d);
+    squared += d * d;
+  }
+  const double elements = static_cast<double>(all_originals.numel());
+  const double l1 = absolute / elements, mse = squared / elements;
+  const double psnr = mse > 0 ? 10 * std::log10(4.0 / mse) : INFINITY;
   if (comm->rank() == 0) {
     if (ends_with(out, ".png")) {
       io::write_image_grid(out, {&all_originals, &all_reconstructions});

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "comm/image_order.h"
 #include "comm/mpi_session.h"
 #include "core/context.h"
 #include "core/log.h"
@@ -33,6 +34,9 @@ namespace {
 
 // A probed micro-batch fits when its peak stays within this share of the GPU's memory.
 constexpr double kProbeHeadroom = 0.95;
+// Images per validation forward pass (Trainer::validate): one, so that no image's values
+// depend on the world size.
+constexpr int kValidationChunk = 1;
 
 double now_seconds() {
   using clock = std::chrono::steady_clock;
@@ -317,19 +321,14 @@ TrainSummary Trainer::run() {
   return summary;
 }
 
-std::vector<std::pair<std::string, double>> Trainer::validate(const data::ImageShard& shard, int chunk) {
+std::vector<std::pair<std::string, double>> Trainer::validate(const data::ImageShard& shard) {
   const std::vector<std::string> names = task_->validation_terms();
   const int64_t fields = static_cast<int64_t>(names.size());
   double total = static_cast<double>(shard.count());
   comm_->all_reduce_sum(&total, 1, DType::kF64);
   const int64_t count = static_cast<int64_t>(total);
-  const std::vector<double> mine = task_->validate(shard, chunk);  // (held, fields)
-  std::vector<double> all(static_cast<size_t>(count * fields), 0.0);
-  for (int64_t k = 0; k < shard.count(); ++k) {  // held record k is image rank + k·world of the set
-    const int64_t position = rank_ + k * world_;
-    std::copy_n(mine.begin() + k * fields, fields, all.begin() + position * fields);
-  }
-  comm_->all_reduce_sum(all.data(), static_cast<int64_t>(all.size()), DType::kF64);
+  const std::vector<double> mine = task_->validate(shard, kValidationChunk);  // (held, fields)
+  const std::vector<double> all = gather_in_image_order(*comm_, mine.data(), shard.count(), fields, count);
   std::vector<double> means(static_cast<size_t>(fields), 0.0);
   for (int64_t i = 0; i < count; ++i)
     for (int64_t f = 0; f < fields; ++f) means[f] += all[i * fields + f];
@@ -589,7 +588,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
     const bool last_step = rung_step + 1 == steps;
     std::vector<std::pair<std::string, double>> validated;
     if (task_->has_validation() && (last_step || (config_.run.val_every > 0 && step_ % config_.run.val_every == 0))) {
-      validated = validate(validation, micro);
+      validated = validate(validation);
       summary.last_validation = {validated.begin(), validated.end()};
     }
     if (step_ % config_.run.log_every == 0 || last_step || !validated.empty()) {

@@ -85,11 +85,11 @@ class Trainer {
   void log_memory_plan() const;
   void write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
                     TrainSummary& summary);
-  // The task's validation over every rank's share `shard`, `chunk` records at a time: each
-  // image's values land in their place of one array that an all-reduce completes (every other
-  // entry is 0, so the sum is exact), then the means are taken in image order — the same bits
-  // on any world size.
-  std::vector<std::pair<std::string, double>> validate(const data::ImageShard& shard, int chunk);
+  // The task's validation over every rank's share `shard`, one image per forward pass (so an
+  // image's values never depend on which images share its batch, which differs with the world
+  // size, nor on the kernels oneDNN or cuDNN pick for that batch), the values gathered into
+  // image order and the means taken in that order: the same bits on any world size.
+  std::vector<std::pair<std::string, double>> validate(const data::ImageShard& shard);
 
   Config config_;
   int rank_ = 0, world_ = 1;

@@ -12,6 +12,8 @@
 #include <dnnl.hpp>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "core/rng.h"
@@ -104,6 +106,16 @@ TEST(OneDnnConv, WinogradServesLargeSameConvolutionsOnly) {
   EXPECT_FALSE(fast.uses_winograd(Conv2dDims::make(2, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1)));   // 3 channels out
   EXPECT_FALSE(fast.uses_winograd(Conv2dDims::make(2, 64, 64, 64, 64, 3, 2, 0, 0, 1, 1)));  // stride 2
   EXPECT_FALSE(fast.uses_winograd(Conv2dDims::make(2, 32, 32, 64, 64, 1, 1, 0, 0, 0, 0)));  // 1x1
+}
+
+// The isa-avx2 reruns (tests/CMakeLists.txt) set DNNL_MAX_CPU_ISA=AVX2: oneDNN must then run
+// no AVX-512 kernel, or those reruns would prove nothing about AVX2 machines.
+TEST(OneDnnConv, HonoursTheIsaCapOfTheEnvironment) {
+  const char* cap = std::getenv("DNNL_MAX_CPU_ISA");
+  if (cap == nullptr || std::string(cap) != "AVX2") GTEST_SKIP() << "DNNL_MAX_CPU_ISA is not AVX2";
+  EXPECT_EQ(dnnl::get_effective_cpu_isa(), dnnl::cpu_isa::avx2);  // ladder needs AVX2 (x86-64-v3)
+  EXPECT_FALSE(has_avx512());
+  EXPECT_FALSE(OneDnnConvolutions().uses_winograd(Conv2dDims::make(2, 32, 32, 32, 64, 3, 1, 1, 1, 1, 1)));
 }
 
 TEST(OneDnnConv, EqualInputsGiveEqualBits) {
