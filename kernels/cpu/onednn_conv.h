@@ -13,10 +13,16 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "kernels/cpu/ops.h"
 
 namespace ladder::cpu {
+
+// The ISA oneDNN's kernels run with on this machine, after any DNNL_MAX_CPU_ISA cap:
+// "avx512_core_bf16", "avx2", ... (the run log names it: results differ in the last bits
+// between ISAs, docs/ARCHITECTURE.md "Determinism").
+std::string onednn_isa();
 
 class OneDnnConvolutions {
  public:

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/prefetcher.h"
+#include "kernels/cpu/onednn_conv.h"
 #include "train/oom_message.h"
 #include "train/stop_signals.h"
 #ifdef LADDER_WITH_CUDA
@@ -162,8 +163,8 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
                                                  device_->buffer_pinner(), [this] { return device_->buffers(); });
 
   log_info("model: ", task_->model_name(), ", ", params_.count(), " parameters");
-  log_info("device: ", device_->name(), " (run.device = ", config_.run.device, "), precision ",
-           device_->precision(), ", world ", world_, " over ",
+  log_info("device: ", device_->name(), " (run.device = ", config_.run.device, "; oneDNN ISA ",
+           cpu::onednn_isa(), "), precision ", device_->precision(), ", world ", world_, " over ",
            (buffers_comm_ ? *buffers_comm_ : *comm_).backend(), ", ZeRO stage ",
            config_.train.zero_stage);
   log_memory_plan();

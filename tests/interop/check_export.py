@@ -18,7 +18,7 @@ try:
     from safetensors import safe_open
     from safetensors.numpy import load_file, save_file
 except ImportError as error:  # never skipped: CI installs these (launch/install_deps.sh)
-    print(f"FAIL: {error}; install numpy, safetensors and h5py (bash launch/install_deps.sh)")
+    print(f"FAIL: {error}; install numpy, safetensors and h5py (bash launch/install_deps.sh python)")
     sys.exit(1)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
