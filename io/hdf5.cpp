@@ -83,14 +83,20 @@ File open_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ignored;
   const fs::file_status status = fs::status(path, ignored);
-  if (!fs::exists(status)) LADDER_FAIL(path, ": no such file");
-  if (fs::is_directory(status)) LADDER_FAIL(path, ": is a directory, not an HDF5 file");
+  // A missing, foreign or damaged file is bad input (UsageError, exit 2), as the brief's exit
+  // codes say; a file that cannot be read at all is a runtime failure.
+  if (!fs::exists(status)) throw UsageError(path + ": no such file");
+  if (fs::is_directory(status)) throw UsageError(path + ": is a directory, not an HDF5 file");
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
-  if (is_hdf5 == 0) LADDER_FAIL(path, ": not an HDF5 file");
+  if (is_hdf5 == 0) throw UsageError(path + ": not an HDF5 file");
   check(is_hdf5, path, "cannot read the file");
   disable_plugins();
-  File file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
-                  "cannot open: truncated or damaged HDF5 file"));
+  const hid_t opened = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (opened < 0) {
+    const std::string reason = last_error();
+    throw UsageError(path + ": cannot open: truncated or damaged HDF5 file" + (reason.empty() ? "" : " (HDF5: " + reason + ")"));
+  }
+  File file(opened);
   LinkCheck links;
   const herr_t visited = H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, check_link, &links);
   if (!links.refused.empty()) throw UsageError(path + ": " + links.refused + "; ladder reads self-contained files only");

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/encode_command.h"
+#include "cli/evaluate_command.h"
 #include "cli/export_command.h"
 #include "cli/inspect_command.h"
 #include "cli/pack_command.h"
@@ -40,6 +41,7 @@ const char* kUsage =
     "                                                   a latent store for stage 2 (under mpirun)\n"
     "  sample --checkpoint UNET [--autoencoder AE] --count N --resolution R --sampler ddim|ddpm\n"
     "         --steps S --out grid.png [--save-latents F.h5]  generate images (stage 2)\n"
+    "  evaluate --features A.h5 --reference B.h5        FID and KID between two feature sets\n"
     "  plan --config F.ini [--world N] [--gpu-memory 80GiB]\n"
     "                                                   bytes per rank and the micro-batch that fits\n"
     "\n"
@@ -72,6 +74,7 @@ int dispatch(const std::vector<std::string>& args) {
   if (args[0] == "sample") return ladder::sample_command(rest);
   if (args[0] == "reconstruct") return ladder::reconstruct_command(rest);
   if (args[0] == "plan") return ladder::plan_command(rest);
+  if (args[0] == "evaluate") return ladder::evaluate_command(rest);
   throw ladder::UsageError("unknown command '" + args[0] + "' (see ladder --help)");
 }
 
