@@ -22,18 +22,18 @@ int main(int argc, char** argv) {
   const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;
 
   Conv2dDims d;
-  d.n = 8, d.h = 64, d.w = 64, d.cin = 128, d.cout = 128, d.kernel = 3, d.stride = 1;
+  d.n = 8, d.h = 64, d.w = 64, d.cin = 128, d.cout = 128, d.kernel_h = 3, d.kernel_w = 3, d.stride = 1;
   d.pad_top = d.pad_left = d.pad_bottom = d.pad_right = 1;
   const int64_t x_count = int64_t(d.n) * d.h * d.w * d.cin;
   const int64_t y_count = int64_t(d.n) * d.out_h() * d.out_w() * d.cout;
-  const int64_t w_count = int64_t(d.cout) * d.kernel * d.kernel * d.cin;
+  const int64_t w_count = int64_t(d.cout) * d.kernel_h * d.kernel_w * d.cin;
   std::vector<float> x = random_vector(x_count, 1), w = random_vector(w_count, 2);
   std::vector<float> b = random_vector(d.cout, 3), dy = random_vector(y_count, 4);
   std::vector<float> y(y_count), dx(x_count), dw(w_count), db(d.cout);
 
   // The GEMM of the forward pass: (N·Ho·Wo, K·K·Cin) × (K·K·Cin, Cout), B stored transposed.
   const int64_t gm = int64_t(d.n) * d.out_h() * d.out_w(), gn = d.cout,
-                gk = int64_t(d.kernel) * d.kernel * d.cin;
+                gk = int64_t(d.kernel_h) * d.kernel_w * d.cin;
   std::vector<float> ga = random_vector(gm * gk, 5), gc(gm * gn);
   const double flops = 2.0 * double(d.macs());
 

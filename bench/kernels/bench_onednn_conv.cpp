@@ -64,7 +64,7 @@ std::vector<PlainPass> plain_passes(const dnnl::engine& engine, const Conv2dDims
   const tag activations = direct ? tag::nhwc : tag::any;
   const dnnl::memory::desc x({d.n, d.cin, d.h, d.w}, dt::f32, activations);
   const dnnl::memory::desc y({d.n, d.cout, d.out_h(), d.out_w()}, dt::f32, activations);
-  const dnnl::memory::desc w_any({d.cout, d.cin, d.kernel, d.kernel}, dt::f32, tag::any);
+  const dnnl::memory::desc w_any({d.cout, d.cin, d.kernel_h, d.kernel_w}, dt::f32, tag::any);
   const dnnl::memory::desc b({d.cout}, dt::f32, tag::x);
   const dnnl::memory::dims strides = {d.stride, d.stride}, left = {d.pad_top, d.pad_left},
                            right = {d.pad_bottom, d.pad_right};
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
     const std::vector<ladder::bench::Timing> s = ladder::bench::time_rounds(repeats, runs);
     const double gflop = 2.0 * double(d.macs()) / 1e9;
     char shape[64];
-    std::snprintf(shape, sizeof shape, "%d,%d,%d,%d->%d,%d,%d", d.n, d.h, d.w, d.cin, d.cout, d.kernel, d.stride);
+    std::snprintf(shape, sizeof shape, "%d,%d,%d,%d->%d,%d,%d", d.n, d.h, d.w, d.cin, d.cout, d.kernel_h, d.stride);
     const char* names[] = {"forward", "backward_data", "backward_filter"};
     for (size_t pass = 0; pass < 3; ++pass) {
       double best_s = s[2 * pass + 1].median_s;

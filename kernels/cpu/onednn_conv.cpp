@@ -17,9 +17,9 @@ namespace {
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool>;
+using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, bool>;
 Key key_of(const Conv2dDims& d, bool bias) {
-  return {d.n, d.h, d.w, d.cin, d.cout, d.kernel, d.stride, d.pad_top, d.pad_left, d.pad_bottom, d.pad_right, bias};
+  return {d.n, d.h, d.w, d.cin, d.cout, d.kernel_h, d.kernel_w, d.stride, d.pad_top, d.pad_left, d.pad_bottom, d.pad_right, bias};
 }
 
 // Winograd F(4×4, 3×3) (oneDNN's jit_wino_4x3, AVX-512) for the forward and backward-data
@@ -31,7 +31,7 @@ Key key_of(const Conv2dDims& d, bool bias) {
 // 256 → 256), so the filter gradient stays direct. Where Winograd is not available (a CPU
 // without AVX-512) the direct kernels serve every pass.
 bool winograd_pays(const Conv2dDims& d) {
-  const bool same_3x3 = d.kernel == 3 && d.stride == 1 && d.pad_top == 1 && d.pad_left == 1 && d.pad_bottom == 1 &&
+  const bool same_3x3 = d.kernel_h == 3 && d.kernel_w == 3 && d.stride == 1 && d.pad_top == 1 && d.pad_left == 1 && d.pad_bottom == 1 &&
                         d.pad_right == 1;
   return same_3x3 && std::min(d.cin, d.cout) >= 32 && int64_t(d.n) * d.out_h() * d.out_w() >= 1024;
 }
@@ -88,8 +88,8 @@ struct OneDnnConvolutions::Impl {
                              right = {d.pad_bottom, d.pad_right};
     s->x = dnnl::memory::desc({d.n, d.cin, d.h, d.w}, dt::f32, tag::nhwc);
     s->y = dnnl::memory::desc({d.n, d.cout, d.out_h(), d.out_w()}, dt::f32, tag::nhwc);
-    s->w_user = dnnl::memory::desc({d.cout, d.cin, d.kernel, d.kernel}, dt::f32, tag::ohwi);
-    const dnnl::memory::desc w_any({d.cout, d.cin, d.kernel, d.kernel}, dt::f32, tag::any);
+    s->w_user = dnnl::memory::desc({d.cout, d.cin, d.kernel_h, d.kernel_w}, dt::f32, tag::ohwi);
+    const dnnl::memory::desc w_any({d.cout, d.cin, d.kernel_h, d.kernel_w}, dt::f32, tag::any);
     s->b = bias ? dnnl::memory::desc({d.cout}, dt::f32, tag::x) : dnnl::memory::desc();
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

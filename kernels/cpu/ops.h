@@ -18,29 +18,36 @@
 namespace ladder::cpu {
 
 // ---------------------------------------------------------------------------------------
-// Convolution. x (N, H, W, Cin), w (Cout, K, K, Cin), b (Cout), y (N, Ho, Wo, Cout).
-// Padding is given per side, so the Downsample's right/bottom-only padding is one case.
+// Convolution. x (N, H, W, Cin), w (Cout, KH, KW, Cin), b (Cout), y (N, Ho, Wo, Cout).
+// Padding is given per side, so the Downsample's right/bottom-only padding is one case;
+// kernels may be rectangular (InceptionV3's 1×7 and 7×1).
 struct Conv2dDims {
   int n = 1, h = 1, w = 1, cin = 1, cout = 1;
-  int kernel = 3, stride = 1;
+  int kernel_h = 3, kernel_w = 3, stride = 1;
   int pad_top = 1, pad_left = 1, pad_bottom = 1, pad_right = 1;
 
+  // A square kernel × kernel.
   static Conv2dDims make(int n, int h, int w, int cin, int cout, int kernel, int stride, int top,
                          int left, int bottom, int right) {
+    return make_rectangular(n, h, w, cin, cout, kernel, kernel, stride, top, left, bottom, right);
+  }
+  static Conv2dDims make_rectangular(int n, int h, int w, int cin, int cout, int kernel_h, int kernel_w,
+                                     int stride, int top, int left, int bottom, int right) {
     Conv2dDims d;
-    d.n = n, d.h = h, d.w = w, d.cin = cin, d.cout = cout, d.kernel = kernel, d.stride = stride;
+    d.n = n, d.h = h, d.w = w, d.cin = cin, d.cout = cout, d.kernel_h = kernel_h, d.kernel_w = kernel_w;
+    d.stride = stride;
     d.pad_top = top, d.pad_left = left, d.pad_bottom = bottom, d.pad_right = right;
     return d;
   }
 
-  int out_h() const { return (h + pad_top + pad_bottom - kernel) / stride + 1; }
-  int out_w() const { return (w + pad_left + pad_right - kernel) / stride + 1; }
+  int out_h() const { return (h + pad_top + pad_bottom - kernel_h) / stride + 1; }
+  int out_w() const { return (w + pad_left + pad_right - kernel_w) / stride + 1; }
   int64_t x_size() const { return int64_t(n) * h * w * cin; }                  // elements of x
   int64_t y_size() const { return int64_t(n) * out_h() * out_w() * cout; }      // elements of y
-  int64_t w_size() const { return int64_t(cout) * kernel * kernel * cin; }      // elements of w
+  int64_t w_size() const { return int64_t(cout) * kernel_h * kernel_w * cin; }  // elements of w
   // Multiply-accumulates of one forward pass (FLOPs = 2 × this).
   int64_t macs() const {
-    return int64_t(n) * out_h() * out_w() * cout * int64_t(kernel) * kernel * cin;
+    return int64_t(n) * out_h() * out_w() * cout * int64_t(kernel_h) * kernel_w * cin;
   }
 };
 

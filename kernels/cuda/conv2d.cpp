@@ -82,7 +82,7 @@ struct Plan {
 };
 
 // (n, h, w, cin, cout, kernel, stride, pads ×4, dtype)
-using PlanKey = std::array<int, 12>;
+using PlanKey = std::array<int, 13>;
 
 constexpr int64_t kMaxDescriptorElements = std::numeric_limits<int32_t>::max();
 constexpr size_t kAlign = 256;
@@ -100,13 +100,13 @@ size_t embedded_filter_bytes(const Plan& plan) {
 void check_dims(const Conv2dDims& d) {
   LADDER_CHECK(d.n > 0 && d.h > 0 && d.w > 0 && d.cin > 0 && d.cout > 0,
                "cuda conv2d: bad size");
-  LADDER_CHECK(d.kernel > 0 && d.stride > 0, "cuda conv2d: bad kernel ", d.kernel,
-               " or stride ", d.stride);
+  LADDER_CHECK(d.kernel_h > 0 && d.kernel_w > 0 && d.stride > 0, "cuda conv2d: bad kernel ", d.kernel_h, "x",
+               d.kernel_w, " or stride ", d.stride);
   LADDER_CHECK(d.pad_top >= 0 && d.pad_left >= 0 && d.pad_bottom >= 0 && d.pad_right >= 0,
                "cuda conv2d: negative padding");
-  LADDER_CHECK(d.h + d.pad_top + d.pad_bottom >= d.kernel &&
-                   d.w + d.pad_left + d.pad_right >= d.kernel,
-               "cuda conv2d: kernel ", d.kernel, " larger than the padded input ", d.h, "x",
+  LADDER_CHECK(d.h + d.pad_top + d.pad_bottom >= d.kernel_h &&
+                   d.w + d.pad_left + d.pad_right >= d.kernel_w,
+               "cuda conv2d: kernel ", d.kernel_h, "x", d.kernel_w, " larger than the padded input ", d.h, "x",
                d.w);
 }
 
@@ -162,8 +162,8 @@ class CudnnConv2d::Impl {
 };
 
 Plan& CudnnConv2d::Impl::plan_for(const Conv2dDims& d, cudnnDataType_t type) {
-  const PlanKey key{d.n,        d.h,         d.w,       d.cin,       d.cout,       d.kernel,
-                    d.stride,   d.pad_top,   d.pad_left, d.pad_bottom, d.pad_right, int(type)};
+  const PlanKey key{d.n,      d.h,       d.w,        d.cin,        d.cout,       d.kernel_h, d.kernel_w,
+                    d.stride, d.pad_top, d.pad_left, d.pad_bottom, d.pad_right, int(type)};
   auto found = plans_.find(key);
   if (found != plans_.end()) return found->second;
 
@@ -173,12 +173,13 @@ Plan& CudnnConv2d::Impl::plan_for(const Conv2dDims& d, cudnnDataType_t type) {
   const int pad_w = std::max(d.pad_left, d.pad_right);
   plan.embedding.cout = d.cout;
   plan.embedding.cin = d.cin;
-  plan.embedding.k = d.kernel;
-  plan.embedding.kh = d.kernel + 2 * pad_h - d.pad_top - d.pad_bottom;
-  plan.embedding.kw = d.kernel + 2 * pad_w - d.pad_left - d.pad_right;
+  plan.embedding.real_h = d.kernel_h;
+  plan.embedding.real_w = d.kernel_w;
+  plan.embedding.kh = d.kernel_h + 2 * pad_h - d.pad_top - d.pad_bottom;
+  plan.embedding.kw = d.kernel_w + 2 * pad_w - d.pad_left - d.pad_right;
   plan.embedding.off_h = pad_h - d.pad_top;
   plan.embedding.off_w = pad_w - d.pad_left;
-  plan.embedded = plan.embedding.kh != d.kernel || plan.embedding.kw != d.kernel;
+  plan.embedded = plan.embedding.kh != d.kernel_h || plan.embedding.kw != d.kernel_w;
 
   const int ho = d.out_h(), wo = d.out_w();
   plan.x.set_nhwc(type, d.n, d.h, d.w, d.cin);

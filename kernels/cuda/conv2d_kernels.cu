@@ -65,23 +65,23 @@ __global__ void embed_filter_kernel(FilterEmbedding e, const T* __restrict__ w,
     rest /= e.kw;
     const int r = int(rest % e.kh) - e.off_h;
     const int64_t co = rest / e.kh;
-    const bool inside = r >= 0 && r < e.k && s >= 0 && s < e.k;
-    big[i] = inside ? w[((co * e.k + r) * e.k + s) * e.cin + ci] : from_float<T>(0.f);
+    const bool inside = r >= 0 && r < e.real_h && s >= 0 && s < e.real_w;
+    big[i] = inside ? w[((co * e.real_h + r) * e.real_w + s) * e.cin + ci] : from_float<T>(0.f);
   }
 }
 
-// One thread per element of the real (Cout, K, K, Cin) filter gradient.
+// One thread per element of the real (Cout, RH, RW, Cin) filter gradient.
 template <class T>
 __global__ void accumulate_embedded_kernel(FilterEmbedding e, const T* __restrict__ big,
                                            T* __restrict__ dw) {
-  const int64_t count = int64_t(e.cout) * e.k * e.k * e.cin;
+  const int64_t count = int64_t(e.cout) * e.real_h * e.real_w * e.cin;
   for (int64_t i = global_thread(); i < count; i += grid_stride()) {
     const int ci = int(i % e.cin);
     int64_t rest = i / e.cin;
-    const int s = int(rest % e.k);
-    rest /= e.k;
-    const int r = int(rest % e.k);
-    const int64_t co = rest / e.k;
+    const int s = int(rest % e.real_w);
+    rest /= e.real_w;
+    const int r = int(rest % e.real_h);
+    const int64_t co = rest / e.real_h;
     const T g = big[((co * e.kh + r + e.off_h) * e.kw + s + e.off_w) * e.cin + ci];
     dw[i] = from_float<T>(to_float(dw[i]) + to_float(g));
   }
@@ -127,7 +127,7 @@ void embed_filter(const FilterEmbedding& e, const T* w, T* big, cudaStream_t str
 template <class T>
 void accumulate_embedded_filter_grad(const FilterEmbedding& e, const T* big_grad, T* dw,
                                      cudaStream_t stream) {
-  const int64_t count = int64_t(e.cout) * e.k * e.k * e.cin;
+  const int64_t count = int64_t(e.cout) * e.real_h * e.real_w * e.cin;
   accumulate_embedded_kernel<T><<<grid_for(count), kThreads, 0, stream>>>(e, big_grad, dw);
   LADDER_CUDA_CHECK_LAUNCH();
 }

@@ -23,10 +23,11 @@ template <class T>
 void bias_grad_accumulate(int64_t pixels, int c, const T* dy, float* partials, T* db,
                           cudaStream_t stream);
 
-// A (Cout, K, K, Cin) filter placed at rows [off_h, off_h + K), columns [off_w, off_w + K)
+// A (Cout, RH, RW, Cin) filter placed at rows [off_h, off_h + RH), columns [off_w, off_w + RW)
 // of a zero (Cout, KH, KW, Cin) filter.
 struct FilterEmbedding {
-  int cout, cin, k;   // the real filter
+  int cout, cin;      // the real filter's channels
+  int real_h, real_w; // and its taps
   int kh, kw;         // the embedding filter
   int off_h, off_w;   // where the real taps sit in it
 };
@@ -34,7 +35,7 @@ struct FilterEmbedding {
 // big (Cout, KH, KW, Cin) = embed(w).
 template <class T>
 void embed_filter(const FilterEmbedding& e, const T* w, T* big, cudaStream_t stream);
-// dw (Cout, K, K, Cin) += the real taps of big_grad (Cout, KH, KW, Cin).
+// dw (Cout, RH, RW, Cin) += the real taps of big_grad (Cout, KH, KW, Cin).
 template <class T>
 void accumulate_embedded_filter_grad(const FilterEmbedding& e, const T* big_grad, T* dw,
                                      cudaStream_t stream);

@@ -220,6 +220,10 @@ const Case kCases[] = {
     {"downsample_h16_16to16", Conv2dDims::make(3, 16, 16, 16, 16, 3, 2, 0, 0, 1, 1)},
     // Not rectangular, a padding only on top/left: the embedding the other way round.
     {"asym_top_left_h9w16_3to16", Conv2dDims::make(3, 9, 16, 3, 16, 3, 1, 2, 1, 0, 1)},
+    // InceptionV3's rectangular kernels ('same' padding) and its unpadded stride-2 stem.
+    {"k1x7_same_h17_20to12", Conv2dDims::make_rectangular(2, 17, 17, 20, 12, 1, 7, 1, 0, 3, 0, 3)},
+    {"k7x1_same_h17_12to20", Conv2dDims::make_rectangular(2, 17, 17, 12, 20, 7, 1, 1, 3, 0, 3, 0)},
+    {"k3s2p0_h17_8to16", Conv2dDims::make(2, 17, 17, 8, 16, 3, 2, 0, 0, 0, 0)},
 };
 
 // Names the case in test listings (instead of its bytes).

@@ -55,6 +55,11 @@ const Case kCases[] = {
     // ~1e-7), within the same bound.
     {"3x3 same, Winograd-sized", Conv2dDims::make(2, 32, 32, 32, 64, 3, 1, 1, 1, 1, 1)},
     {"3x3 same, Winograd-sized, odd sizes and channels", Conv2dDims::make(3, 19, 23, 40, 33, 3, 1, 1, 1, 1, 1)},
+    // InceptionV3's rectangular kernels and its unpadded stride-2 stem.
+    {"1x7 same", Conv2dDims::make_rectangular(2, 17, 17, 32, 48, 1, 7, 1, 0, 3, 0, 3)},
+    {"7x1 same", Conv2dDims::make_rectangular(2, 17, 17, 48, 32, 7, 1, 1, 3, 0, 3, 0)},
+    {"3x1 same, odd channels", Conv2dDims::make_rectangular(1, 8, 8, 33, 19, 3, 1, 1, 1, 0, 1, 0)},
+    {"3x3 stride 2 valid", Conv2dDims::make(2, 35, 35, 16, 24, 3, 2, 0, 0, 0, 0)},
 };
 
 bool has_avx512() { return dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core; }

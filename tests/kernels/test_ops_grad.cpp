@@ -159,6 +159,16 @@ TEST(ConvGrad, Kernel4Stride1Pad1) { check_gradients(conv_case(Conv2dDims::make(
 // LPIPS's AlexNet: conv1 11×11 stride 4 pad 2, conv2 5×5 pad 2.
 TEST(ConvGrad, Kernel11Stride4Pad2) { check_gradients(conv_case(Conv2dDims::make(1, 15, 13, 2, 2, 11, 4, 2, 2, 2, 2))); }
 TEST(ConvGrad, Kernel5Stride1Pad2) { check_gradients(conv_case(Conv2dDims::make(2, 5, 6, 2, 3, 5, 1, 2, 2, 2, 2))); }
+// Rectangular kernels (InceptionV3's 1×7 and 7×1 with 'same' padding, 3×1 at stride 2).
+TEST(ConvGrad, Kernel1x7Same) {
+  check_gradients(conv_case(Conv2dDims::make_rectangular(2, 4, 9, 2, 3, 1, 7, 1, 0, 3, 0, 3)));
+}
+TEST(ConvGrad, Kernel7x1Same) {
+  check_gradients(conv_case(Conv2dDims::make_rectangular(1, 9, 4, 3, 2, 7, 1, 1, 3, 0, 3, 0)));
+}
+TEST(ConvGrad, Kernel3x1Stride2) {
+  check_gradients(conv_case(Conv2dDims::make_rectangular(2, 7, 5, 2, 3, 3, 1, 2, 1, 0, 0, 0)));
+}
 
 // Naive 7-loop convolution passes in double: y = conv(x, w) + b, dx, dw (+=), db (+=).
 struct NaiveConv {
@@ -170,7 +180,7 @@ NaiveConv naive_conv(const Conv2dDims& d, const std::vector<float>& x, const std
   NaiveConv r;
   r.y.assign(size_t(d.y_size()), 0.0), r.dx.assign(size_t(d.x_size()), 0.0), r.dw.assign(size_t(d.w_size()), 0.0);
   r.db.assign(d.cout, 0.0);
-  const int ho = d.out_h(), wo = d.out_w(), k = d.kernel;
+  const int ho = d.out_h(), wo = d.out_w();
   for (int n = 0; n < d.n; ++n)
     for (int oh = 0; oh < ho; ++oh)
       for (int ow = 0; ow < wo; ++ow)
@@ -179,12 +189,12 @@ NaiveConv naive_conv(const Conv2dDims& d, const std::vector<float>& x, const std
           double acc = b[co];
           const double g = dy[yi];
           r.db[co] += g;
-          for (int kh = 0; kh < k; ++kh)
-            for (int kw = 0; kw < k; ++kw) {
+          for (int kh = 0; kh < d.kernel_h; ++kh)
+            for (int kw = 0; kw < d.kernel_w; ++kw) {
               const int ih = oh * d.stride - d.pad_top + kh, iw = ow * d.stride - d.pad_left + kw;
               if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) continue;
               const size_t xi = ((size_t(n) * d.h + ih) * d.w + iw) * d.cin;
-              const size_t wi = ((size_t(co) * k + kh) * k + kw) * d.cin;
+              const size_t wi = ((size_t(co) * d.kernel_h + kh) * d.kernel_w + kw) * d.cin;
               for (int ci = 0; ci < d.cin; ++ci) {
                 acc += double(x[xi + ci]) * w[wi + ci];
                 r.dx[xi + ci] += g * w[wi + ci];
@@ -242,6 +252,15 @@ TEST(ConvValue, Kernel4Stride2Pad1) { check_conv_against_naive(Conv2dDims::make(
 TEST(ConvValue, Kernel4Stride1Pad1) { check_conv_against_naive(Conv2dDims::make(2, 9, 11, 16, 1, 4, 1, 1, 1, 1, 1)); }
 TEST(ConvValue, Kernel11Stride4Pad2) { check_conv_against_naive(Conv2dDims::make(2, 64, 60, 3, 16, 11, 4, 2, 2, 2, 2)); }
 TEST(ConvValue, Kernel5Stride1Pad2) { check_conv_against_naive(Conv2dDims::make(2, 15, 13, 16, 24, 5, 1, 2, 2, 2, 2)); }
+TEST(ConvValue, Kernel1x7And7x1Same) {
+  check_conv_against_naive(Conv2dDims::make_rectangular(2, 17, 17, 24, 20, 1, 7, 1, 0, 3, 0, 3));
+  check_conv_against_naive(Conv2dDims::make_rectangular(2, 17, 17, 24, 20, 7, 1, 1, 3, 0, 3, 0));
+}
+TEST(ConvValue, Kernel1x3And3x1Stride2AndManyChunks) {
+  check_conv_against_naive(Conv2dDims::make_rectangular(2, 8, 8, 16, 12, 1, 3, 1, 0, 1, 0, 1));
+  check_conv_against_naive(Conv2dDims::make_rectangular(2, 9, 8, 16, 12, 3, 1, 2, 1, 0, 0, 0));
+  check_conv_against_naive(Conv2dDims::make_rectangular(3, 70, 66, 37, 45, 7, 1, 1, 3, 0, 3, 0));
+}
 
 // ---- group_norm -------------------------------------------------------------------------------
 
