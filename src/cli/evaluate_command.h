@@ -1,6 +1,6 @@
-// Why this file exists: `ladder evaluate`, the scores papers report. Today it compares two
-// sets of feature vectors (FID and KID from feature files, io/feature_file.h); the InceptionV3
-// network that extracts them from a checkpoint's images is not built yet.
+// Why this file exists: `ladder evaluate`, the scores papers report: FID and KID between
+// feature files (io/feature_file.h), and InceptionV3 features of an image store. Scoring a
+// checkpoint's reconstructions or samples is not built yet.
 #pragma once
 
 #include <string>

@@ -42,6 +42,8 @@ const char* kUsage =
     "  sample --checkpoint UNET [--autoencoder AE] --count N --resolution R --sampler ddim|ddpm\n"
     "         --steps S --out grid.png [--save-latents F.h5]  generate images (stage 2)\n"
     "  evaluate --features A.h5 --reference B.h5        FID and KID between two feature sets\n"
+    "  evaluate --store S.h5 --weights W [--save-features F.h5] [--reference B.h5]\n"
+    "                                                   InceptionV3 features of a store (and FID/KID)\n"
     "  plan --config F.ini [--world N] [--gpu-memory 80GiB]\n"
     "                                                   bytes per rank and the micro-batch that fits\n"
     "\n"

@@ -17,6 +17,7 @@
 
 #include "core/params.h"
 #include "core/tensor.h"
+#include "kernels/cpu/feature_ops.h"
 #include "kernels/cpu/onednn_conv.h"
 #include "kernels/cpu/ops.h"
 
@@ -88,6 +89,24 @@ class CpuBackend {
   // ---- LPIPS (model/lpips.h): max pooling and the per-pixel head. shift, scale (3) host
   // constants; norm (m) side values; the distances d, ddist (N) host doubles.
   void max_pool2d_forward(const cpu::MaxPoolDims& d, const float* x, float* y) { cpu::max_pool2d_forward(d, x, y); }
+
+  // ---- Forward-only ops of the feature networks (InceptionV3; kernels/cpu/feature_ops.h).
+  void channel_affine_relu(int64_t m, int c, const float* x, const float* scale, const float* shift, float* y) {
+    cpu::channel_affine_relu(m, c, x, scale, shift, y);
+  }
+  void pool3x3_same(cpu::SamePool kind, int n, int h, int w, int c, const float* x, float* y) {
+    cpu::pool3x3_same(kind, n, h, w, c, x, y);
+  }
+  void global_average_pool(int n, int64_t pixels, int c, const float* x, float* y) {
+    cpu::global_average_pool(n, pixels, c, x, y);
+  }
+  void copy_channels(int64_t m, int c_src, const float* src, int c_dst, int offset, float* dst) {
+    cpu::copy_channels(m, c_src, src, c_dst, offset, dst);
+  }
+  void resize_bilinear(cpu::BilinearMode mode, int n, int h, int w, int c, const float* x, int out_h, int out_w,
+                       float* y) {
+    cpu::resize_bilinear(mode, n, h, w, c, x, out_h, out_w, y);
+  }
   void max_pool2d_backward(const cpu::MaxPoolDims& d, const float* x, const float* dy, float* dx) {
     cpu::max_pool2d_backward(d, x, dy, dx);
   }
