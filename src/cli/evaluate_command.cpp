@@ -1,35 +1,43 @@
-// Why this file exists: `ladder evaluate`. Two modes today:
+// Why this file exists: `ladder evaluate`. Three modes:
 //   --features A.h5 --reference B.h5: FID (pytorch-fid's definition, eval/frechet_distance.h)
 //     and KID (torch-fidelity's, eval/kernel_inception_distance.h) between two feature files;
-//   --store S.h5 --weights W: InceptionV3 pool3 features of a store's images
-//     (model/inception_v3.h), split across the ranks of the job and gathered in image order,
-//     written with --save-features and scored against --reference when given.
+//   --store S.h5 --weights W: InceptionV3 pool3 features of a store's images, written with
+//     --save-features and scored against --reference when given;
+//   --checkpoint AE --store S.h5 --weights W: an autoencoder's reconstructions of a store's
+//     images: rFID (originals against reconstructions saved as uint8), PSNR and L1.
+// Under mpirun the ranks split the images; every score is the same bits on any world size.
 #include "cli/evaluate_command.h"
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/arguments.h"
 #include "comm/communicator.h"
 #include "comm/image_order.h"
+#include "comm/mpi_session.h"
+#include "config/config.h"
 #include "core/check.h"
 #include "core/context.h"
 #include "data/image_shard.h"
 #include "eval/frechet_distance.h"
+#include "eval/inception_features.h"
 #include "eval/kernel_inception_distance.h"
 #include "io/feature_file.h"
 #include "io/image_store.h"
-#include "model/cpu_backend.h"
-#include "model/inception_v3.h"
+#include "train/compute_device.h"
+#include "train/resume.h"
 
 namespace ladder {
 
 std::string evaluate_usage() {
   return "usage: ladder evaluate --features A.h5 --reference B.h5 [KID options]\n"
-         "       ladder evaluate --store S.h5 --weights W.safetensors [--mode pytorch_fid|tf1]\n"
-         "                       [--resolution R] [--count N] [--save-features F.h5] [--reference B.h5]\n"
+         "       ladder evaluate --store S.h5 --weights W [--mode pytorch_fid|tf1] [--resolution R]\n"
+         "                       [--count N] [--save-features F.h5] [--reference B.h5]\n"
+         "       ladder evaluate --checkpoint AE --store S.h5 --weights W [--mode M] [--resolution R]\n"
+         "                       [--count N] [--config F.ini] [--section.key value ...]\n"
          "\n"
          "FID and KID between two sets of feature vectors, each an HDF5 file with /features (N, D)\n"
          "float (e.g. InceptionV3 pool3 features from pytorch-fid or torch-fidelity, written with\n"
@@ -37,66 +45,136 @@ std::string evaluate_usage() {
          "in double; with fewer images than dimensions the trace comes from singular values of\n"
          "the centred features. KID: the unbiased MMD^2 with kernel (x.y/D + 1)^3 over S subsets of\n"
          "M images of each set, drawn as torch-fidelity draws them, as mean and std.\n"
-         "With --store, the features are the 2048-d pool3 of pytorch-fid's InceptionV3 (weights W\n"
-         "with pytorch-fid's names) for the first N images of level R of an image store, one image\n"
-         "per pass; under mpirun the ranks split the images and the result does not depend on\n"
-         "their number. Scoring a checkpoint's reconstructions or samples is not available yet.\n"
+         "With --store, the features are the 2048-d pool3 of pytorch-fid's InceptionV3 for the first\n"
+         "N images of level R of an image store, one image per pass. With --checkpoint, an\n"
+         "autoencoder reconstructs those images (z = mu), and rFID compares the originals' features\n"
+         "with those of the reconstructions saved as uint8; PSNR and L1 are on the model's [-1, 1].\n"
+         "Under mpirun the ranks split the images and no score depends on their number.\n"
          "\n"
          "options:\n"
          "  --features A.h5        the feature set to score\n"
          "  --reference B.h5       the reference feature set (same D)\n"
-         "  --store S.h5           extract features of this image store's images instead\n"
-         "  --weights W            InceptionV3 weights (safetensors, pytorch-fid's names)\n"
+         "  --store S.h5           an image store (ladder pack)\n"
+         "  --checkpoint AE        an autoencoder: a checkpoint directory or safetensors file\n"
+         "  --weights W            InceptionV3 weights (safetensors, pytorch-fid's names), or\n"
+         "                         random[:SEED] (seeded random weights: a sanity check only)\n"
          "  --mode M               pytorch_fid (u8/255, PyTorch bilinear to 299, 2x - 1; default) or\n"
          "                         tf1 (TF1 bilinear to 299, (x - 128)/128: torch-fidelity, the LDM paper)\n"
          "  --resolution R         the store's level (default: the largest)\n"
          "  --count N              the first N images (default: all)\n"
-         "  --save-features F.h5   write the extracted features\n"
+         "  --save-features F.h5   write the extracted features (--store without --checkpoint)\n"
          "  --kid-subsets S        KID subsets (default 100)\n"
          "  --kid-subset-size M    images per KID subset (default 1000, or the smaller set's size)\n"
          "  --kid-seed K           seed of the subset draws (default 2020, torch-fidelity's)\n"
+         "  --config F.ini         config keys for --checkpoint (run.device, model.* ...); flags win\n"
          "  --help                 this text\n";
 }
 
 namespace {
 
-// The InceptionV3 features of the first `count` images of level `resolution` of a store, every
-// rank extracting its share, gathered in image order on every rank.
-io::FeatureSet store_features(const std::string& store_path, const std::string& weights, InceptionInput mode,
-                              int resolution, int64_t count) {
-  const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", 300});
-  const io::ImageStoreReader store(store_path);
+struct Options {
+  std::string features, reference, store, checkpoint, weights, save, config, mode = "pytorch_fid";
+  int resolution = 0;
+  int64_t count = INT64_MAX;
+  eval::KidSettings kid;
+  bool subset_size_given = false;
+  std::vector<std::string> flags;  // --section.key value, for --checkpoint
+};
+
+bool is_root() { return ProcessContext::get().rank() == 0; }
+
+void print(const char* format, double a, double b = 0, double c = 0) {
+  char line[256];
+  std::snprintf(line, sizeof line, format, a, b, c);
+  if (is_root()) std::cout << line;
+}
+
+// The rank's share of the first `count` images of level `resolution` (0: the largest).
+data::ImageShard store_share(const Communicator& comm, const io::ImageStoreReader& store, const std::string& path,
+                             int& resolution, int64_t& count) {
   const io::StoreInfo& info = store.info();
   if (resolution == 0)
     for (const io::StoreLevel& level : info.levels) resolution = std::max(resolution, level.resolution);
-  LADDER_CHECK_USAGE(store.has_resolution(resolution), store_path, ": no images at resolution ", resolution);
+  LADDER_CHECK_USAGE(store.has_resolution(resolution), path, ": no images at resolution ", resolution);
   count = std::min(count, info.count);
-  LADDER_CHECK_USAGE(count >= 2, "evaluate: ", store_path, " gives ", count, " images; FID needs at least 2");
-  const data::ImageShard shard = store.load_shard(resolution, comm->rank(), comm->world(), {0, count});
-  LADDER_CHECK_USAGE(shard.value_bytes == 1, store_path, ": evaluate reads uint8 images");
-  CpuBackend backend;
-  InceptionV3<CpuBackend> network(backend);
-  network.load(weights);
-  std::vector<float> mine;  // (held, 2048)
-  network.features(shard.pixels.data(), static_cast<int>(shard.count()), resolution, resolution, shard.channels, mode,
-                   mine);
-  io::FeatureSet set;
-  set.count = count;
-  set.dims = InceptionV3<CpuBackend>::kFeatures;
-  set.values = gather_in_image_order(*comm, mine.data(), shard.count(), set.dims, count);
-  set.network = "pytorch-fid InceptionV3 pool3";
-  set.mode = inception_input_name(mode);
-  return set;
+  LADDER_CHECK_USAGE(count >= 2, "evaluate: ", path, " gives ", count, " images; FID needs at least 2");
+  data::ImageShard shard = store.load_shard(resolution, comm.rank(), comm.world(), {0, count});
+  LADDER_CHECK_USAGE(shard.value_bytes == 1, path, ": evaluate reads uint8 images");
+  return shard;
+}
+
+void print_fid_and_kid(const io::FeatureSet& a, const io::FeatureSet& b, eval::KidSettings kid, bool size_given) {
+  if (!size_given) kid.subset_size = std::min({kid.subset_size, a.count, b.count});
+  const double fid = eval::frechet_distance(a.values.data(), a.count, b.values.data(), b.count, a.dims);
+  const eval::KidScore score =
+      eval::kernel_inception_distance(a.values.data(), a.count, b.values.data(), b.count, a.dims, kid);
+  char line[256];
+  std::snprintf(line, sizeof line, "fid %.17g (%lld vs %lld images, %d features)\n", fid,
+                static_cast<long long>(a.count), static_cast<long long>(b.count), a.dims);
+  if (is_root()) std::cout << line;
+  std::snprintf(line, sizeof line, "kid_mean %.17g kid_std %.17g (%d subsets of %lld)\n", score.mean, score.std,
+                score.subsets, static_cast<long long>(score.subset_size));
+  if (is_root()) std::cout << line;
+}
+
+// --checkpoint AE --store S: rFID, PSNR and L1 of the reconstructions.
+void score_autoencoder(const Options& o, InceptionInput mode) {
+  std::vector<std::string> flags = model_flags_of(o.checkpoint);
+  flags.insert(flags.end(), o.flags.begin(), o.flags.end());
+  const Config config = load_config(o.config, flags);
+  const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", config.comm.timeout_s});
+  const io::ImageStoreReader store(o.store, config.data.dataset);
+  int resolution = o.resolution;
+  int64_t count = o.count;
+  const data::ImageShard shard = store_share(*comm, store, o.store, resolution, count);
+  LADDER_CHECK_USAGE(shard.channels == config.model.in_channels, o.store, ": ", shard.channels,
+                     "-channel images, but the autoencoder takes ", config.model.in_channels);
+  ParamStore params;
+  std::unique_ptr<AutoencoderDevice> device =
+      make_loaded_autoencoder(config, params, MpiSession::node_local_rank(), o.checkpoint);
+
+  // One image per forward pass; each reconstruction saved as uint8 (round half up of
+  // (x + 1)·127.5, clamped), as an image file would hold it.
+  const int64_t per_image = int64_t(resolution) * resolution * shard.channels;
+  std::vector<uint8_t> saved(static_cast<size_t>(shard.count() * per_image));
+  std::vector<double> sums;  // (held, 2): Σ|d|, Σd² on [−1, 1]
+  TensorF image, reconstruction;
+  for (int64_t k = 0; k < shard.count(); ++k) {
+    data::images_to_tensor(shard, k, 1, image);
+    device->reconstruct(image, reconstruction);
+    double absolute = 0, squared = 0;
+    for (int64_t e = 0; e < per_image; ++e) {
+      const double d = double(reconstruction[e]) - image[e];
+      absolute += std::abs(d);
+      squared += d * d;
+      const double level = std::floor((std::clamp(double(reconstruction[e]), -1.0, 1.0) + 1.0) * 127.5 + 0.5);
+      saved[k * per_image + e] = static_cast<uint8_t>(level);
+    }
+    sums.insert(sums.end(), {absolute, squared});
+  }
+  const std::vector<double> ordered = gather_in_image_order(*comm, sums.data(), shard.count(), 2, count);
+  double absolute = 0, squared = 0;
+  for (int64_t i = 0; i < count; ++i) absolute += ordered[2 * i], squared += ordered[2 * i + 1];
+  const double elements = static_cast<double>(count * per_image);
+
+  eval::InceptionFeatures network(o.weights, mode);
+  const io::FeatureSet originals =
+      network.gather(*comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
+  const io::FeatureSet reconstructions =
+      network.gather(*comm, saved.data(), shard.count(), resolution, shard.channels, count);
+  const double rfid = eval::frechet_distance(originals.values.data(), count, reconstructions.values.data(), count,
+                                             originals.dims);
+  char line[512];
+  std::snprintf(line, sizeof line, "evaluate: %lld images at %dx%d, %s, mode %s\n", static_cast<long long>(count),
+                resolution, resolution, network.description().c_str(), inception_input_name(mode));
+  if (is_root()) std::cout << line;
+  print("rfid %.17g psnr %.17g l1 %.17g\n", rfid, 10 * std::log10(4.0 / (squared / elements)), absolute / elements);
 }
 
 }  // namespace
 
 int evaluate_command(const std::vector<std::string>& args) {
-  std::string features_path, reference_path, store_path, weights, save_path, mode_name = "pytorch_fid";
-  int resolution = 0;
-  int64_t count = INT64_MAX;
-  eval::KidSettings kid;
-  bool subset_size_given = false;
+  Options o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -104,55 +182,60 @@ int evaluate_command(const std::vector<std::string>& args) {
       return 0;
     }
     auto value = [&]() -> const std::string& { return option_value(args, i, "evaluate"); };
-    if (arg == "--features") features_path = value();
-    else if (arg == "--reference") reference_path = value();
-    else if (arg == "--store") store_path = value();
-    else if (arg == "--weights") weights = value();
-    else if (arg == "--mode") mode_name = value();
-    else if (arg == "--save-features") save_path = value();
-    else if (arg == "--resolution") resolution = static_cast<int>(std::min<int64_t>(positive_integer(value(), "evaluate", arg), 1 << 20));
-    else if (arg == "--count") count = positive_integer(value(), "evaluate", arg);
-    else if (arg == "--kid-subsets") kid.subsets = static_cast<int>(
-        std::min<int64_t>(positive_integer(value(), "evaluate", arg), 1000000));
-    else if (arg == "--kid-subset-size") kid.subset_size = positive_integer(value(), "evaluate", arg), subset_size_given = true;
-    else if (arg == "--kid-seed") kid.seed = static_cast<uint32_t>(
-        std::min<int64_t>(positive_integer(value(), "evaluate", arg), 0xffffffffll));
-    else if (arg == "--checkpoint")
-      throw UsageError("evaluate --checkpoint: scoring a checkpoint's images needs ladder's InceptionV3, which is "
-                       "not available yet; give --features and --reference feature files");
-    else throw UsageError("evaluate: unknown option '" + arg + "' (see ladder evaluate --help)");
+    auto number = [&](int64_t most) { return std::min<int64_t>(positive_integer(value(), "evaluate", arg), most); };
+    if (arg == "--features") o.features = value();
+    else if (arg == "--reference") o.reference = value();
+    else if (arg == "--store") o.store = value();
+    else if (arg == "--checkpoint") o.checkpoint = value();
+    else if (arg == "--weights") o.weights = value();
+    else if (arg == "--mode") o.mode = value();
+    else if (arg == "--save-features") o.save = value();
+    else if (arg == "--config") o.config = value();
+    else if (arg == "--resolution") o.resolution = static_cast<int>(number(1 << 20));
+    else if (arg == "--count") o.count = number(INT64_MAX);
+    else if (arg == "--kid-subsets") o.kid.subsets = static_cast<int>(number(1000000));
+    else if (arg == "--kid-subset-size") o.kid.subset_size = number(INT64_MAX), o.subset_size_given = true;
+    else if (arg == "--kid-seed") o.kid.seed = static_cast<uint32_t>(number(0xffffffffll));
+    else if (arg.rfind("--", 0) == 0 && arg.find('.') != std::string::npos) {
+      o.flags.push_back(arg);  // --section.key value: the config parser checks them
+      o.flags.push_back(value());
+    } else throw UsageError("evaluate: unknown option '" + arg + "' (see ladder evaluate --help)");
   }
-  const InceptionInput mode = inception_input_named(mode_name, "evaluate: --mode");
+  const InceptionInput mode = inception_input_named(o.mode, "evaluate: --mode");
+  if (!o.checkpoint.empty()) {
+    LADDER_CHECK_USAGE(!o.store.empty() && !o.weights.empty(),
+                       "evaluate --checkpoint: --store and --weights are required (see ladder evaluate --help)");
+    LADDER_CHECK_USAGE(o.features.empty() && o.reference.empty() && o.save.empty(),
+                       "evaluate --checkpoint: --features, --reference and --save-features do not apply");
+    score_autoencoder(o, mode);
+    return 0;
+  }
+  LADDER_CHECK_USAGE(o.flags.empty(), "evaluate: ", o.flags.front(), " applies to --checkpoint only");
   io::FeatureSet a;
-  if (!store_path.empty()) {
-    LADDER_CHECK_USAGE(features_path.empty(), "evaluate: give --features or --store, not both");
-    LADDER_CHECK_USAGE(!weights.empty(), "evaluate: --store needs --weights (InceptionV3 weights with pytorch-fid's "
-                                         "names, as safetensors)");
-    LADDER_CHECK_USAGE(!save_path.empty() || !reference_path.empty(),
+  if (!o.store.empty()) {
+    LADDER_CHECK_USAGE(o.features.empty(), "evaluate: give --features or --store, not both");
+    LADDER_CHECK_USAGE(!o.weights.empty(), "evaluate: --store needs --weights (InceptionV3 weights with "
+                                           "pytorch-fid's names, as safetensors, or random)");
+    LADDER_CHECK_USAGE(!o.save.empty() || !o.reference.empty(),
                        "evaluate: --store needs --save-features or --reference (or both)");
-    a = store_features(store_path, weights, mode, resolution, count);
-    if (!save_path.empty() && ProcessContext::get().rank() == 0) io::write_feature_set(save_path, a);
-    if (reference_path.empty()) return 0;
+    const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", 300});
+    const io::ImageStoreReader store(o.store);
+    int resolution = o.resolution;
+    int64_t count = o.count;
+    const data::ImageShard shard = store_share(*comm, store, o.store, resolution, count);
+    eval::InceptionFeatures network(o.weights, mode);
+    a = network.gather(*comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
+    if (!o.save.empty() && is_root()) io::write_feature_set(o.save, a);
+    if (o.reference.empty()) return 0;
   } else {
-    LADDER_CHECK_USAGE(!features_path.empty() && !reference_path.empty(),
+    LADDER_CHECK_USAGE(!o.features.empty() && !o.reference.empty(),
                        "evaluate: --features and --reference are required (see ladder evaluate --help)");
-    a = io::read_feature_set(features_path);
+    a = io::read_feature_set(o.features);
   }
-  const io::FeatureSet b = io::read_feature_set(reference_path);
-  LADDER_CHECK_USAGE(a.dims == b.dims, "evaluate: ", features_path, " holds ", a.dims, "-d features, ",
-                     reference_path, " ", b.dims, "-d");
-  if (!subset_size_given) kid.subset_size = std::min({kid.subset_size, a.count, b.count});
-  const double fid = eval::frechet_distance(a.values.data(), a.count, b.values.data(), b.count, a.dims);
-  const eval::KidScore score =
-      eval::kernel_inception_distance(a.values.data(), a.count, b.values.data(), b.count, a.dims, kid);
-  if (ProcessContext::get().rank() != 0) return 0;
-  char line[256];
-  std::snprintf(line, sizeof line, "fid %.17g (%lld vs %lld images, %d features)\n", fid,
-                static_cast<long long>(a.count), static_cast<long long>(b.count), a.dims);
-  std::cout << line;
-  std::snprintf(line, sizeof line, "kid_mean %.17g kid_std %.17g (%d subsets of %lld)\n", score.mean, score.std,
-                score.subsets, static_cast<long long>(score.subset_size));
-  std::cout << line;
+  const io::FeatureSet b = io::read_feature_set(o.reference);
+  LADDER_CHECK_USAGE(a.dims == b.dims, "evaluate: ", o.features.empty() ? o.store : o.features, " gives ", a.dims,
+                     "-d features, ", o.reference, " ", b.dims, "-d");
+  print_fid_and_kid(a, b, o.kid, o.subset_size_given);
   return 0;
 }
 

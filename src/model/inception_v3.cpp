@@ -3,10 +3,12 @@
 #include "model/inception_v3.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 
 #include "core/check.h"
+#include "core/rng.h"
 #include "io/safetensors.h"
 #include "kernels/cpu/feature_ops.h"
 #include "model/cpu_backend.h"
@@ -114,6 +116,54 @@ void InceptionV3<B>::load(const std::string& safetensors_path) {
   }
   header.tensors = kept;
   load_torch_weights(header, params_);
+  fold_batch_norms();
+}
+
+template <class B>
+void InceptionV3<B>::randomize(uint64_t seed) {
+  for (size_t i = 0; i < units_.size(); ++i) {
+    Unit& u = units_[i];
+    Rng rng(seed, i);
+    const double std = std::sqrt(2.0 / (double(u.cin) * u.kernel_h * u.kernel_w));
+    const int64_t count = int64_t(u.cout) * u.kernel_h * u.kernel_w * u.cin;
+    for (int64_t k = 0; k < count; ++k) u.weight.value()[k] = static_cast<float>(std * rng.normal());
+    for (int k = 0; k < u.cout; ++k) {
+      u.gamma.value()[k] = static_cast<float>(1 + 0.1 * rng.normal());
+      u.beta.value()[k] = static_cast<float>(0.1 * rng.normal());
+      u.mean.value()[k] = static_cast<float>(0.1 * rng.normal());
+      u.variance.value()[k] = static_cast<float>(0.5 + rng.uniform());
+    }
+  }
+  fold_batch_norms();
+}
+
+template <class B>
+void InceptionV3<B>::save(const std::string& safetensors_path) const {
+  std::vector<io::SafetensorToWrite> tensors;
+  for (const ParamEntry& entry : params_.entries())
+    tensors.push_back(torch_tensor(entry.name, entry.shape, params_.values() + entry.offset, "F32"));
+  io::write_safetensors(safetensors_path, {{"network", "pytorch-fid InceptionV3 (FID), ladder's random weights"}},
+                        tensors);
+}
+
+template <class B>
+void InceptionV3<B>::load_or_randomize(const std::string& weights) {
+  if (weights == "random" || weights.rfind("random:", 0) == 0) {
+    uint64_t seed = 0;
+    if (weights.size() > 7) {
+      char* end = nullptr;
+      seed = std::strtoull(weights.c_str() + 7, &end, 10);
+      LADDER_CHECK_USAGE(*end == '\0' && weights.size() > 7, "InceptionV3 weights '", weights,
+                         "': random:SEED needs a non-negative integer seed");
+    }
+    randomize(seed);
+  } else {
+    load(weights);
+  }
+}
+
+template <class B>
+void InceptionV3<B>::fold_batch_norms() {
   for (Unit& u : units_) {  // eval-mode BatchNorm: (x − mean)/√(var + 1e-3)·γ + β = x·scale + shift
     u.scale.resize(static_cast<size_t>(u.cout));
     u.shift.resize(static_cast<size_t>(u.cout));

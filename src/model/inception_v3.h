@@ -46,6 +46,13 @@ class InceptionV3 {
   // Reads the weights strictly (every conv and BatchNorm tensor with its PyTorch shape; fc.*
   // and *.num_batches_tracked are allowed and skipped). UsageError naming the file otherwise.
   void load(const std::string& safetensors_path);
+  // Instead of load(): seeded random weights (Kaiming-normal convolutions, BatchNorm statistics
+  // near identity), the same on every machine. Their scores are a sanity check, not a paper's
+  // numbers; save() writes them for other tools (pytorch-fid's names and layouts).
+  void randomize(uint64_t seed);
+  void save(const std::string& safetensors_path) const;
+  // load(path), or randomize(seed) for "random" or "random:SEED" (seed 0 by default).
+  void load_or_randomize(const std::string& weights);
 
   // images (n, h, w, c) uint8, row-major → features (n, 2048) appended to `out`.
   void features(const uint8_t* images, int n, int h, int w, int c, InceptionInput mode, std::vector<float>& out);
@@ -58,6 +65,7 @@ class InceptionV3 {
     ParamView weight, gamma, beta, mean, variance;
     std::vector<float> scale, shift;  // BatchNorm as y = x·scale + shift, from load()
   };
+  void fold_batch_norms();  // scale and shift of every unit from its BatchNorm values
   int unit(const std::string& name, int cin, int cout, int kernel_h, int kernel_w, int stride = 1, int pad_h = 0,
            int pad_w = 0);
   // out = relu(bn(conv(in))) for unit `index`

@@ -1,0 +1,40 @@
+// Why this file exists: every score of `ladder evaluate` starts from the InceptionV3 pool3
+// features of a set of images that the ranks hold in strided shares (rank r: images r, r + W,
+// ...). This runs the network on a rank's share, one image at a time, and gathers the features
+// of all ranks in image order, so the scores are the same bits on any number of ranks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "comm/communicator.h"
+#include "io/feature_file.h"
+#include "model/cpu_backend.h"
+#include "model/inception_v3.h"
+
+namespace ladder::eval {
+
+class InceptionFeatures {
+ public:
+  // weights: a safetensors file with pytorch-fid's names, or "random[:SEED]" (a sanity check).
+  InceptionFeatures(const std::string& weights, InceptionInput mode);
+
+  // held (held_count, side, side, channels) uint8: this rank's images of a set of `total`.
+  // A collective: every rank calls it. Returns (total, 2048) on every rank.
+  io::FeatureSet gather(Communicator& comm, const uint8_t* held, int64_t held_count, int side, int channels,
+                        int64_t total);
+
+  // "pytorch-fid InceptionV3 pool3, weights W" or "..., random weights (seed S): not comparable
+  // with published scores".
+  const std::string& description() const { return description_; }
+  InceptionInput mode() const { return mode_; }
+
+ private:
+  CpuBackend backend_;
+  std::unique_ptr<InceptionV3<CpuBackend>> network_;
+  InceptionInput mode_;
+  std::string description_;
+};
+
+}  // namespace ladder::eval
