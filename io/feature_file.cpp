@@ -31,6 +31,15 @@ FeatureSet read_feature_set(const std::string& path) {
   return set;
 }
 
+bool is_feature_file(const std::string& path) {
+  try {
+    h5::File file = h5::open_file(path);
+    return h5::is_dataset(file.get(), "features");
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 void write_feature_set(const std::string& path, const FeatureSet& set) {
   LADDER_CHECK(set.count >= 0 && set.dims >= 1 && static_cast<int64_t>(set.values.size()) == set.count * set.dims,
                "write_feature_set: ", set.values.size(), " values for ", set.count, " x ", set.dims);

@@ -23,6 +23,9 @@ struct FeatureSet {
 // UsageError naming the file when it is not HDF5, has no /features, or /features is not a
 // 2-D float dataset of at least 2 rows and 1 to 65,536 columns.
 FeatureSet read_feature_set(const std::string& path);
+// Whether `path` is an HDF5 file with a /features dataset (false for anything else, missing
+// files included).
+bool is_feature_file(const std::string& path);
 // Written to a temporary name and renamed, so an existing file is replaced whole or not at all.
 void write_feature_set(const std::string& path, const FeatureSet& set);
 

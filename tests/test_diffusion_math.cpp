@@ -11,6 +11,7 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "diffusion/diffusion_math.h"
+#include "diffusion/sampler.h"
 #include "io/safetensors.h"
 #include "test_support.h"
 
@@ -116,6 +117,32 @@ TEST(DiffusionMath, ReverseStepsEqualMonais) {
       EXPECT_LT(relative_l2(step, tensor(golden, std::string("ddpm_") + p.name + "_" + std::to_string(t))), 1e-5)
           << p.name << " t " << t;
     }
+  }
+}
+
+// Ranks that share a set of samples generate their own images' indices: image i's noise (and
+// DDPM's step noise) is keyed by i, so images 1 and 3 alone are images 1 and 3 of all four.
+TEST(Sampler, IndicesKeyTheNoiseSoASubsetIsThoseImagesOfTheWhole) {
+  const NoiseSchedule schedule({"linear_beta", 1000, 1e-4, 2e-2});
+  const Predictor predict = [](const TensorF& x, const std::vector<float>& t, TensorF& out) {
+    out.reshape_or_allocate(x.shape());
+    for (int64_t k = 0; k < x.numel(); ++k) out[k] = 0.5f * x[k] + 1e-4f * t[0];
+  };
+  for (const char* sampler : {"ddim", "ddpm"}) {
+    SamplerSettings settings;
+    settings.sampler = sampler, settings.steps = 5, settings.seed = 9, settings.chunk = 1;
+    const Samples all = generate(schedule, Prediction::kEpsilon, {4, 4, 4, 2}, settings, predict);
+    settings.indices = {1, 3};
+    const Samples some = generate(schedule, Prediction::kEpsilon, {2, 4, 4, 2}, settings, predict);
+    const int64_t per_image = 4 * 4 * 2;
+    for (int64_t k = 0; k < 2; ++k)
+      for (int64_t e = 0; e < per_image; ++e) {
+        ASSERT_EQ(some.latents[k * per_image + e], all.latents[(2 * k + 1) * per_image + e]) << sampler;
+        ASSERT_EQ(some.noise[k * per_image + e], all.noise[(2 * k + 1) * per_image + e]) << sampler;
+      }
+    settings.indices = {1, 2};  // another subset: other images
+    const Samples other = generate(schedule, Prediction::kEpsilon, {2, 4, 4, 2}, settings, predict);
+    EXPECT_NE(other.latents[per_image], some.latents[per_image]) << sampler;
   }
 }
 

@@ -4,7 +4,9 @@
 //   --store S.h5 --weights W: InceptionV3 pool3 features of a store's images, written with
 //     --save-features and scored against --reference when given;
 //   --checkpoint AE --store S.h5 --weights W: an autoencoder's reconstructions of a store's
-//     images: rFID (originals against reconstructions saved as uint8), PSNR and L1.
+//     images: rFID (originals against reconstructions saved as uint8), PSNR and L1;
+//   --checkpoint UNET --autoencoder AE --count N --reference R --weights W: FID and KID of N
+//     generated images (cli/evaluate_samples.h) against a feature file or an image store.
 // Under mpirun the ranks split the images; every score is the same bits on any world size.
 #include "cli/evaluate_command.h"
 
@@ -15,6 +17,7 @@
 #include <iostream>
 
 #include "cli/arguments.h"
+#include "cli/evaluate_samples.h"
 #include "comm/communicator.h"
 #include "comm/image_order.h"
 #include "comm/mpi_session.h"
@@ -38,6 +41,8 @@ std::string evaluate_usage() {
          "                       [--count N] [--save-features F.h5] [--reference B.h5]\n"
          "       ladder evaluate --checkpoint AE --store S.h5 --weights W [--mode M] [--resolution R]\n"
          "                       [--count N] [--config F.ini] [--section.key value ...]\n"
+         "       ladder evaluate --checkpoint UNET --autoencoder AE --count N --resolution R --weights W\n"
+         "                       --reference F.h5|S.h5 [--sampler ddim|ddpm] [--steps S] [--seed K] [--ema]\n"
          "\n"
          "FID and KID between two sets of feature vectors, each an HDF5 file with /features (N, D)\n"
          "float (e.g. InceptionV3 pool3 features from pytorch-fid or torch-fidelity, written with\n"
@@ -49,6 +54,9 @@ std::string evaluate_usage() {
          "N images of level R of an image store, one image per pass. With --checkpoint, an\n"
          "autoencoder reconstructs those images (z = mu), and rFID compares the originals' features\n"
          "with those of the reconstructions saved as uint8; PSNR and L1 are on the model's [-1, 1].\n"
+         "With a UNet checkpoint, N images are sampled (noise keyed by seed and image), decoded by the\n"
+         "autoencoder, saved as uint8, and scored (FID, KID) against the reference: a feature file,\n"
+         "or every image of an image store at R.\n"
          "Under mpirun the ranks split the images and no score depends on their number.\n"
          "\n"
          "options:\n"
@@ -66,6 +74,8 @@ std::string evaluate_usage() {
          "  --kid-subsets S        KID subsets (default 100)\n"
          "  --kid-subset-size M    images per KID subset (default 1000, or the smaller set's size)\n"
          "  --kid-seed K           seed of the subset draws (default 2020, torch-fidelity's)\n"
+         "  --autoencoder AE       decodes a UNet's latents\n"
+         "  --sampler, --steps, --seed, --ema   as ladder sample (defaults ddim, 50, 0, off)\n"
          "  --config F.ini         config keys for --checkpoint (run.device, model.* ...); flags win\n"
          "  --help                 this text\n";
 }
@@ -73,7 +83,11 @@ std::string evaluate_usage() {
 namespace {
 
 struct Options {
-  std::string features, reference, store, checkpoint, weights, save, config, mode = "pytorch_fid";
+  std::string features, reference, store, checkpoint, autoencoder, weights, save, config, mode = "pytorch_fid";
+  std::string sampler = "ddim";
+  int steps = 50;
+  uint64_t seed = 0;
+  bool ema = false;
   int resolution = 0;
   int64_t count = INT64_MAX;
   eval::KidSettings kid;
@@ -171,6 +185,45 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
   print("rfid %.17g psnr %.17g l1 %.17g\n", rfid, 10 * std::log10(4.0 / (squared / elements)), absolute / elements);
 }
 
+std::string kind_of(const Options& o) {
+  std::vector<std::string> flags = model_flags_of(o.checkpoint);
+  flags.insert(flags.end(), o.flags.begin(), o.flags.end());
+  return load_config(o.config, flags).model.kind;
+}
+
+// The reference set: a feature file, or every image of an image store at `resolution`.
+io::FeatureSet reference_features(const std::string& path, int resolution, Communicator& comm,
+                                  eval::InceptionFeatures& network) {
+  if (io::is_feature_file(path)) return io::read_feature_set(path);
+  const io::ImageStoreReader store(path);
+  int64_t count = INT64_MAX;
+  const data::ImageShard shard = store_share(comm, store, path, resolution, count);
+  return network.gather(comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
+}
+
+// --checkpoint UNET: FID and KID of its samples against the reference.
+void score_samples(const Options& o, InceptionInput mode) {
+  LADDER_CHECK_USAGE(!o.weights.empty() && !o.reference.empty() && o.count != INT64_MAX && o.resolution > 0,
+                     "evaluate of a UNet: --autoencoder, --count, --resolution, --weights and --reference are "
+                     "required (see ladder evaluate --help)");
+  const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", 300});
+  eval::InceptionFeatures network(o.weights, mode);
+  SampleScoring s;
+  s.checkpoint = o.checkpoint, s.autoencoder = o.autoencoder, s.config = o.config, s.flags = o.flags;
+  s.count = o.count, s.resolution = o.resolution, s.sampler = o.sampler, s.steps = o.steps, s.seed = o.seed;
+  s.ema = o.ema;
+  const io::FeatureSet generated = sample_features(s, *comm, network);
+  const io::FeatureSet reference = reference_features(o.reference, o.resolution, *comm, network);
+  LADDER_CHECK_USAGE(reference.dims == generated.dims, "evaluate: ", o.reference, " holds ", reference.dims,
+                     "-d features, not InceptionV3's ", generated.dims);
+  char line[512];
+  std::snprintf(line, sizeof line, "evaluate: %lld samples at %dx%d (%s, %d steps, seed %llu), %s, mode %s\n",
+                static_cast<long long>(o.count), o.resolution, o.resolution, o.sampler.c_str(), o.steps,
+                static_cast<unsigned long long>(o.seed), network.description().c_str(), inception_input_name(mode));
+  if (is_root()) std::cout << line;
+  print_fid_and_kid(generated, reference, o.kid, o.subset_size_given);
+}
+
 }  // namespace
 
 int evaluate_command(const std::vector<std::string>& args) {
@@ -187,6 +240,11 @@ int evaluate_command(const std::vector<std::string>& args) {
     else if (arg == "--reference") o.reference = value();
     else if (arg == "--store") o.store = value();
     else if (arg == "--checkpoint") o.checkpoint = value();
+    else if (arg == "--autoencoder") o.autoencoder = value();
+    else if (arg == "--sampler") o.sampler = value();
+    else if (arg == "--steps") o.steps = static_cast<int>(number(1000000));
+    else if (arg == "--seed") o.seed = static_cast<uint64_t>(number(INT64_MAX));
+    else if (arg == "--ema") o.ema = true;
     else if (arg == "--weights") o.weights = value();
     else if (arg == "--mode") o.mode = value();
     else if (arg == "--save-features") o.save = value();
@@ -202,6 +260,10 @@ int evaluate_command(const std::vector<std::string>& args) {
     } else throw UsageError("evaluate: unknown option '" + arg + "' (see ladder evaluate --help)");
   }
   const InceptionInput mode = inception_input_named(o.mode, "evaluate: --mode");
+  if (!o.checkpoint.empty() && kind_of(o) == "diffusion_unet") {
+    score_samples(o, mode);
+    return 0;
+  }
   if (!o.checkpoint.empty()) {
     LADDER_CHECK_USAGE(!o.store.empty() && !o.weights.empty(),
                        "evaluate --checkpoint: --store and --weights are required (see ladder evaluate --help)");

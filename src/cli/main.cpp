@@ -45,6 +45,8 @@ const char* kUsage =
     "  evaluate --store S.h5 --weights W [--save-features F.h5] [--reference B.h5]\n"
     "                                                   InceptionV3 features of a store (and FID/KID)\n"
     "  evaluate --checkpoint AE --store S.h5 --weights W  an autoencoder's rFID, PSNR and L1\n"
+    "  evaluate --checkpoint UNET --autoencoder AE --count N --resolution R --weights W --reference F\n"
+    "                                                   FID and KID of a UNet's samples\n"
     "  plan --config F.ini [--world N] [--gpu-memory 80GiB]\n"
     "                                                   bytes per rank and the micro-batch that fits\n"
     "\n"

@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "cli/arguments.h"
+#include "cli/latent_scale.h"
 #include "config/config.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -28,24 +29,6 @@
 
 namespace ladder {
 namespace {
-
-// The scale factor the latents were trained with: the flag, else the UNet file's metadata,
-// else the latent store its config names; 0 when none says.
-double find_scale_factor(double flag, const std::string& checkpoint, const Config& config) {
-  if (flag > 0) return flag;
-  std::error_code error;
-  if (std::filesystem::is_regular_file(checkpoint, error)) {
-    const io::SafetensorsHeader header = io::read_safetensors_header(checkpoint);
-    auto found = header.metadata.find("scale_factor");
-    if (found != header.metadata.end()) return std::atof(found->second.c_str());
-  } else if (std::filesystem::is_directory(checkpoint, error)) {  // a checkpoint of a diffusion run
-    const auto keys = io::read_manifest((std::filesystem::path(checkpoint) / io::kManifestFile).string()).config;
-    const auto store = keys.find("data.store");
-    const double scale = store != keys.end() ? io::scale_factor_of(store->second) : 0.0;
-    if (scale > 0) return scale;
-  }
-  return io::scale_factor_of(config.data.store);
-}
 
 void write_latents(const std::string& path, const TensorF& noise, const TensorF& latents,
                    const std::vector<int>& timesteps, const std::string& sampler, uint64_t seed) {

@@ -19,9 +19,12 @@ Samples generate(const NoiseSchedule& schedule, Prediction prediction, const Sha
   Samples out;
   out.timesteps = sampling_timesteps(schedule.timesteps(), settings.steps);
   const int64_t count = latents.n, per_image = latents.numel() / latents.n;
+  LADDER_CHECK(settings.indices.empty() || static_cast<int64_t>(settings.indices.size()) == count, "generate: ",
+               settings.indices.size(), " indices for ", count, " images");
+  auto index = [&](int64_t b) { return static_cast<uint64_t>(settings.indices.empty() ? b : settings.indices[b]); };
   out.noise.reshape_or_allocate(latents);
   for (int64_t b = 0; b < count; ++b) {
-    Rng rng(settings.seed ^ 0x73616d706c65ull, static_cast<uint64_t>(b));
+    Rng rng(settings.seed ^ 0x73616d706c65ull, index(b));
     for (int64_t e = 0; e < per_image; ++e) out.noise[b * per_image + e] = static_cast<float>(rng.normal());
   }
   out.latents.reshape_or_allocate(latents);
@@ -42,7 +45,7 @@ Samples generate(const NoiseSchedule& schedule, Prediction prediction, const Sha
         continue;
       }
       for (int64_t b = 0; b < n; ++b) {  // ε of the step, keyed by (seed, step, image)
-        Rng rng(settings.seed ^ 0x7374657073ull, splitmix64(k) ^ static_cast<uint64_t>(first + b));
+        Rng rng(settings.seed ^ 0x7374657073ull, splitmix64(k) ^ index(first + b));
         for (int64_t e = 0; e < per_image; ++e) step_noise[b * per_image + e] = static_cast<float>(rng.normal());
       }
       ddpm_step(schedule, step_settings, t, t_prev, n * per_image, predicted.data(), step_noise.data(), x);

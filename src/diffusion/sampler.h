@@ -21,6 +21,9 @@ struct SamplerSettings {
   int steps = 50;
   uint64_t seed = 0;
   int64_t chunk = 8;  // images per UNet forward
+  // The index of each image to generate, which keys its noise (empty: 0 .. N − 1). Ranks that
+  // share a set generate their own images' indices and get the images one process would.
+  std::vector<int64_t> indices;
   bool clip_sample = true;  // clamp the predicted x0 to [−1, 1] (diffusion.clip_sample)
 };
 

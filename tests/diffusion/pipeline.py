@@ -90,4 +90,20 @@ with tempfile.TemporaryDirectory(prefix="ladder-diffusion-") as work:
     if not ts / 2.5 < gs < 2.5 * ts:
         print("FAILED: the samples' std is not within a factor 2.5 of the training latents' (collapse or blow-up)")
         sys.exit(1)
+    # ladder evaluate of the UNet's samples (random InceptionV3 weights: a sanity check), on 1 and
+    # 2 ranks: the same lines, and a finite positive FID against the training store.
+    evaluate = [args.ladder, "evaluate", "--checkpoint", latest(unet), "--autoencoder", latest(work / "ae"),
+                "--count", "12", "--resolution", "64", "--steps", "20", "--seed", "5", "--weights", "random:1",
+                "--reference", work / "s.h5", "--kid-subset-size", "12", "--kid-subsets", "4"]
+    one = run(evaluate)
+    two = run([args.mpiexec, "--oversubscribe", "--bind-to", "none", "-np", "2"] + evaluate)
+    scores = [line for line in one.splitlines() if line.startswith(("fid ", "kid_mean "))]
+    if len(scores) != 2 or any(line not in two for line in scores):
+        print(f"FAILED: evaluate of samples on 2 ranks differs from 1 rank:\n{one}\n---\n{two}")
+        sys.exit(1)
+    fid = float(scores[0].split()[1])
+    if not (fid > 0 and fid == fid):
+        print(f"FAILED: FID of the samples is {fid}")
+        sys.exit(1)
+    print(f"evaluate of 12 samples (random InceptionV3 weights): {scores[0]}; {scores[1]}; the same on 2 ranks")
     print("passed: the loss fell and the samples have the training latents' structure, not noise's")

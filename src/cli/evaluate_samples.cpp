@@ -1,0 +1,76 @@
+// Why this file exists: sampling, decoding and featurising a UNet's images for `ladder
+// evaluate` (cli/evaluate_samples.h).
+#include "cli/evaluate_samples.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cli/latent_scale.h"
+#include "comm/mpi_session.h"
+#include "config/config.h"
+#include "core/check.h"
+#include "diffusion/sampler.h"
+#include "train/compute_device.h"
+#include "train/resume.h"
+
+namespace ladder {
+
+io::FeatureSet sample_features(const SampleScoring& s, Communicator& comm, eval::InceptionFeatures& network) {
+  std::vector<std::string> unet_flags = model_flags_of(s.checkpoint);
+  unet_flags.insert(unet_flags.end(), s.flags.begin(), s.flags.end());
+  const Config config = load_config(s.config, unet_flags);
+  LADDER_CHECK_USAGE(config.model.kind == "diffusion_unet", s.checkpoint, ": model.kind is ", config.model.kind,
+                     "; scoring samples needs a diffusion UNet");
+  LADDER_CHECK_USAGE(!s.autoencoder.empty(), "evaluate: a UNet's samples need --autoencoder to decode them");
+  LADDER_CHECK_USAGE(s.count >= 2, "evaluate: --count must be at least 2 to score samples");
+  std::vector<std::string> ae_flags = model_flags_of(s.autoencoder);
+  ae_flags.insert(ae_flags.end(), {"--run.device", config.run.device});
+  const Config ae_config = load_config("", ae_flags);
+  LADDER_CHECK_USAGE(ae_config.model.latent_channels == config.model.in_channels, s.autoencoder, ": ",
+                     ae_config.model.latent_channels, " latent channels, but the UNet takes ",
+                     config.model.in_channels);
+  const int64_t downsampling = int64_t{1} << (ae_config.model.channels.size() - 1);
+  LADDER_CHECK_USAGE(s.resolution > 0 && s.resolution % downsampling == 0,
+                     "evaluate: --resolution must be a multiple of the autoencoder's downsampling ", downsampling);
+  const int64_t side = s.resolution / downsampling;
+  const double scale = find_scale_factor(0, s.checkpoint, config);
+  LADDER_CHECK_USAGE(scale > 0, "evaluate: the UNet's latent scale factor is unknown (its checkpoint names no latent "
+                                "store that holds one)");
+
+  ParamStore decoder_params, unet_params;
+  const int gpu = MpiSession::node_local_rank();
+  std::unique_ptr<AutoencoderDevice> decoder = make_loaded_autoencoder(ae_config, decoder_params, gpu, s.autoencoder);
+  std::unique_ptr<UNetDevice> unet = make_loaded_unet(config, unet_params, gpu, s.checkpoint, s.ema ? "ema" : "master");
+  const NoiseSchedule schedule({config.diffusion.schedule, config.diffusion.timesteps, config.diffusion.beta_start,
+                                config.diffusion.beta_end});
+  SamplerSettings settings;
+  settings.sampler = s.sampler;
+  settings.steps = s.steps;
+  settings.seed = s.seed;
+  settings.clip_sample = config.diffusion.clip_sample;
+  settings.chunk = 1;  // one image per UNet pass: no image depends on which others share its batch
+  for (int64_t i = comm.rank(); i < s.count; i += comm.world()) settings.indices.push_back(i);
+  const int64_t held = static_cast<int64_t>(settings.indices.size());
+  const int channels = config.model.in_channels;
+  Samples samples;
+  if (held > 0)
+    samples = generate(schedule, parse_prediction(config.diffusion.prediction), {held, side, side, channels}, settings,
+                       [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { unet->predict(x, t, out); });
+
+  // Decoded one at a time, saved as uint8 (round half up of (x + 1)·127.5, clamped).
+  const int image_channels = ae_config.model.in_channels;
+  const int64_t per_latent = side * side * channels, per_image = int64_t(s.resolution) * s.resolution * image_channels;
+  std::vector<uint8_t> saved(static_cast<size_t>(held * per_image));
+  TensorF latent({1, side, side, channels}), image;
+  for (int64_t k = 0; k < held; ++k) {
+    for (int64_t e = 0; e < per_latent; ++e)
+      latent[e] = static_cast<float>(samples.latents[k * per_latent + e] / scale);
+    decoder->decode(latent, image);
+    for (int64_t e = 0; e < per_image; ++e)
+      saved[k * per_image + e] =
+          static_cast<uint8_t>(std::floor((std::clamp(double(image[e]), -1.0, 1.0) + 1.0) * 127.5 + 0.5));
+  }
+  return network.gather(comm, saved.data(), held, s.resolution, image_channels, s.count);
+}
+
+}  // namespace ladder
