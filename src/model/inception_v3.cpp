@@ -214,6 +214,24 @@ int index_of(const std::vector<std::string>& names, const std::string& name) {
 }  // namespace
 
 template <class B>
+void InceptionV3<B>::same_pool(cpu::SamePool kind, const Tensor& in, Tensor& out) {
+  const Shape s = in.shape();
+  backend_.resize(out, s);
+  backend_.pool3x3_same(kind, static_cast<int>(s.n), static_cast<int>(s.h), static_cast<int>(s.w),
+                        static_cast<int>(s.c), in.data(), out.data());
+}
+
+template <class B>
+void InceptionV3<B>::max_pool_stride2(const Tensor& in, Tensor& out) {
+  const Shape s = in.shape();
+  cpu::MaxPoolDims pool;
+  pool.n = static_cast<int>(s.n), pool.h = static_cast<int>(s.h), pool.w = static_cast<int>(s.w);
+  pool.c = static_cast<int>(s.c), pool.kernel = 3, pool.stride = 2;
+  backend_.resize(out, {s.n, pool.out_h(), pool.out_w(), s.c});
+  backend_.max_pool2d_forward(pool, in.data(), out.data());
+}
+
+template <class B>
 void InceptionV3<B>::block_a(const std::string& p, const Tensor& in, Tensor& out) {
   auto u = [&](const char* branch) { return index_of(names_, p + "." + branch); };
   Tensor b1, b5a, b5, d1, d2, d3, pooled, bp;
@@ -223,10 +241,7 @@ void InceptionV3<B>::block_a(const std::string& p, const Tensor& in, Tensor& out
   run(u("branch3x3dbl_1"), in, d1);
   run(u("branch3x3dbl_2"), d1, d2);
   run(u("branch3x3dbl_3"), d2, d3);
-  const Shape s = in.shape();
-  backend_.resize(pooled, s);
-  backend_.pool3x3_same(cpu::SamePool::kAverageInImage, static_cast<int>(s.n), static_cast<int>(s.h),
-                        static_cast<int>(s.w), static_cast<int>(s.c), in.data(), pooled.data());
+  same_pool(cpu::SamePool::kAverageInImage, in, pooled);
   run(u("branch_pool"), pooled, bp);
   concat({&b1, &b5, &d3, &bp}, out);
 }
@@ -239,12 +254,7 @@ void InceptionV3<B>::block_b(const Tensor& in, Tensor& out) {
   run(u("branch3x3dbl_1"), in, d1);
   run(u("branch3x3dbl_2"), d1, d2);
   run(u("branch3x3dbl_3"), d2, d3);
-  cpu::MaxPoolDims pool;
-  const Shape s = in.shape();
-  pool.n = static_cast<int>(s.n), pool.h = static_cast<int>(s.h), pool.w = static_cast<int>(s.w);
-  pool.c = static_cast<int>(s.c), pool.kernel = 3, pool.stride = 2;
-  backend_.resize(pooled, {s.n, pool.out_h(), pool.out_w(), s.c});
-  backend_.max_pool2d_forward(pool, in.data(), pooled.data());
+  max_pool_stride2(in, pooled);
   concat({&b3, &d3, &pooled}, out);
 }
 
@@ -258,10 +268,7 @@ void InceptionV3<B>::block_c(const std::string& p, const Tensor& in, Tensor& out
   run(u("branch7x7_3"), a2, a3);
   run(u("branch7x7dbl_1"), in, d[1]);
   for (int k = 2; k <= 5; ++k) run(u("branch7x7dbl_" + std::to_string(k)), d[k - 1], d[k]);
-  const Shape s = in.shape();
-  backend_.resize(pooled, s);
-  backend_.pool3x3_same(cpu::SamePool::kAverageInImage, static_cast<int>(s.n), static_cast<int>(s.h),
-                        static_cast<int>(s.w), static_cast<int>(s.c), in.data(), pooled.data());
+  same_pool(cpu::SamePool::kAverageInImage, in, pooled);
   run(u("branch_pool"), pooled, bp);
   concat({&b1, &a3, &d[5], &bp}, out);
 }
@@ -276,12 +283,7 @@ void InceptionV3<B>::block_d(const Tensor& in, Tensor& out) {
   run(u("branch7x7x3_2"), x1, x2);
   run(u("branch7x7x3_3"), x2, x3);
   run(u("branch7x7x3_4"), x3, x4);
-  cpu::MaxPoolDims pool;
-  const Shape s = in.shape();
-  pool.n = static_cast<int>(s.n), pool.h = static_cast<int>(s.h), pool.w = static_cast<int>(s.w);
-  pool.c = static_cast<int>(s.c), pool.kernel = 3, pool.stride = 2;
-  backend_.resize(pooled, {s.n, pool.out_h(), pool.out_w(), s.c});
-  backend_.max_pool2d_forward(pool, in.data(), pooled.data());
+  max_pool_stride2(in, pooled);
   concat({&b2, &x4, &pooled}, out);
 }
 
@@ -297,11 +299,7 @@ void InceptionV3<B>::block_e(const std::string& p, bool max_pool, const Tensor& 
   run(u("branch3x3dbl_2"), d1, d2);
   run(u("branch3x3dbl_3a"), d2, d3a);
   run(u("branch3x3dbl_3b"), d2, d3b);
-  const Shape s = in.shape();
-  backend_.resize(pooled, s);
-  backend_.pool3x3_same(max_pool ? cpu::SamePool::kMax : cpu::SamePool::kAverageInImage, static_cast<int>(s.n),
-                        static_cast<int>(s.h), static_cast<int>(s.w), static_cast<int>(s.c), in.data(),
-                        pooled.data());
+  same_pool(max_pool ? cpu::SamePool::kMax : cpu::SamePool::kAverageInImage, in, pooled);
   run(u("branch_pool"), pooled, bp);
   concat({&b1, &t2a, &t2b, &d3a, &d3b, &bp}, out);
 }
@@ -331,18 +329,10 @@ void InceptionV3<B>::features(const uint8_t* images, int n, int h, int w, int c,
     run(by("Conv2d_1a_3x3"), x, a);
     run(by("Conv2d_2a_3x3"), a, b);
     run(by("Conv2d_2b_3x3"), b, a);
-    cpu::MaxPoolDims pool;
-    pool.kernel = 3, pool.stride = 2, pool.n = 1;
-    auto max_pool = [&](const Tensor& in, Tensor& pooled) {
-      const Shape s = in.shape();
-      pool.h = static_cast<int>(s.h), pool.w = static_cast<int>(s.w), pool.c = static_cast<int>(s.c);
-      backend_.resize(pooled, {1, pool.out_h(), pool.out_w(), s.c});
-      backend_.max_pool2d_forward(pool, in.data(), pooled.data());
-    };
-    max_pool(a, b);
+    max_pool_stride2(a, b);
     run(by("Conv2d_3b_1x1"), b, a);
     run(by("Conv2d_4a_3x3"), a, b);
-    max_pool(b, a);
+    max_pool_stride2(b, a);
     block_a("Mixed_5b", a, b);
     block_a("Mixed_5c", b, a);
     block_a("Mixed_5d", a, b);

@@ -19,6 +19,7 @@
 
 #include "core/params.h"
 #include "core/tensor.h"
+#include "kernels/cpu/feature_ops.h"
 #include "kernels/cpu/ops.h"
 
 namespace ladder {
@@ -70,6 +71,10 @@ class InceptionV3 {
            int pad_w = 0);
   // out = relu(bn(conv(in))) for unit `index`
   void run(int index, const Tensor& in, Tensor& out);
+  // The 3×3 stride-1 'same' pool of the A, C and E blocks; the 3×3 stride-2 max pool of the stem,
+  // B and D.
+  void same_pool(cpu::SamePool kind, const Tensor& in, Tensor& out);
+  void max_pool_stride2(const Tensor& in, Tensor& out);
   // Concatenates parts along channels into out.
   void concat(const std::vector<const Tensor*>& parts, Tensor& out);
   void block_a(const std::string& name, const Tensor& in, Tensor& out);
