@@ -16,6 +16,7 @@
 #include "eval/feature_statistics.h"
 #include "eval/frechet_distance.h"
 #include "eval/kernel_inception_distance.h"
+#include "eval/structural_similarity.h"
 #include "io/feature_file.h"
 #include "io/hdf5.h"
 #include "test_support.h"
@@ -192,6 +193,31 @@ TEST(KernelInceptionDistance, MmdEqualsItsFormulaAndSeparatesSets) {
   EXPECT_GT(apart.std, 0);
   settings.subset_size = 61;
   EXPECT_THROW(kernel_inception_distance(a.data(), 60, b.data(), 60, d, settings), UsageError);
+}
+
+// Without MONAI (tests/interop/ssim_parity.py compares with it): equal images score 1, noise
+// lowers SSIM monotonically, and images too small for the window or the five scales give nan.
+TEST(StructuralSimilarity, OneForEqualImagesFallingWithNoiseNanWhenTooSmall) {
+  const int side = 180, c = 2;
+  std::vector<double> x(static_cast<size_t>(side) * side * c), noise(x.size());
+  Rng rng(13, 0);
+  for (int i = 0; i < side; ++i)
+    for (int j = 0; j < side; ++j)
+      for (int k = 0; k < c; ++k) x[(i * side + j) * c + k] = 0.5 + 0.3 * std::sin(0.1 * i + 0.05 * j + k);
+  for (double& v : noise) v = rng.normal();
+  EXPECT_NEAR(ssim(x.data(), x.data(), side, side, c), 1.0, 1e-12);
+  EXPECT_NEAR(ms_ssim(x.data(), x.data(), side, side, c), 1.0, 1e-12);
+  double previous_ssim = 1, previous_ms = 1;
+  for (double strength : {0.01, 0.03, 0.1, 0.3}) {
+    std::vector<double> y = x;
+    for (size_t k = 0; k < y.size(); ++k) y[k] += strength * noise[k];
+    const double s = ssim(y.data(), x.data(), side, side, c), m = ms_ssim(y.data(), x.data(), side, side, c);
+    EXPECT_LT(s, previous_ssim) << strength;
+    EXPECT_LT(m, previous_ms) << strength;
+    previous_ssim = s, previous_ms = m;
+  }
+  EXPECT_TRUE(std::isnan(ms_ssim(x.data(), x.data(), 160, 160, c)));  // 160 // 16 = 10, not above 10
+  EXPECT_TRUE(std::isnan(ssim(x.data(), x.data(), 10, 10, c)));
 }
 
 TEST(Evaluate, ScoresFeatureFilesAndNamesTheFileAtFault) {

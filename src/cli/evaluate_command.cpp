@@ -4,7 +4,7 @@
 //   --store S.h5 --weights W: InceptionV3 pool3 features of a store's images, written with
 //     --save-features and scored against --reference when given;
 //   --checkpoint AE --store S.h5 --weights W: an autoencoder's reconstructions of a store's
-//     images: rFID (originals against reconstructions saved as uint8), PSNR and L1;
+//     images: rFID (originals against reconstructions saved as uint8), PSNR, L1, SSIM, MS-SSIM;
 //   --checkpoint UNET --autoencoder AE --count N --reference R --weights W: FID and KID of N
 //     generated images (cli/evaluate_samples.h) against a feature file or an image store.
 // Under mpirun the ranks split the images; every score is the same bits on any world size.
@@ -28,6 +28,7 @@
 #include "eval/frechet_distance.h"
 #include "eval/inception_features.h"
 #include "eval/kernel_inception_distance.h"
+#include "eval/structural_similarity.h"
 #include "io/feature_file.h"
 #include "io/image_store.h"
 #include "train/compute_device.h"
@@ -53,7 +54,9 @@ std::string evaluate_usage() {
          "With --store, the features are the 2048-d pool3 of pytorch-fid's InceptionV3 for the first\n"
          "N images of level R of an image store, one image per pass. With --checkpoint, an\n"
          "autoencoder reconstructs those images (z = mu), and rFID compares the originals' features\n"
-         "with those of the reconstructions saved as uint8; PSNR and L1 are on the model's [-1, 1].\n"
+         "with those of the reconstructions saved as uint8; PSNR and L1 are on the model's [-1, 1];\n"
+         "SSIM and MS-SSIM are MONAI's (Gaussian window 11, sigma 1.5; data range 1 on [0, 1]; MS-SSIM\n"
+         "needs 176 px and prints nan below).\n"
          "With a UNet checkpoint, N images are sampled (noise keyed by seed and image), decoded by the\n"
          "autoencoder, saved as uint8, and scored (FID, KID) against the reference: a feature file,\n"
          "or every image of an image store at R.\n"
@@ -151,7 +154,8 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
   // (x + 1)·127.5, clamped), as an image file would hold it.
   const int64_t per_image = int64_t(resolution) * resolution * shard.channels;
   std::vector<uint8_t> saved(static_cast<size_t>(shard.count() * per_image));
-  std::vector<double> sums;  // (held, 2): Σ|d|, Σd² on [−1, 1]
+  std::vector<double> rows;  // (held, 4): Σ|d|, Σd² on [−1, 1], SSIM, MS-SSIM on [0, 1]
+  std::vector<double> original01(static_cast<size_t>(per_image)), reconstruction01(original01.size());
   TensorF image, reconstruction;
   for (int64_t k = 0; k < shard.count(); ++k) {
     data::images_to_tensor(shard, k, 1, image);
@@ -163,12 +167,18 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
       squared += d * d;
       const double level = std::floor((std::clamp(double(reconstruction[e]), -1.0, 1.0) + 1.0) * 127.5 + 0.5);
       saved[k * per_image + e] = static_cast<uint8_t>(level);
+      original01[e] = (double(image[e]) + 1) / 2, reconstruction01[e] = (double(reconstruction[e]) + 1) / 2;
     }
-    sums.insert(sums.end(), {absolute, squared});
+    const int side = resolution, c = shard.channels;
+    rows.insert(rows.end(), {absolute, squared, eval::ssim(reconstruction01.data(), original01.data(), side, side, c),
+                             eval::ms_ssim(reconstruction01.data(), original01.data(), side, side, c)});
   }
-  const std::vector<double> ordered = gather_in_image_order(*comm, sums.data(), shard.count(), 2, count);
-  double absolute = 0, squared = 0;
-  for (int64_t i = 0; i < count; ++i) absolute += ordered[2 * i], squared += ordered[2 * i + 1];
+  const std::vector<double> ordered = gather_in_image_order(*comm, rows.data(), shard.count(), 4, count);
+  double absolute = 0, squared = 0, ssim = 0, ms_ssim = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    absolute += ordered[4 * i], squared += ordered[4 * i + 1];
+    ssim += ordered[4 * i + 2] / count, ms_ssim += ordered[4 * i + 3] / count;
+  }
   const double elements = static_cast<double>(count * per_image);
 
   eval::InceptionFeatures network(o.weights, mode);
@@ -183,6 +193,9 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
                 resolution, resolution, network.description().c_str(), inception_input_name(mode));
   if (is_root()) std::cout << line;
   print("rfid %.17g psnr %.17g l1 %.17g\n", rfid, 10 * std::log10(4.0 / (squared / elements)), absolute / elements);
+  // MONAI's SSIMMetric and MultiScaleSSIMMetric (data_range 1 on [0, 1]); nan where the images
+  // are too small (SSIM: 11 px; MS-SSIM: 176 px).
+  print("ssim %.17g ms_ssim %.17g\n", ssim, ms_ssim);
 }
 
 std::string kind_of(const Options& o) {

@@ -1,6 +1,6 @@
 // Why this file exists: `ladder evaluate`, the scores papers report: FID and KID between
 // feature files (io/feature_file.h), InceptionV3 features of an image store, and an
-// autoencoder's rFID, PSNR and L1, and FID and KID of a UNet's samples.
+// autoencoder's rFID, PSNR, L1, SSIM and MS-SSIM, and FID and KID of a UNet's samples.
 #pragma once
 
 #include <string>

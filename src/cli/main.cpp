@@ -44,7 +44,7 @@ const char* kUsage =
     "  evaluate --features A.h5 --reference B.h5        FID and KID between two feature sets\n"
     "  evaluate --store S.h5 --weights W [--save-features F.h5] [--reference B.h5]\n"
     "                                                   InceptionV3 features of a store (and FID/KID)\n"
-    "  evaluate --checkpoint AE --store S.h5 --weights W  an autoencoder's rFID, PSNR and L1\n"
+    "  evaluate --checkpoint AE --store S.h5 --weights W  an autoencoder's rFID, PSNR, L1, SSIM, MS-SSIM\n"
     "  evaluate --checkpoint UNET --autoencoder AE --count N --resolution R --weights W --reference F\n"
     "                                                   FID and KID of a UNet's samples\n"
     "  plan --config F.ini [--world N] [--gpu-memory 80GiB]\n"
