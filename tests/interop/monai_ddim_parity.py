@@ -20,6 +20,7 @@ try:
     import h5py
     import numpy as np
     import torch
+    import einops  # noqa: F401  (MONAI builds AutoencoderKL and DiffusionModelUNet with it)
     from monai.networks.nets import DiffusionModelUNet
     from monai.networks.schedulers import DDIMScheduler
     from safetensors import safe_open

@@ -19,6 +19,7 @@ try:
     import numpy as np
     import safetensors  # noqa: F401
     import torch
+    import einops  # noqa: F401  (MONAI builds AutoencoderKL and DiffusionModelUNet with it)
     import monai
     from monai.networks.nets import AutoencoderKL
     from safetensors import safe_open
