@@ -53,8 +53,8 @@ def random_fid_inception(seed):
     return net
 
 
-def pytorch_fid_features(net, images_u8):
-    """pytorch-fid's InceptionV3([3]) forward on (N, H, W, 3) uint8, with net's weights."""
+def pytorch_fid_wrapper(net):
+    """pytorch-fid's InceptionV3([3]), the module fid_score.py runs, with net's weights."""
     wrapper = PI.InceptionV3([3]).eval()
     names = {"blocks.0.0": "Conv2d_1a_3x3", "blocks.0.1": "Conv2d_2a_3x3", "blocks.0.2": "Conv2d_2b_3x3",
              "blocks.1.0": "Conv2d_3b_1x1", "blocks.1.1": "Conv2d_4a_3x3"}
@@ -69,6 +69,11 @@ def pytorch_fid_features(net, images_u8):
         prefix = ".".join(key.split(".")[:3])
         mapped[key] = source[names[prefix] + key[len(prefix):]]
     wrapper.load_state_dict(mapped, strict=True)
+    return wrapper
+
+
+def pytorch_fid_features(wrapper, images_u8):
+    """pytorch-fid's forward on (N, H, W, 3) uint8 as fid_score.py feeds it (u8/255)."""
     x = torch.from_numpy(images_u8).permute(0, 3, 1, 2).float() / 255
     with torch.no_grad():
         return wrapper(x)[0].squeeze(-1).squeeze(-1).double().numpy()
@@ -93,6 +98,7 @@ def body(hr):
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
     weights_pth = hr.work / "inception_random.pth"
     torch.save(net.state_dict(), weights_pth)
+    wrapper = pytorch_fid_wrapper(net)
     hr.pack(images=6, levels="64,256", seed=3, name="s.h5")
     store = hr.work / "s.h5"
     with h5py.File(store, "r") as f:
@@ -104,7 +110,7 @@ def body(hr):
                       "--mode", mode, "--save-features", out, timeout=600)
             with h5py.File(out, "r") as f:
                 ours = np.asarray(f["features"], dtype=np.float64)
-            want = pytorch_fid_features(net, images) if mode == "pytorch_fid" else \
+            want = pytorch_fid_features(wrapper, images) if mode == "pytorch_fid" else \
                 torch_fidelity_features(weights_pth, images)
             h.check(ours.shape == want.shape, f"{resolution}² {mode}: shape {ours.shape} vs {want.shape}")
             error = relative(ours, want)
