@@ -30,6 +30,7 @@
 #include "eval/kernel_inception_distance.h"
 #include "eval/structural_similarity.h"
 #include "io/feature_file.h"
+#include "io/image_grid.h"
 #include "io/image_store.h"
 #include "train/compute_device.h"
 #include "train/resume.h"
@@ -150,8 +151,8 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
   std::unique_ptr<AutoencoderDevice> device =
       make_loaded_autoencoder(config, params, MpiSession::node_local_rank(), o.checkpoint);
 
-  // One image per forward pass; each reconstruction saved as uint8 (round half up of
-  // (x + 1)·127.5, clamped), as an image file would hold it.
+  // One image per forward pass; each reconstruction saved as uint8 as the PNG writer saves it
+  // (io::image_value_to_byte).
   const int64_t per_image = int64_t(resolution) * resolution * shard.channels;
   std::vector<uint8_t> saved(static_cast<size_t>(shard.count() * per_image));
   std::vector<double> rows;  // (held, 4): Σ|d|, Σd² on [−1, 1], SSIM, MS-SSIM on [0, 1]
@@ -165,8 +166,7 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
       const double d = double(reconstruction[e]) - image[e];
       absolute += std::abs(d);
       squared += d * d;
-      const double level = std::floor((std::clamp(double(reconstruction[e]), -1.0, 1.0) + 1.0) * 127.5 + 0.5);
-      saved[k * per_image + e] = static_cast<uint8_t>(level);
+      saved[k * per_image + e] = io::image_value_to_byte(reconstruction[e]);
       original01[e] = (double(image[e]) + 1) / 2, reconstruction01[e] = (double(reconstruction[e]) + 1) / 2;
     }
     const int side = resolution, c = shard.channels;
@@ -219,7 +219,7 @@ void score_samples(const Options& o, InceptionInput mode) {
   LADDER_CHECK_USAGE(!o.weights.empty() && !o.reference.empty() && o.count != INT64_MAX && o.resolution > 0,
                      "evaluate of a UNet: --autoencoder, --count, --resolution, --weights and --reference are "
                      "required (see ladder evaluate --help)");
-  const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", 300});
+  const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", Config().comm.timeout_s});
   eval::InceptionFeatures network(o.weights, mode);
   SampleScoring s;
   s.checkpoint = o.checkpoint, s.autoencoder = o.autoencoder, s.config = o.config, s.flags = o.flags;
@@ -293,7 +293,7 @@ int evaluate_command(const std::vector<std::string>& args) {
                                            "pytorch-fid's names, as safetensors, or random)");
     LADDER_CHECK_USAGE(!o.save.empty() || !o.reference.empty(),
                        "evaluate: --store needs --save-features or --reference (or both)");
-    const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", 300});
+    const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", Config().comm.timeout_s});
     const io::ImageStoreReader store(o.store);
     int resolution = o.resolution;
     int64_t count = o.count;

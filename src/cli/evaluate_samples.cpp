@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "core/check.h"
 #include "diffusion/sampler.h"
+#include "io/image_grid.h"
 #include "train/compute_device.h"
 #include "train/resume.h"
 
@@ -57,7 +58,7 @@ io::FeatureSet sample_features(const SampleScoring& s, Communicator& comm, eval:
     samples = generate(schedule, parse_prediction(config.diffusion.prediction), {held, side, side, channels}, settings,
                        [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { unet->predict(x, t, out); });
 
-  // Decoded one at a time, saved as uint8 (round half up of (x + 1)·127.5, clamped).
+  // Decoded one at a time, saved as uint8 as the PNG writer saves it (io::image_value_to_byte).
   const int image_channels = ae_config.model.in_channels;
   const int64_t per_latent = side * side * channels, per_image = int64_t(s.resolution) * s.resolution * image_channels;
   std::vector<uint8_t> saved(static_cast<size_t>(held * per_image));
@@ -66,9 +67,7 @@ io::FeatureSet sample_features(const SampleScoring& s, Communicator& comm, eval:
     for (int64_t e = 0; e < per_latent; ++e)
       latent[e] = static_cast<float>(samples.latents[k * per_latent + e] / scale);
     decoder->decode(latent, image);
-    for (int64_t e = 0; e < per_image; ++e)
-      saved[k * per_image + e] =
-          static_cast<uint8_t>(std::floor((std::clamp(double(image[e]), -1.0, 1.0) + 1.0) * 127.5 + 0.5));
+    for (int64_t e = 0; e < per_image; ++e) saved[k * per_image + e] = io::image_value_to_byte(image[e]);
   }
   return network.gather(comm, saved.data(), held, s.resolution, image_channels, s.count);
 }

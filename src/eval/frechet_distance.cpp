@@ -63,19 +63,21 @@ double trace_sqrt_product(const FeatureStatistics& a, const FeatureStatistics& b
   return sum_of_square_roots(symmetric_eigen(d, middle, false));
 }
 
-double trace_sqrt_product(const float* a, int64_t count_a, const float* b, int64_t count_b, int dims) {
-  LADDER_CHECK(count_a >= 2 && count_b >= 2, "FID: needs at least 2 images per set (got ", count_a, " and ", count_b,
-               ")");
-  auto centred = [dims](const float* x, int64_t n) {
-    std::vector<double> mean(static_cast<size_t>(dims), 0.0), out(static_cast<size_t>(n * dims));
-    for (int64_t i = 0; i < n; ++i)
-      for (int j = 0; j < dims; ++j) mean[j] += x[i * dims + j];
-    for (double& m : mean) m /= static_cast<double>(n);
-    for (int64_t i = 0; i < n; ++i)
-      for (int j = 0; j < dims; ++j) out[i * dims + j] = double(x[i * dims + j]) - mean[j];
-    return out;
-  };
-  const std::vector<double> xa = centred(a, count_a), xb = centred(b, count_b);
+namespace {
+
+// (n, dims) features minus their mean, in double.
+std::vector<double> centred(const float* x, int64_t n, int dims, const std::vector<double>& mean) {
+  std::vector<double> out(static_cast<size_t>(n * dims));
+  for (int64_t i = 0; i < n; ++i)
+    for (int j = 0; j < dims; ++j) out[i * dims + j] = double(x[i * dims + j]) - mean[j];
+  return out;
+}
+
+// The singular-value route, given the sets' statistics (their means centre the features).
+double trace_from_features(const float* a, const FeatureStatistics& sa, const float* b, const FeatureStatistics& sb) {
+  const int64_t count_a = sa.count, count_b = sb.count;
+  const int dims = sa.dims;
+  const std::vector<double> xa = centred(a, count_a, dims, sa.mean), xb = centred(b, count_b, dims, sb.mean);
   std::vector<double> cross(static_cast<size_t>(count_a * count_b));  // X₁X₂ᵀ (N₁, N₂)
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(count_a), static_cast<int>(count_b), dims, 1.0,
               xa.data(), dims, xb.data(), dims, 0.0, cross.data(), static_cast<int>(count_b));
@@ -84,13 +86,19 @@ double trace_sqrt_product(const float* a, int64_t count_a, const float* b, int64
   return sum / std::sqrt(static_cast<double>(count_a - 1) * static_cast<double>(count_b - 1));
 }
 
+}  // namespace
+
+double trace_sqrt_product(const float* a, int64_t count_a, const float* b, int64_t count_b, int dims) {
+  return trace_from_features(a, feature_statistics(a, count_a, dims), b, feature_statistics(b, count_b, dims));
+}
+
 double frechet_distance(const FeatureStatistics& a, const FeatureStatistics& b) {
   return assemble(a, b, trace_sqrt_product(a, b));
 }
 
 double frechet_distance(const float* a, int64_t count_a, const float* b, int64_t count_b, int dims) {
   const FeatureStatistics sa = feature_statistics(a, count_a, dims), sb = feature_statistics(b, count_b, dims);
-  if (std::min(count_a, count_b) < dims) return assemble(sa, sb, trace_sqrt_product(a, count_a, b, count_b, dims));
+  if (std::min(count_a, count_b) < dims) return assemble(sa, sb, trace_from_features(a, sa, b, sb));
   return frechet_distance(sa, sb);
 }
 
