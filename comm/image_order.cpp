@@ -15,7 +15,7 @@ std::vector<T> gather_in_image_order(Communicator& comm, const T* held, int64_t 
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double rows");
   const int world = comm.world(), rank = comm.rank();
   const int64_t most = (total + world - 1) / world;  // the most images a rank holds
-  const int64_t expected = total > rank ? (total - rank + world - 1) / world : 0;
+  const int64_t expected = images_held(total, rank, world);
   LADDER_CHECK(held_count == expected, "gather_in_image_order: rank ", rank, " holds ", held_count,
                " of ", total, " images, expected ", expected);
   std::vector<T> padded(static_cast<size_t>(most * row), T(0));  // (most, row)

@@ -12,6 +12,11 @@
 
 namespace ladder {
 
+// How many of images 0 .. total − 1 rank `rank` of `world` holds (rank, rank + world, ...).
+inline int64_t images_held(int64_t total, int rank, int world) {
+  return total > rank ? (total - rank + world - 1) / world : 0;
+}
+
 // Every rank's rows in global image order, on every rank: held (held_count, row) holds this
 // rank's images rank + k·world, k = 0 .. held_count − 1; returns (total, row). T is float or
 // double. A collective: every rank calls it with the same row and total.

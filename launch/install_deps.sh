@@ -26,6 +26,7 @@ build_packages=(
   libhdf5-dev                    # image stores, checkpoint shards
   libxxhash-dev                  # XXH3-64 checksums (stores, checkpoints)
   nlohmann-json3-dev             # checkpoint manifests
+  libzip-dev                     # pytorch-fid's .npz reference statistics (zip archives of .npy arrays)
   libopenmpi-dev openmpi-bin     # multi-rank training: MPI headers and libraries, mpirun (openssh-client comes with it)
 )
 test_packages=(

@@ -13,5 +13,8 @@ if [ ! -f "$store" ]; then
   ./build/ladder pack --synthetic 256 --out "$store" --levels 32,64 --seed 0
 fi
 run_dir="runs/quickstart-$(date +%Y%m%d-%H%M%S)"
-./build/ladder train --config configs/quickstart.ini --run.dir "$run_dir" "$@"
+# InceptionV3 weights for the rFID (python3 launch/fid_weights.py); else the config's random ones.
+fid_weights=()
+if [ -n "${LADDER_FID_WEIGHTS:-}" ]; then fid_weights=(--eval.weights "$LADDER_FID_WEIGHTS"); fi
+./build/ladder train --config configs/quickstart.ini --run.dir "$run_dir" "${fid_weights[@]}" "$@"
 echo "quickstart: $(( $(date +%s) - start )) s in all (install, build, pack, train); run in $run_dir"

@@ -2,10 +2,12 @@
 // seeded random weights are the same network every time and survive save() and load() bit for
 // bit; --checkpoint prints rFID, and PSNR and L1 equal to `ladder reconstruct`'s on the same
 // images, the same bits on 2 ranks as on 1; rFID is 0 for a store scored against itself and
-// positive for reconstructions. (Agreement with pytorch-fid and torch-fidelity:
-// tests/interop/inception_parity.py and fid_parity.py.)
+// positive for reconstructions; LPIPS, given its weights, is positive and the same on 2 ranks.
+// (Agreement with pytorch-fid and torch-fidelity: tests/interop/inception_parity.py and
+// fid_parity.py.)
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -67,7 +69,8 @@ TEST(Evaluate, AutoencoderScoresMatchReconstructAndAnyWorldSize) {
   const std::string checkpoint = dir / "ae/checkpoints/step-00000002";
   const std::string store = testing::small_synthetic_store();
   const std::string args = "evaluate --checkpoint " + checkpoint + " --store " + store +
-                           " --weights random:3 --resolution 32 --count 5";
+                           " --weights random:3 --resolution 32 --count 5 --perceptual.weights " +
+                           LADDER_TEST_FIXTURES "/lpips_alex_weights.safetensors";
   const testing::CommandResult one = testing::run_ladder(args);
   ASSERT_EQ(one.exit_code, 0) << one.output;
   const size_t at = one.output.find("rfid ");
@@ -76,6 +79,11 @@ TEST(Evaluate, AutoencoderScoresMatchReconstructAndAnyWorldSize) {
   ASSERT_EQ(std::sscanf(one.output.c_str() + at, "rfid %lf psnr %lf l1 %lf", &rfid, &psnr, &l1), 3) << one.output;
   EXPECT_GT(rfid, 0);
   EXPECT_NE(one.output.find("not comparable with published scores"), std::string::npos) << one.output;
+  double lpips = 0;  // the fixture's AlexNet LPIPS of the reconstructions: positive, finite
+  const size_t lpips_at = one.output.find("\nlpips ");
+  ASSERT_NE(lpips_at, std::string::npos) << one.output;
+  ASSERT_EQ(std::sscanf(one.output.c_str() + lpips_at + 1, "lpips %lf", &lpips), 1);
+  EXPECT_TRUE(lpips > 0 && std::isfinite(lpips)) << one.output;
 
   const testing::CommandResult reconstruct = testing::run_ladder(
       "reconstruct --checkpoint " + checkpoint + " --store " + store + " --resolution 32 --count 5 --out " +
@@ -89,16 +97,9 @@ TEST(Evaluate, AutoencoderScoresMatchReconstructAndAnyWorldSize) {
   EXPECT_NEAR(l1, reconstruct_l1, 1e-6 * reconstruct_l1);  // reconstruct prints 6 digits
   EXPECT_NEAR(psnr, reconstruct_psnr, 1e-3);
 
-  const char* binary = std::getenv("LADDER_BINARY");
-  const std::string two_ranks = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
-                                "mpirun -np 2 --oversubscribe " + std::string(binary ? binary : "ladder") + " " +
-                                args + " 2>&1";
-  FILE* pipe = popen(two_ranks.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  ASSERT_EQ(pclose(pipe), 0) << output;
+  const testing::CommandResult two = testing::run_ladder_ranks(2, args);
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const std::string& output = two.output;
   EXPECT_NE(output.find(one.output.substr(at)), std::string::npos) << output << "\n---\n" << one.output;
 
   // A store against itself: rFID's FID part is exactly what it compares, so the same features give 0.
@@ -109,7 +110,7 @@ TEST(Evaluate, AutoencoderScoresMatchReconstructAndAnyWorldSize) {
                                                           (dir / "f.h5") + " --kid-subset-size 5 --kid-subsets 3");
   ASSERT_EQ(self.exit_code, 0) << self.output;
   double fid = 1;
-  ASSERT_EQ(std::sscanf(self.output.c_str(), "fid %lf", &fid), 1) << self.output;
+  ASSERT_EQ(std::sscanf(self.output.c_str() + self.output.find("\nfid ") + 1, "fid %lf", &fid), 1) << self.output;
   EXPECT_LE(std::abs(fid), 1e-6);
 }
 

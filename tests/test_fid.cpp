@@ -232,7 +232,7 @@ TEST(Evaluate, ScoresFeatureFilesAndNamesTheFileAtFault) {
                                                         (dir / "b.h5") + " --kid-subsets 5 --kid-subset-size 30");
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   double fid = 0, kid_mean = 0, kid_std = 0;
-  ASSERT_EQ(std::sscanf(ok.output.c_str(), "fid %lf", &fid), 1) << ok.output;
+  ASSERT_EQ(std::sscanf(ok.output.c_str() + ok.output.find("\nfid ") + 1, "fid %lf", &fid), 1) << ok.output;
   const size_t kid_line = ok.output.find("kid_mean");
   ASSERT_NE(kid_line, std::string::npos) << ok.output;
   ASSERT_EQ(std::sscanf(ok.output.c_str() + kid_line, "kid_mean %lf kid_std %lf", &kid_mean, &kid_std), 2);

@@ -160,10 +160,9 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `ladder <args>` through the shell, capturing output and the exit code.
-inline CommandResult run_ladder(const std::string& args) {
-  const char* binary = std::getenv("LADDER_BINARY");
-  std::string command = std::string(binary ? binary : "ladder") + " " + args + " 2>&1";
+// Runs a shell command, capturing stdout and stderr together and the exit code.
+inline CommandResult run_ladder_command(const std::string& shell_command) {
+  const std::string command = shell_command + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return result;
@@ -173,6 +172,20 @@ inline CommandResult run_ladder(const std::string& args) {
   int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+// Runs `ladder <args>` (LADDER_BINARY) through the shell.
+inline CommandResult run_ladder(const std::string& args) {
+  const char* binary = std::getenv("LADDER_BINARY");
+  return run_ladder_command(std::string(binary ? binary : "ladder") + " " + args);
+}
+
+// `ladder <args>` on `ranks` ranks under real mpirun (as root too; more ranks than cores).
+inline CommandResult run_ladder_ranks(int ranks, const std::string& args) {
+  const char* binary = std::getenv("LADDER_BINARY");
+  return run_ladder_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 mpirun -np " +
+                            std::to_string(ranks) + " --oversubscribe " + std::string(binary ? binary : "ladder") +
+                            " " + args);
 }
 
 }  // namespace ladder::testing

@@ -16,7 +16,7 @@
 
 namespace ladder {
 
-io::FeatureSet sample_features(const SampleScoring& s, Communicator& comm, eval::InceptionFeatures& network) {
+HeldImages generate_samples(const SampleScoring& s, Communicator& comm) {
   std::vector<std::string> unet_flags = model_flags_of(s.checkpoint);
   unet_flags.insert(unet_flags.end(), s.flags.begin(), s.flags.end());
   const Config config = load_config(s.config, unet_flags);
@@ -41,7 +41,8 @@ io::FeatureSet sample_features(const SampleScoring& s, Communicator& comm, eval:
   ParamStore decoder_params, unet_params;
   const int gpu = MpiSession::node_local_rank();
   std::unique_ptr<AutoencoderDevice> decoder = make_loaded_autoencoder(ae_config, decoder_params, gpu, s.autoencoder);
-  std::unique_ptr<UNetDevice> unet = make_loaded_unet(config, unet_params, gpu, s.checkpoint, s.ema ? "ema" : "master");
+  std::unique_ptr<UNetDevice> unet;
+  if (!s.noise_baseline) unet = make_loaded_unet(config, unet_params, gpu, s.checkpoint, s.ema ? "ema" : "master");
   const NoiseSchedule schedule({config.diffusion.schedule, config.diffusion.timesteps, config.diffusion.beta_start,
                                 config.diffusion.beta_end});
   SamplerSettings settings;
@@ -54,14 +55,19 @@ io::FeatureSet sample_features(const SampleScoring& s, Communicator& comm, eval:
   const int64_t held = static_cast<int64_t>(settings.indices.size());
   const int channels = config.model.in_channels;
   Samples samples;
-  if (held > 0)
+  if (held > 0 && s.noise_baseline)
+    samples.latents = initial_noise({held, side, side, channels}, settings.seed, settings.indices);
+  else if (held > 0)
     samples = generate(schedule, parse_prediction(config.diffusion.prediction), {held, side, side, channels}, settings,
                        [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { unet->predict(x, t, out); });
 
   // Decoded one at a time, saved as uint8 as the PNG writer saves it (io::image_value_to_byte).
   const int image_channels = ae_config.model.in_channels;
   const int64_t per_latent = side * side * channels, per_image = int64_t(s.resolution) * s.resolution * image_channels;
-  std::vector<uint8_t> saved(static_cast<size_t>(held * per_image));
+  HeldImages out;
+  out.held = held, out.total = s.count, out.side = s.resolution, out.channels = image_channels;
+  std::vector<uint8_t>& saved = out.bytes;
+  saved.resize(static_cast<size_t>(held * per_image));
   TensorF latent({1, side, side, channels}), image;
   for (int64_t k = 0; k < held; ++k) {
     for (int64_t e = 0; e < per_latent; ++e)
@@ -69,7 +75,7 @@ io::FeatureSet sample_features(const SampleScoring& s, Communicator& comm, eval:
     decoder->decode(latent, image);
     for (int64_t e = 0; e < per_image; ++e) saved[k * per_image + e] = io::image_value_to_byte(image[e]);
   }
-  return network.gather(comm, saved.data(), held, s.resolution, image_channels, s.count);
+  return out;
 }
 
 }  // namespace ladder

@@ -1,7 +1,8 @@
-// Why this file exists: the generated half of a UNet's FID and KID in `ladder evaluate`: N
-// images sampled by the UNet, decoded by the autoencoder, saved as uint8 and through
-// InceptionV3, the ranks sharing the images (image i on rank i mod world, its noise keyed by
-// i), so the features are the same bits on any world size.
+// Why this file exists: the generated half of a UNet's FID, KID and diversity in `ladder
+// evaluate`: N images sampled by the UNet and decoded by the autoencoder, saved as uint8, the
+// ranks sharing the images (image i on rank i mod world, its noise keyed by i), so that what is
+// computed from them is the same bits on any world size. The noise baseline decodes the
+// initial noise itself (no UNet): the score any trained UNet must beat.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +10,6 @@
 #include <vector>
 
 #include "comm/communicator.h"
-#include "eval/inception_features.h"
-#include "io/feature_file.h"
 
 namespace ladder {
 
@@ -25,9 +24,16 @@ struct SampleScoring {
   int steps = 50;
   uint64_t seed = 0;
   bool ema = false;
+  bool noise_baseline = false;  // decode x_T ~ N(0, 1) instead of the UNet's samples
 };
 
-// (count, 2048) features of the generated images, on every rank.
-io::FeatureSet sample_features(const SampleScoring& s, Communicator& comm, eval::InceptionFeatures& network);
+struct HeldImages {
+  std::vector<uint8_t> bytes;  // (held, side, side, channels): images rank, rank + world, ...
+  int64_t held = 0, total = 0;
+  int side = 0, channels = 0;
+};
+
+// This rank's share of the generated images.
+HeldImages generate_samples(const SampleScoring& s, Communicator& comm);
 
 }  // namespace ladder

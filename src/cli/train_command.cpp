@@ -87,6 +87,13 @@ int train_command(const std::vector<std::string>& args) {
       validation += detail::concat(validation.empty() ? "" : ", ", name, " ", value);
     log_info("validation (last): ", validation);
   }
+  if (!summary.last_evaluation.empty()) {
+    std::string scores;
+    for (const auto& [name, value] : summary.last_evaluation)
+      if (name == "fid" || name == "kid_mean" || name == "kid_std")
+        scores += detail::concat(scores.empty() ? "" : ", ", name, " ", value);
+    log_info("evaluation (last): ", scores, " (", summary.evaluation_description, ")");
+  }
   auto sample_line = [](const std::string& path, const SampleReport& report) {
     return report.quality_name.empty()
                ? path

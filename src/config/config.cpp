@@ -36,6 +36,7 @@ const KeySpec kKeys[] = {
     {"run.log_every", "10", "optimizer steps between metrics lines"},
     {"run.sample_every", "100", "steps between sample grids (0: start and end only)"},
     {"run.val_every", "0", "steps between validations, when data.val_store or data.val_images is set (0: at the end of each rung only)"},
+    {"run.eval_every", "0", "steps between FID/KID evaluations, when eval.count > 0 (0: at the end of each rung only)"},
     {"model.kind", "autoencoder_kl", "autoencoder_kl (stage 1) | diffusion_unet (stage 2: trains on a latent store made by ladder encode)"},
     {"model.in_channels", "3", "image channels"},
     {"model.channels", "128,256,512,512", "channels per level"},
@@ -91,6 +92,12 @@ const KeySpec kKeys[] = {
     {"perceptual.weight", "0", "autoencoder: weight of the LPIPS perceptual loss (0: off; MONAI's LDM tutorial: 0.001)"},
     {"perceptual.network", "alex", "alex | vgg: LPIPS feature network"},
     {"perceptual.weights", "", "safetensors of the LPIPS network and its linear layers, with the lpips package's names (README)"},
+    {"eval.count", "0", "images scored by FID and KID during training (0: off): stage 1, reconstructions of the first N training images; stage 2, N samples"},
+    {"eval.reference", "", "what they are scored against: an image store (its level at the rung's resolution; features cached beside it), a feature file (/features) or pytorch-fid statistics (.npz, FID only); empty: the originals (stage 1 only)"},
+    {"eval.mode", "pytorch_fid", "pytorch_fid | tf1: InceptionV3 input (tf1: torch-fidelity's and the LDM paper's)"},
+    {"eval.weights", "", "InceptionV3 weights: safetensors with pytorch-fid's names (launch/fid_weights.py converts pytorch-fid's release), or random, random:SEED (a sanity check, not comparable with papers); required when eval.count > 0"},
+    {"eval.sampler", "ddim", "stage 2: ddim | ddpm, for the evaluated samples"},
+    {"eval.steps", "50", "stage 2: sampling steps of the evaluated samples"},
     {"checkpoint.every", "0", "steps between checkpoints (0: only at the end of each rung and of the run)"},
     {"checkpoint.every_minutes", "0", "minutes between checkpoints (0: off; with checkpoint.every, whichever comes first)"},
     {"checkpoint.keep", "3", "newest complete checkpoints kept (older ones deleted once a newer one committed)"},
@@ -365,6 +372,9 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   const int64_t val_every = r.integer("run.val_every");
   if (val_every < 0) r.fail("run.val_every", "must be >= 0");
   c.run.val_every = r.to_int("run.val_every", val_every);
+  const int64_t eval_every = r.integer("run.eval_every");
+  if (eval_every < 0) r.fail("run.eval_every", "must be >= 0");
+  c.run.eval_every = r.to_int("run.eval_every", eval_every);
 
   c.model.kind = r.choice("model.kind", {"autoencoder_kl", "diffusion_unet"});
   c.model.in_channels = r.positive_int("model.in_channels");
@@ -500,6 +510,21 @@ Config load_config(const std::string& config_path, const std::vector<std::string
     r.fail(c.adversarial.enabled() ? "adversarial.weight" : "perceptual.weight",
            "applies to the autoencoder (model.kind = autoencoder_kl) only");
 
+  c.eval.count = r.integer("eval.count");
+  if (c.eval.count < 0) r.fail("eval.count", "must be >= 0 (0: off)");
+  if (c.eval.count == 1) r.fail("eval.count", "must be at least 2 (a covariance needs two images)");
+  c.eval.reference = r.text("eval.reference");
+  c.eval.mode = r.choice("eval.mode", {"pytorch_fid", "tf1"});
+  c.eval.weights = r.text("eval.weights");
+  if (c.eval.enabled() && c.eval.weights.empty())
+    r.fail("eval.weights", "is required when eval.count > 0 (InceptionV3 weights: python3 launch/fid_weights.py "
+                           "makes them from pytorch-fid's release; random for a sanity check)");
+  if (c.eval.enabled() && c.eval.reference.empty() && c.model.kind == "diffusion_unet")
+    r.fail("eval.reference", "is required when eval.count > 0 for a diffusion UNet (the image store its latents "
+                             "came from, a feature file or .npz statistics)");
+  c.eval.sampler = r.choice("eval.sampler", {"ddim", "ddpm"});
+  c.eval.steps = r.positive_int("eval.steps");
+
   int64_t every = r.integer("checkpoint.every");
   if (every < 0) r.fail("checkpoint.every", "must be >= 0");
   c.checkpoint.every = r.to_int("checkpoint.every", every);
@@ -586,6 +611,7 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"run.log_every", std::to_string(run.log_every)},
       {"run.sample_every", std::to_string(run.sample_every)},
       {"run.val_every", std::to_string(run.val_every)},
+      {"run.eval_every", std::to_string(run.eval_every)},
       {"model.kind", model.kind},
       {"model.in_channels", std::to_string(model.in_channels)},
       {"model.channels", join(model.channels)},
@@ -641,6 +667,12 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"perceptual.weight", number(perceptual.weight)},
       {"perceptual.network", perceptual.network},
       {"perceptual.weights", perceptual.weights},
+      {"eval.count", std::to_string(eval.count)},
+      {"eval.reference", eval.reference},
+      {"eval.mode", eval.mode},
+      {"eval.weights", eval.weights},
+      {"eval.sampler", eval.sampler},
+      {"eval.steps", std::to_string(eval.steps)},
       {"checkpoint.every", std::to_string(checkpoint.every)},
       {"checkpoint.every_minutes", number(checkpoint.every_minutes)},
       {"checkpoint.keep", std::to_string(checkpoint.keep)},

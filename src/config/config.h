@@ -17,6 +17,7 @@ struct RunConfig {
   int log_every = 10;
   int sample_every = 100;  // 0: only at the start and the end
   int val_every = 0;       // steps between validations; 0: at the end of each rung only
+  int eval_every = 0;      // steps between FID/KID evaluations (eval.count > 0); 0: rung ends only
 };
 
 struct ModelConfig {
@@ -109,6 +110,17 @@ struct PerceptualConfig {
   bool enabled() const { return weight > 0; }
 };
 
+// FID and KID during training (train/training_evaluation.h).
+struct EvalConfig {
+  int64_t count = 0;       // images scored; 0: off
+  std::string reference;   // image store, feature file or .npz statistics; empty: the originals (stage 1)
+  std::string mode;        // pytorch_fid | tf1
+  std::string weights;     // InceptionV3 safetensors, or random[:SEED]
+  std::string sampler;     // stage 2: ddim | ddpm
+  int steps = 50;          // stage 2: sampling steps
+  bool enabled() const { return count > 0; }
+};
+
 struct LogConfig {
   bool tensorboard = true;  // run.dir/tb event files
   std::string progress;     // auto | redraw | lines
@@ -129,6 +141,7 @@ struct Config {
   EmaConfig ema;
   AdversarialConfig adversarial;
   PerceptualConfig perceptual;
+  EvalConfig eval;
   CheckpointConfig checkpoint;
   LogConfig log;
   CommConfig comm;

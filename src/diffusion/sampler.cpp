@@ -9,6 +9,16 @@
 
 namespace ladder {
 
+TensorF initial_noise(const Shape& latents, uint64_t seed, const std::vector<int64_t>& indices) {
+  const int64_t per_image = latents.numel() / std::max<int64_t>(latents.n, 1);
+  TensorF noise(latents);
+  for (int64_t b = 0; b < latents.n; ++b) {
+    Rng rng(seed ^ 0x73616d706c65ull, static_cast<uint64_t>(indices.empty() ? b : indices[b]));
+    for (int64_t e = 0; e < per_image; ++e) noise[b * per_image + e] = static_cast<float>(rng.normal());
+  }
+  return noise;
+}
+
 Samples generate(const NoiseSchedule& schedule, Prediction prediction, const Shape& latents,
                  const SamplerSettings& settings, const Predictor& predict) {
   LADDER_CHECK_USAGE(settings.sampler == "ddim" || settings.sampler == "ddpm",
@@ -22,11 +32,7 @@ Samples generate(const NoiseSchedule& schedule, Prediction prediction, const Sha
   LADDER_CHECK(settings.indices.empty() || static_cast<int64_t>(settings.indices.size()) == count, "generate: ",
                settings.indices.size(), " indices for ", count, " images");
   auto index = [&](int64_t b) { return static_cast<uint64_t>(settings.indices.empty() ? b : settings.indices[b]); };
-  out.noise.reshape_or_allocate(latents);
-  for (int64_t b = 0; b < count; ++b) {
-    Rng rng(settings.seed ^ 0x73616d706c65ull, index(b));
-    for (int64_t e = 0; e < per_image; ++e) out.noise[b * per_image + e] = static_cast<float>(rng.normal());
-  }
+  out.noise = initial_noise(latents, settings.seed, settings.indices);
   out.latents.reshape_or_allocate(latents);
   std::copy_n(out.noise.data(), out.noise.numel(), out.latents.data());
   const int64_t chunk_size = std::max<int64_t>(1, settings.chunk);

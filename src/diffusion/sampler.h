@@ -36,6 +36,9 @@ struct Samples {
 // The model's output for x (n, h, w, C) at timesteps (n), into out.
 using Predictor = std::function<void(const TensorF& x, const std::vector<float>& timesteps, TensorF& out)>;
 
+// x_T ~ N(0, 1) of shape `latents`, image b's keyed by (seed, indices[b]) (indices empty: b).
+TensorF initial_noise(const Shape& latents, uint64_t seed, const std::vector<int64_t>& indices);
+
 // latents: the shape to generate. UsageError for an unknown sampler or a bad step count.
 Samples generate(const NoiseSchedule& schedule, Prediction prediction, const Shape& latents,
                  const SamplerSettings& settings, const Predictor& predict);

@@ -2,15 +2,32 @@
 // (eval/inception_features.h).
 #include "eval/inception_features.h"
 
+#include <cstdio>
+#include <filesystem>
+
 #include "comm/image_order.h"
+#include "core/check.h"
+#include "io/checkpoint_files.h"
 
 namespace ladder::eval {
 
 InceptionFeatures::InceptionFeatures(const std::string& weights, InceptionInput mode)
     : network_(std::make_unique<InceptionV3<CpuBackend>>(backend_)), mode_(mode) {
+  const bool random = weights == "random" || weights.rfind("random:", 0) == 0;
+  std::error_code error;
+  LADDER_CHECK_USAGE(random || std::filesystem::is_regular_file(weights, error), "InceptionV3 weights ", weights,
+                     ": no such file (ladder never downloads: make it with `python3 launch/fid_weights.py --out ",
+                     weights, "` from pytorch-fid's pt_inception-2015-12-05 release, or use random for a sanity check)");
   network_->load_or_randomize(weights);
+  if (random) {
+    weights_identity_ = weights == "random" ? "random:0" : weights;
+  } else {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(io::hash_file(weights).xxh3));
+    weights_identity_ = std::string("xxh3:") + hex;
+  }
   description_ = "pytorch-fid InceptionV3 pool3, " +
-                 (weights.rfind("random", 0) == 0 ? weights + " weights: a sanity check, not comparable with "
+                 (random ? weights + " weights: a sanity check, not comparable with "
                                                              "published scores"
                                                   : "weights " + weights);
 }

@@ -18,6 +18,7 @@ namespace ladder::eval {
 class InceptionFeatures {
  public:
   // weights: a safetensors file with pytorch-fid's names, or "random[:SEED]" (a sanity check).
+  // A missing file is a UsageError that says how to make one (launch/fid_weights.py).
   InceptionFeatures(const std::string& weights, InceptionInput mode);
 
   // held (held_count, side, side, channels) uint8: this rank's images of a set of `total`.
@@ -29,12 +30,16 @@ class InceptionFeatures {
   // with published scores".
   const std::string& description() const { return description_; }
   InceptionInput mode() const { return mode_; }
+  // What the features depend on besides the images: "random:SEED", or "xxh3:HEX" of the
+  // weights file's bytes (keys the reference caches, eval/reference_set.h).
+  const std::string& weights_identity() const { return weights_identity_; }
 
  private:
   CpuBackend backend_;
   std::unique_ptr<InceptionV3<CpuBackend>> network_;
   InceptionInput mode_;
   std::string description_;
+  std::string weights_identity_;
 };
 
 }  // namespace ladder::eval

@@ -118,21 +118,18 @@ std::vector<double> AutoencoderTask::micro_step(const data::MicroBatch& batch, c
   return out;
 }
 
-SampleReport AutoencoderTask::write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
-                                           bool write) {
-  TensorF originals;
-  const int64_t count = std::min<int64_t>(8, shard.count());
-  data::images_to_tensor(shard, 0, count, originals);
-  TensorF reconstruction(originals.shape()), part_in, part_out;
-  const int64_t per_image = originals.numel() / count;
-  for (int64_t first = 0; first < count; first += chunk) {
-    const int64_t n = std::min<int64_t>(chunk, count - first);
+TensorF AutoencoderTask::make_images(const data::ImageShard& shard, int64_t held, int rank, int world, int chunk,
+                                     ImagePurpose purpose) {
+  (void)rank, (void)world, (void)purpose;  // a reconstruction depends on its image alone
+  TensorF reconstruction({held, shard.resolution, shard.resolution, shard.channels}), part_in, part_out;
+  const int64_t per_image = reconstruction.numel() / std::max<int64_t>(held, 1);
+  for (int64_t first = 0; first < held; first += chunk) {
+    const int64_t n = std::min<int64_t>(chunk, held - first);
     data::images_to_tensor(shard, first, n, part_in);
     device_->reconstruct(part_in, part_out);
     std::copy(part_out.data(), part_out.data() + n * per_image, reconstruction.data() + first * per_image);
   }
-  if (write) io::write_image_grid(path, {&originals, &reconstruction});
-  return {"reconstruction PSNR", io::psnr(originals, reconstruction), "dB"};
+  return reconstruction;
 }
 
 }  // namespace ladder

@@ -31,8 +31,9 @@ class AutoencoderTask final : public TrainingTask {
   bool trains_discriminator(int64_t step) const override {
     return config_.adversarial.enabled() && step >= config_.adversarial.start_step;
   }
-  SampleReport write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
-                            bool write) override;
+  TensorF make_images(const data::ImageShard& shard, int64_t held, int rank, int world, int chunk,
+                      ImagePurpose purpose) override;
+  bool reconstructs() const override { return true; }
 
  private:
   const Config& config_;

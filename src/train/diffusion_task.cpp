@@ -11,7 +11,6 @@
 
 namespace ladder {
 
-constexpr int64_t kSampleImages = 8;
 // DDPM: the stochastic sampler stays near the data distribution for a model early in training,
 // where deterministic DDIM drifts (the quickstart's UNet after 900 steps: latent std 0.84 with
 // DDPM at 100 steps, 2.8 with DDIM at 50 or 200, training latents 0.90).
@@ -108,50 +107,56 @@ std::vector<double> DiffusionTask::micro_step(const data::MicroBatch& batch, con
                               scales.model)};
 }
 
-SampleReport DiffusionTask::write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
-                                         bool write) {
-  if (!write || decoder_missing_) return {};
-  const io::LatentStoreInfo& info = store_->info();
-  if (!decoder_) {
-    const std::string& autoencoder = info.autoencoder_checkpoint;
-    std::error_code error;
-    if (autoencoder.empty() || !std::filesystem::exists(autoencoder, error)) {
-      log_warning("sample grids: the latent store's autoencoder '", autoencoder,
-                  "' is not there; no grids are written (ladder sample --autoencoder decodes later)");
-      decoder_missing_ = true;
-      return {};
-    }
-    std::vector<std::string> flags = model_flags_of(autoencoder);
-    flags.insert(flags.end(), {"--run.device", config_.run.device, "--train.precision", config_.train.precision});
-    const Config decoder_config = load_config("", flags);
-    decoder_ = make_loaded_autoencoder(decoder_config, decoder_params_, gpu_index_, autoencoder);
+bool DiffusionTask::can_make_images() {
+  if (decoder_) return true;
+  if (decoder_missing_) return false;
+  const std::string& autoencoder = store_->info().autoencoder_checkpoint;
+  std::error_code error;
+  if (autoencoder.empty() || !std::filesystem::exists(autoencoder, error)) {
+    log_warning("samples: the latent store's autoencoder '", autoencoder,
+                "' is not there; no grids or evaluations (ladder sample --autoencoder decodes later)");
+    decoder_missing_ = true;
+    return false;
   }
+  std::vector<std::string> flags = model_flags_of(autoencoder);
+  flags.insert(flags.end(), {"--run.device", config_.run.device, "--train.precision", config_.train.precision});
+  const Config decoder_config = load_config("", flags);
+  decoder_ = make_loaded_autoencoder(decoder_config, decoder_params_, gpu_index_, autoencoder);
+  return true;
+}
+
+TensorF DiffusionTask::make_images(const data::ImageShard& shard, int64_t held, int rank, int world, int chunk,
+                                   ImagePurpose purpose) {
+  LADDER_CHECK(can_make_images(), "make_images without the latent store's autoencoder");
   SamplerSettings settings;
-  settings.sampler = "ddpm";
-  settings.steps = std::min(kSampleSteps, config_.diffusion.timesteps);
+  const bool grid = purpose == ImagePurpose::kGrid;
+  settings.sampler = grid ? "ddpm" : config_.eval.sampler;
+  settings.steps = std::min(grid ? kSampleSteps : config_.eval.steps, config_.diffusion.timesteps);
   settings.seed = config_.run.seed;
   settings.clip_sample = config_.diffusion.clip_sample;
   settings.chunk = chunk;
-  const Samples samples = generate(
-      objective_->schedule(), objective_->prediction(), {kSampleImages, shard.resolution, shard.resolution,
-                                                          config_.model.in_channels},
-      settings, [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { device_->predict(x, t, out); });
-  TensorF latents(samples.latents.shape()), images, part_in, part_out;
-  for (int64_t i = 0; i < latents.numel(); ++i)
-    latents[i] = static_cast<float>(samples.latents[i] / info.scale_factor);
-  const int64_t per_latent = latents.numel() / kSampleImages;
-  for (int64_t first = 0; first < kSampleImages; first += chunk) {  // decoded a chunk at a time
-    const int64_t n = std::min<int64_t>(chunk, kSampleImages - first);
-    part_in.reshape_or_allocate({n, latents.shape().h, latents.shape().w, latents.shape().c});
-    std::copy_n(latents.data() + first * per_latent, n * per_latent, part_in.data());
+  for (int64_t k = 0; k < held; ++k) settings.indices.push_back(rank + k * world);
+  const int64_t side = shard.resolution;  // the latents' side
+  const int channels = config_.model.in_channels;
+  TensorF images;
+  if (held == 0) return images;
+  const Samples samples =
+      generate(objective_->schedule(), objective_->prediction(), {held, side, side, channels}, settings,
+               [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { device_->predict(x, t, out); });
+  const double scale = store_->info().scale_factor;
+  const int64_t per_latent = side * side * channels;
+  TensorF part_in, part_out;
+  for (int64_t first = 0; first < held; first += chunk) {  // decoded a chunk at a time
+    const int64_t n = std::min<int64_t>(chunk, held - first);
+    part_in.reshape_or_allocate({n, side, side, channels});
+    for (int64_t e = 0; e < n * per_latent; ++e)
+      part_in[e] = static_cast<float>(samples.latents[first * per_latent + e] / scale);
     decoder_->decode(part_in, part_out);
-    if (first == 0) images.reshape_or_allocate({kSampleImages, part_out.shape().h, part_out.shape().w,
-                                                part_out.shape().c});
+    if (first == 0) images.reshape_or_allocate({held, part_out.shape().h, part_out.shape().w, part_out.shape().c});
     const int64_t per_image = part_out.numel() / n;
     std::copy_n(part_out.data(), n * per_image, images.data() + first * per_image);
   }
-  write_sample_grid(path, images);
-  return {};
+  return images;
 }
 
 }  // namespace ladder

@@ -24,6 +24,13 @@ std::string to_json(const StepMetrics& m) {
     std::snprintf(term, sizeof term, ", \"%s\": %.9g", name.c_str(), value);
     line += term;
   }
+  for (const auto& [name, value] : m.evaluation) {  // every digit: scores compare across runs and tools
+    char term[128];
+    std::snprintf(term, sizeof term, ", \"%s\": %.17g", name.c_str(), value);
+    line += term;
+  }
+  for (const auto& [name, text] : m.evaluation_labels)
+    line += ", " + nlohmann::json(name).dump() + ": " + nlohmann::json(text).dump();
   std::snprintf(tail, sizeof tail,
                 ", \"lr\": %.9g, \"grad_norm\": %.9g, \"img_per_s\": %.4f, \"data_wait_frac\": %.5f, "
                 "\"comm_frac\": %.5f, \"mem_peak_bytes\": %lld, \"skipped_steps\": %lld, \"time_s\": %.3f, "
@@ -61,6 +68,7 @@ std::vector<std::pair<std::string, double>> metric_values(const StepMetrics& m) 
       {"images_seen", double(m.images_seen)}, {"loss", m.loss}};
   values.insert(values.end(), m.loss_terms.begin(), m.loss_terms.end());
   values.insert(values.end(), m.validation.begin(), m.validation.end());
+  values.insert(values.end(), m.evaluation.begin(), m.evaluation.end());
   const std::vector<std::pair<std::string, double>> rest = {
       {"lr", m.lr},
       {"grad_norm", m.grad_norm},

@@ -18,6 +18,8 @@ struct StepMetrics {
   double loss = 0;
   std::vector<std::pair<std::string, double>> loss_terms;  // after `loss` (stage 1: rec_loss, kl_loss)
   std::vector<std::pair<std::string, double>> validation;  // val_*, on the steps that validated
+  std::vector<std::pair<std::string, double>> evaluation;  // fid, kid_mean, kid_std, eval_count, eval_seconds
+  std::vector<std::pair<std::string, std::string>> evaluation_labels;  // eval_mode, eval_network
   double lr = 0, grad_norm = 0;
   double img_per_s = 0, data_wait_frac = 0;
   double comm_frac = 0;  // share of the interval spent in gradient/parameter collectives

@@ -49,6 +49,12 @@ std::string Progress::line(const ProgressPoint& p) const {
     terms += term;
   }
   if (!terms.empty()) terms += ")";
+  for (const auto& [name, value] : p.evaluation) {
+    if (name != "fid" && name != "kid_mean") continue;  // the progress line keeps to the scores
+    char term[96];
+    std::snprintf(term, sizeof term, " | %s %.5g", name.c_str(), value);
+    terms += term;
+  }
   for (const auto& [name, value] : p.validation) {
     char term[96];
     std::snprintf(term, sizeof term, " | %s %.5g", name.c_str(), value);

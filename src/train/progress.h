@@ -23,6 +23,7 @@ struct ProgressPoint {
   double loss = 0, lr = 0, grad_norm = 0;
   std::vector<std::pair<std::string, double>> loss_terms;  // the task's (rec_loss, kl_loss)
   std::vector<std::pair<std::string, double>> validation;  // val_*, when this step validated
+  std::vector<std::pair<std::string, double>> evaluation;  // fid, kid_mean ..., when this step evaluated
   int64_t mem_peak_bytes = 0;
   int64_t memory_capacity = 0;  // the GPU's bytes; 0 on the CPU
   double data_wait_frac = 0, comm_frac = 0;

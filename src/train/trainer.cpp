@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/prefetcher.h"
+#include "io/image_grid.h"
 #include "kernels/cpu/onednn_conv.h"
 #include "train/oom_message.h"
 #include "train/stop_signals.h"
@@ -38,6 +39,8 @@ constexpr double kProbeHeadroom = 0.95;
 // Images per validation forward pass (Trainer::validate): one, so that no image's values
 // depend on the world size.
 constexpr int kValidationChunk = 1;
+// Images in a sample grid: one row (stage 1: the originals above their reconstructions).
+constexpr int64_t kGridImages = 8;
 
 double now_seconds() {
   using clock = std::chrono::steady_clock;
@@ -52,6 +55,16 @@ void write_text_atomically(const std::string& path, const std::string& text) {
     LADDER_CHECK(out.good(), "cannot write ", temporary);
   }
   fs::rename(temporary, path);
+}
+
+// "fid 12.3, kid_mean 0.0123 ± 0.0012, 3.4 s"
+std::string format_scores(const std::vector<std::pair<std::string, double>>& scores) {
+  std::map<std::string, double> by_name(scores.begin(), scores.end());
+  std::string text = detail::concat("fid ", by_name["fid"]);
+  if (by_name.count("kid_mean")) text += detail::concat(", kid ", by_name["kid_mean"], " ± ", by_name["kid_std"]);
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, ", %.1f s", by_name["eval_seconds"]);
+  return text + seconds;
 }
 
 std::string step_tag(int64_t step, int resolution) {
@@ -142,6 +155,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   if (config_.ema.decay > 0)  // over the ranges this rank saves (its owned slices at every stage)
     average_ = std::make_unique<WeightAverage>(device_->memory(), layout_->owned_ranges(rank_), config_.ema.decay);
   if (resumed_) restore_training_state();
+  if (config_.eval.enabled()) evaluation_ = std::make_unique<TrainingEvaluation>(config_);
   if (rank_ == 0) {
     write_text_atomically((dir / "config.ini").string(), config_.to_ini());
     if (resuming) {  // steps only increase: a new history from the checkpoint's step
@@ -340,15 +354,43 @@ std::vector<std::pair<std::string, double>> Trainer::validate(const data::ImageS
   return out;
 }
 
-void Trainer::write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
+void Trainer::write_sample(const data::ImageShard& shard, int64_t rung_images, const std::string& tag, int chunk,
                            TrainSummary& summary) {
+  if (!every_rank_can_make_images(*task_, *comm_)) return;
+  // The rung's first kGridImages images, each made by the rank that holds it and gathered in
+  // image order: every rank works, and the grid is the same on any world size.
+  const int64_t count = std::min(kGridImages, rung_images);
+  const int64_t held = images_held(count, rank_, world_);
+  const TensorF made = task_->make_images(shard, held, rank_, world_, chunk, ImagePurpose::kGrid);
+  double image_shape[3] = {0, 0, 0};  // rank 0 holds image 0
+  if (rank_ == 0) image_shape[0] = made.shape().h, image_shape[1] = made.shape().w, image_shape[2] = made.shape().c;
+  comm_->broadcast(image_shape, 3, DType::kF64, 0);
+  const Shape grid_shape{count, static_cast<int64_t>(image_shape[0]), static_cast<int64_t>(image_shape[1]),
+                         static_cast<int64_t>(image_shape[2])};
+  const int64_t per_image = grid_shape.h * grid_shape.w * grid_shape.c;
+  TensorF made_grid(grid_shape), original_grid;
+  const std::vector<float> gathered = gather_in_image_order(*comm_, made.data(), held, per_image, count);
+  std::copy(gathered.begin(), gathered.end(), made_grid.data());
+  SampleReport report;
+  if (task_->reconstructs()) {
+    TensorF originals;
+    if (held > 0) data::images_to_tensor(shard, 0, held, originals);
+    original_grid.reshape_or_allocate(grid_shape);
+    const std::vector<float> all = gather_in_image_order(*comm_, originals.data(), held, per_image, count);
+    std::copy(all.begin(), all.end(), original_grid.data());
+    report = {"reconstruction PSNR", io::psnr(original_grid, made_grid), "dB"};
+  }
   const std::string path = (fs::path(config_.run.dir) / "samples" / (tag + ".png")).string();
-  const SampleReport report = task_->write_sample(shard, path, chunk, rank_ == 0);
-  if (report.quality_name.empty() && !fs::exists(path)) return;  // nothing to show (no decoder)
-  if (rank_ == 0 && tensorboard_ && fs::exists(path)) {
-    std::ifstream png(path, std::ios::binary);
-    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
-    tensorboard_->image("samples/" + std::to_string(shard.resolution), step_, bytes);
+  if (rank_ == 0) {
+    std::vector<const TensorF*> rows;
+    if (task_->reconstructs()) rows.push_back(&original_grid);
+    rows.push_back(&made_grid);
+    io::write_image_grid(path, rows);
+    if (tensorboard_) {
+      std::ifstream png(path, std::ios::binary);
+      const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+      tensorboard_->image("samples/" + std::to_string(shard.resolution), step_, bytes);
+    }
   }
   if (summary.first_sample.empty()) {
     summary.first_sample = path;
@@ -503,6 +545,9 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
   data::ImageShard shard = task_->load_shard(resolution, rank_, world_);
   const data::ImageShard validation = task_->load_validation_shard(resolution, rank_, world_);
   const double load_seconds = now_seconds() - load_start;
+  double images_of_rung = static_cast<double>(shard.count());
+  comm_->all_reduce_sum(&images_of_rung, 1, DType::kF64);
+  const int64_t rung_images = static_cast<int64_t>(images_of_rung);
   const RungPlan plan = plan_rung(rung, shard);
   const int micro = plan.micro;
   const int accumulation = static_cast<int>(batch / world_ / micro);
@@ -535,7 +580,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       checkpointer_->wait_until_staged();
       optimizer_->reset();
     }
-    write_sample(shard, step_tag(step_, resolution), micro, summary);
+    write_sample(shard, rung_images, step_tag(step_, resolution), micro, summary);
   }
 
   const std::vector<std::string> term_names = task_->loss_terms();
@@ -587,12 +632,23 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
     summary.last_terms = {terms.begin(), terms.end()};
 
     const bool last_step = rung_step + 1 == steps;
+    const double judging_start = now_seconds();  // validation and evaluation: not training speed
     std::vector<std::pair<std::string, double>> validated;
     if (task_->has_validation() && (last_step || (config_.run.val_every > 0 && step_ % config_.run.val_every == 0))) {
       validated = validate(validation);
       summary.last_validation = {validated.begin(), validated.end()};
     }
-    if (step_ % config_.run.log_every == 0 || last_step || !validated.empty()) {
+    std::vector<std::pair<std::string, double>> evaluated;
+    if (evaluation_ && evaluation_->due(step_, last_step)) {
+      evaluated = evaluation_->run(*task_, shard, rung_images, resolution, *comm_);
+      if (!evaluated.empty()) {
+        summary.last_evaluation = {evaluated.begin(), evaluated.end()};
+        summary.evaluation_description = evaluation_->description();
+        log_info("evaluation at step ", step_, ": ", format_scores(evaluated), " (", evaluation_->description(), ")");
+      }
+    }
+    interval_start += now_seconds() - judging_start;
+    if (step_ % config_.run.log_every == 0 || last_step || !validated.empty() || !evaluated.empty()) {
       const double elapsed = now_seconds() - interval_start;
       StepMetrics m;
       m.step = step_;
@@ -602,6 +658,9 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       m.loss = loss;
       m.loss_terms = terms;
       m.validation = validated;
+      m.evaluation = evaluated;
+      if (!evaluated.empty()) m.evaluation_labels = {{"eval_mode", evaluation_->mode()},
+                                                     {"eval_network", evaluation_->network_description()}};
       m.lr = lr;
       m.grad_norm = grad_norm;
       m.img_per_s = elapsed > 0 ? static_cast<double>(interval_images) / elapsed : 0;
@@ -625,6 +684,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       point.loss = loss;
       point.loss_terms = terms;
       point.validation = validated;
+      point.evaluation = evaluated;
       point.lr = lr;
       point.grad_norm = grad_norm;
       point.mem_peak_bytes = m.mem_peak_bytes;
@@ -638,7 +698,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       interval_images = 0;
     }
     const bool sample_due = config_.run.sample_every > 0 && step_ % config_.run.sample_every == 0;
-    if (sample_due || last_step) write_sample(shard, step_tag(step_, resolution), micro, summary);
+    if (sample_due || last_step) write_sample(shard, rung_images, step_tag(step_, resolution), micro, summary);
 
     const bool checkpoint_due =
         (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0) || last_step;

@@ -30,6 +30,7 @@
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/checkpointer.h"
+#include "train/training_evaluation.h"
 #include "train/resume.h"
 
 namespace ladder {
@@ -43,6 +44,8 @@ struct TrainSummary {
   std::string first_sample, last_sample;                  // PNG paths
   SampleReport first_report, last_report;                 // their quality figures
   std::map<std::string, double> last_validation;          // val_* of the last validation
+  std::map<std::string, double> last_evaluation;          // fid, kid_* ... of the last evaluation
+  std::string evaluation_description;                     // its images, mode and network
   int stop_signal = 0;  // non-zero: stopped by this signal after committing a checkpoint
 };
 
@@ -83,7 +86,8 @@ class Trainer {
   io::TrainingState training_state(int rung, int64_t rung_step, int64_t data_position) const;
   bool optimizer_step(double lr, double& grad_norm);  // false when skipped (non-finite grads)
   void log_memory_plan() const;
-  void write_sample(const data::ImageShard& shard, const std::string& tag, int chunk,
+  // The sample grid of the rung's first images (rung_images in all), every rank making its own.
+  void write_sample(const data::ImageShard& shard, int64_t rung_images, const std::string& tag, int chunk,
                     TrainSummary& summary);
   // The task's validation over every rank's share `shard`, one image per forward pass (so an
   // image's values never depend on which images share its batch, which differs with the world
@@ -126,6 +130,7 @@ class Trainer {
   // LADDER_TEST_SIGNAL=rank:step:signal (tests only): this rank raises `signal` after `step`.
   int64_t signal_step_ = -1;
   int signal_number_ = 0;
+  std::unique_ptr<TrainingEvaluation> evaluation_;  // eval.count > 0
   std::unique_ptr<MetricsWriter> metrics_;
   std::unique_ptr<io::TensorBoardWriter> tensorboard_;  // rank 0, log.tensorboard
   Progress progress_{config_};

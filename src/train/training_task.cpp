@@ -27,6 +27,12 @@ DataSplit split_for_validation(const Config& config, int64_t count, int world) {
   return split;
 }
 
+bool every_rank_can_make_images(TrainingTask& task, Communicator& comm) {
+  double unable = task.can_make_images() ? 0 : 1;
+  comm.all_reduce_sum(&unable, 1, DType::kF64);
+  return unable == 0;
+}
+
 std::unique_ptr<TrainingTask> make_training_task(const Config& config, ParamStore& store, int gpu_index,
                                                  int world) {
   if (config.model.kind == "diffusion_unet") return std::make_unique<DiffusionTask>(config, store, gpu_index, world);

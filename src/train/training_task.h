@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/communicator.h"
 #include "config/config.h"
 #include "core/params.h"
 #include "data/image_shard.h"
@@ -24,6 +25,10 @@ struct SampleReport {
   double quality = NAN;
   std::string unit;          // e.g. "dB"
 };
+
+// What images are made for: a sample grid (stage 2: DDPM, 100 steps) or an FID evaluation
+// (stage 2: eval.sampler, eval.steps).
+enum class ImagePurpose { kGrid, kEvaluation };
 
 // Which images of data.store train, and which validate: none, the last data.val_images of
 // data.store, or all of data.val_store.
@@ -84,15 +89,25 @@ class TrainingTask {
   virtual std::vector<double> validation_values(const std::vector<double>& means) const = 0;
   bool has_validation() const { return split_.validates; }
 
-  // The sample grid at `path` (a PNG) from the rung's records `shard`, the model run `chunk`
-  // images at a time (never more activation memory than training). Every rank calls it;
-  // only the one with `write` writes.
-  virtual SampleReport write_sample(const data::ImageShard& shard, const std::string& path, int chunk,
-                                    bool write) = 0;
+  // The images a sample grid shows and an FID evaluation scores: those of the rung's first
+  // images that this rank holds, global indices rank + k·world for k < held (the first `held`
+  // records of `shard`), made `chunk` at a time, (held, R, R, C) in [−1, 1]. Stage 1: their
+  // reconstructions (z = μ); stage 2: samples whose noise is keyed by (run.seed, index), so an
+  // image is the same whichever rank makes it, decoded by the latent store's autoencoder.
+  virtual TensorF make_images(const data::ImageShard& shard, int64_t held, int rank, int world, int chunk,
+                              ImagePurpose purpose) = 0;
+  // Whether make_images can run (stage 2 needs the latent store's autoencoder checkpoint).
+  virtual bool can_make_images() { return true; }
+  // Stage 1: the made images reconstruct the shard's images (grids show both; FID without a
+  // reference scores against them).
+  virtual bool reconstructs() const { return false; }
 
  protected:
   DataSplit split_;
 };
+
+// A collective: whether every rank can make images (stage 2's autoencoder may be missing on a node).
+bool every_rank_can_make_images(TrainingTask& task, Communicator& comm);
 
 // model.kind = autoencoder_kl → AutoencoderTask; diffusion_unet → DiffusionTask. The model
 // registers its parameters in `store`; the data store is opened and checked against it and

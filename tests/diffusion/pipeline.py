@@ -5,7 +5,9 @@
 # the autoencoder. It checks that the loss fell, that the run wrote its grids, and that the
 # generated latents have the spatial structure of the training latents rather than of noise
 # (bench/latent_statistics.py: lag-1 autocorrelation nearer the training latents' than the
-# noise's, and a std within a factor 2.5 of theirs, a guard against collapse or blow-up).
+# noise's, and a std within a factor 2.5 of theirs, a guard against collapse or blow-up); that
+# the run logged FID at the end of both rungs, lower than that of pure-noise latents decoded;
+# and that `ladder evaluate` of the samples prints the same scores on 2 ranks as on 1.
 # Needs numpy and h5py (installed by launch/install_deps.sh).
 import argparse
 import json
@@ -58,13 +60,29 @@ with tempfile.TemporaryDirectory(prefix="ladder-diffusion-") as work:
     unet = work / "unet"
     run([args.mpiexec, "--oversubscribe", "--bind-to", "none", "-np", "2", args.ladder, "train", "--config",
          ROOT / "configs" / "quickstart_diffusion.ini", "--run.dir", unet, "--data.store", work / "l.h5",
-         "--stages.images", "4000,1600", "--run.sample_every", "0", "--log.tensorboard", "false"])
+         "--stages.images", "4000,1600", "--run.sample_every", "0", "--log.tensorboard", "false",
+         "--eval.count", "16", "--eval.reference", work / "s.h5", "--eval.weights", "random:1",
+         "--eval.steps", "50"])
     rows = [json.loads(line) for line in (unet / "metrics.jsonl").read_text().splitlines()]
     first = sum(r["loss"] for r in rows[:2]) / 2
     last = sum(r["loss"] for r in rows[-3:]) / 3
     print(f"UNet: {rows[-1]['step']} steps, loss {first:.4f} (first logged) -> {last:.4f} (last 3 logged)")
     if not (first > 0.5 and last < 0.5 * first):
         print("FAILED: the diffusion loss did not fall to half")
+        sys.exit(1)
+    scored = [r for r in rows if "fid" in r]
+    if [r["resolution"] for r in scored] != [32, 64] or scored[-1]["eval_count"] != 16:
+        print(f"FAILED: expected fid at the end of both rungs, 16 samples each: {scored}")
+        sys.exit(1)
+    # The floor: the same 16 noises decoded without the UNet score worse than its samples.
+    baseline = run([args.ladder, "evaluate", "--checkpoint", latest(unet), "--autoencoder", latest(work / "ae"),
+                    "--count", "16", "--resolution", "64", "--weights", "random:1", "--reference", work / "s.h5",
+                    "--baseline", "noise"])
+    noise_fid = float(next(line for line in baseline.splitlines() if line.startswith("fid ")).split()[1])
+    print(f"FID of 16 samples at the last rung {scored[-1]['fid']:.4f}; of pure-noise latents decoded {noise_fid:.4f} "
+          f"(random InceptionV3 weights)")
+    if not scored[-1]["fid"] < noise_fid:
+        print("FAILED: the trained UNet's samples do not score better than decoded noise")
         sys.exit(1)
     grids = sorted(p.name for p in (unet / "samples").glob("*.png"))
     if not any("r64" in g for g in grids):
@@ -97,13 +115,13 @@ with tempfile.TemporaryDirectory(prefix="ladder-diffusion-") as work:
                 "--reference", work / "s.h5", "--kid-subset-size", "12", "--kid-subsets", "4"]
     one = run(evaluate)
     two = run([args.mpiexec, "--oversubscribe", "--bind-to", "none", "-np", "2"] + evaluate)
-    scores = [line for line in one.splitlines() if line.startswith(("fid ", "kid_mean "))]
-    if len(scores) != 2 or any(line not in two for line in scores):
+    scores = [line for line in one.splitlines() if line.startswith(("fid ", "kid_mean ", "ms_ssim_diversity "))]
+    if len(scores) != 3 or any(line not in two for line in scores):
         print(f"FAILED: evaluate of samples on 2 ranks differs from 1 rank:\n{one}\n---\n{two}")
         sys.exit(1)
     fid = float(scores[0].split()[1])
     if not (fid > 0 and fid == fid):
         print(f"FAILED: FID of the samples is {fid}")
         sys.exit(1)
-    print(f"evaluate of 12 samples (random InceptionV3 weights): {scores[0]}; {scores[1]}; the same on 2 ranks")
+    print(f"evaluate of 12 samples (random InceptionV3 weights): {'; '.join(scores)}; the same on 2 ranks")
     print("passed: the loss fell and the samples have the training latents' structure, not noise's")

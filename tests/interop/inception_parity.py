@@ -5,9 +5,11 @@
 # (`--mode tf1`), on images of 64² and 256² (resized to 299 by each tool's bilinear), each
 # within 1e-4 relative (the largest feature difference over the largest feature). Also checks
 # that the features of a store are the same bits on 1 and 2 ranks. Random weights make this
-# self-contained (no download); the network is built with pytorch-fid's own constructor.
+# self-contained (no download); the network is built with pytorch-fid's own constructor, and
+# its weights reach ladder through launch/fid_weights.py.
 # Needs numpy, h5py, torch, torchvision, safetensors, pytorch-fid and torch-fidelity: without
 # them it exits 77 (CTest Skipped).
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +19,6 @@ try:
     import torch
     import torch.nn.functional as F
     import torchvision
-    from safetensors.torch import save_file
     import pytorch_fid.inception as PI
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 except ImportError as error:
@@ -27,6 +28,8 @@ except ImportError as error:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import interop_harness as h
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def random_fid_inception(seed):
@@ -87,6 +90,13 @@ def torch_fidelity_features(weights_pth, images_u8):
         return extractor(x)[0].double().numpy()
 
 
+def not_a_state_dict(hr):
+    """A file that is not a PyTorch state dict."""
+    path = hr.work / "not-a-state-dict.pth"
+    path.write_text("not a pickle")
+    return path
+
+
 def relative(got, want):
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
@@ -94,10 +104,20 @@ def relative(got, want):
 def body(hr):
     torch.set_num_threads(2)
     net = random_fid_inception(0)
-    weights = hr.work / "inception_random.safetensors"
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
+    # The shared fixture: saved once as pytorch-fid's release is (a .pth state dict), converted
+    # by launch/fid_weights.py as a user converts the release, and read by all three tools.
     weights_pth = hr.work / "inception_random.pth"
     torch.save(net.state_dict(), weights_pth)
+    weights = hr.work / "inception_random.safetensors"
+    converted = subprocess.run([sys.executable, str(ROOT / "launch" / "fid_weights.py"), "--pth", str(weights_pth),
+                                "--out", str(weights)], capture_output=True, text=True)
+    h.check(converted.returncode == 0 and "23,850,960 parameters" in converted.stdout,
+            f"launch/fid_weights.py failed:\n{converted.stdout}{converted.stderr}")
+    h.log(converted.stdout.strip())
+    broken = subprocess.run([sys.executable, str(ROOT / "launch" / "fid_weights.py"), "--pth", str(not_a_state_dict(hr)),
+                             "--out", str(hr.work / "x.safetensors")], capture_output=True, text=True)
+    h.check(broken.returncode == 2 and broken.stderr.count("\n") == 1,
+            f"launch/fid_weights.py on a non-.pth file: exit {broken.returncode}, {broken.stderr!r}")
     wrapper = pytorch_fid_wrapper(net)
     hr.pack(images=6, levels="64,256", seed=3, name="s.h5")
     store = hr.work / "s.h5"

@@ -4,8 +4,10 @@
 # same images: a tiny autoencoder's reconstructions of 3 images at 192 px (MS-SSIM needs 176),
 # read back from `ladder reconstruct --out R.h5` and mapped from [-1, 1] to [0, 1]: within 1e-7
 # relative of MONAI's algorithm run in float64, and within 1e-4 of MONAI as shipped (float32,
-# whose own rounding is about 1e-5). Also: below 176 px ladder prints nan for MS-SSIM, as MONAI refuses it. Needs
-# torch and monai: without them it exits 77 (CTest Skipped).
+# whose own rounding is about 1e-5). Also: below 176 px ladder prints nan for MS-SSIM, as MONAI
+# refuses it; and `evaluate --store S --diversity` (the MS-SSIM diversity of MONAI's generative
+# tutorials: kernel_size 4 over every pair) against MultiScaleSSIMMetric(kernel_size=4) on the
+# same images. Needs torch and monai: without them it exits 77 (CTest Skipped).
 import re
 import sys
 from pathlib import Path
@@ -71,6 +73,36 @@ def body(hr):
     h.check(printed(small.output, "ms_ssim") != printed(small.output, "ms_ssim"),  # nan
             f"MS-SSIM at 32 px should be nan (too small for 5 scales):\n{h.indent(small.output)}")
     h.log("MS-SSIM at 32 px: nan, as MONAI refuses images under 176 px")
+
+    # Diversity: MONAI's tutorials' MS-SSIM (kernel_size 4) over itertools.combinations of the images.
+    import itertools
+    import h5py
+    with h5py.File(hr.store, "r") as f:
+        images = torch.from_numpy(np.asarray(f["levels/192"], dtype=np.float64) / 255).permute(0, 3, 1, 2)
+    diverse = hr.ladder("evaluate", "--store", hr.store, "--resolution", 192, "--diversity", timeout=300)
+    got = printed(diverse.output, "ms_ssim_diversity")
+
+    def monai_diversity():
+        metric = MultiScaleSSIMMetric(spatial_dims=2, data_range=1.0, kernel_size=4)
+        scores = [float(metric(images[[a]], images[[b]]).mean())
+                  for a, b in itertools.combinations(range(len(images)), 2)]
+        return float(np.mean(scores)), len(scores)
+
+    shipped, pairs = monai_diversity()
+    monai_regression.convert_data_type = lambda data, *a, dtype=None, **k: original_convert(
+        data, *a, dtype=torch.float64 if dtype == torch.float else dtype, **k)
+    torch.set_default_dtype(torch.float64)
+    try:
+        exact, _ = monai_diversity()
+    finally:
+        monai_regression.convert_data_type = original_convert
+        torch.set_default_dtype(torch.float32)
+    error, error32 = abs(got - exact) / abs(exact), abs(got - shipped) / abs(shipped)
+    h.check(f"({pairs} pairs" in diverse.output and error <= 1e-7 and error32 <= 1e-4,
+            f"diversity: ladder {got!r}, MONAI in float64 {exact!r} ({error:.3g}), as shipped {shipped!r} "
+            f"({error32:.3g}):\n{h.indent(diverse.output)}")
+    h.log(f"MS-SSIM diversity of {len(images)} images at 192 px ({pairs} pairs, kernel 4): ladder {got:.10f}; "
+          f"MONAI in float64 {exact:.10f} ({error:.2e}); as shipped {shipped:.10f} ({error32:.2e})")
 
 
 if __name__ == "__main__":
