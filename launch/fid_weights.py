@@ -46,7 +46,8 @@ def main():
     try:
         state = torch.load(pth, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged or foreign file: one line, the file named
-        print(f"fid_weights: {pth}: cannot be read as a PyTorch state dict ({error})", file=sys.stderr)
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"fid_weights: {pth}: cannot be read as a PyTorch state dict ({reason})", file=sys.stderr)
         return 2
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         print(f"fid_weights: {pth}: not a state dict of tensors", file=sys.stderr)

@@ -30,9 +30,9 @@ fid_weights=${LADDER_FID_WEIGHTS:-random}  # InceptionV3 weights (python3 launch
   --autoencoder "$autoencoder" --count 16 --resolution 64 --sampler ddpm --steps 250 --seed 1 \
   --out "$run_dir/samples/generated.png" --save-latents "$run_dir/samples/generated.h5"
 python3 bench/latent_statistics.py --latents "$latents" --resolution 64 --samples "$run_dir/samples/generated.h5"
-# The floor any trained UNet must beat: the same 64 noises decoded without denoising, scored
+# The floor any trained UNet must beat: the same 32 noises decoded without denoising, scored
 # as the training run scored its samples at the last rung (its `fid` above).
 ./build/ladder evaluate --checkpoint "$run_dir/checkpoints/$(cat "$run_dir/checkpoints/latest")" \
-  --autoencoder "$autoencoder" --count 64 --resolution 64 --weights "$fid_weights" \
+  --autoencoder "$autoencoder" --count 32 --resolution 64 --weights "$fid_weights" \
   --reference data/quickstart-synthetic.h5 --baseline noise
 echo "quickstart_diffusion: $(( $(date +%s) - start )) s in all; run in $run_dir, grid $run_dir/samples/generated.png"

@@ -1,7 +1,8 @@
 // Why this file exists: `ladder plan` against real runs. On the CPU the plan counts ladder's
 // own allocations, so its step peak must be the mem_peak_bytes a real CPU run of the same
 // config reports, within 5% (issue acceptance), for the autoencoder (also with its
-// discriminator and LPIPS) and the diffusion UNet, with and without recompute; recompute must plan fewer activation bytes; and the command
+// discriminator and LPIPS, and with FID evaluation) and the diffusion UNet, with and without
+// recompute; recompute must plan fewer activation bytes; and the command
 // prints a plan for a GPU budget, with micro-batches that do not fit marked.
 #include <gtest/gtest.h>
 
@@ -81,6 +82,17 @@ TEST(Plan, TheCpuStepPeakCountsTheCritics) {
                            "--adversarial.layers", "2", "--adversarial.channels", "8", "--perceptual.weight", "0.1",
                            "--perceptual.weights", std::string(LADDER_TEST_FIXTURES) + "/lpips_alex_weights.safetensors"},
                           "autoencoder with its critics");
+}
+
+// With FID during training: InceptionV3's weights and the scoring of one image (between steps)
+// beside the autoencoder's step.
+TEST(Plan, TheCpuStepPeakCountsTheEvaluation) {
+  expect_plan_matches_run({"--run.device", "cpu", "--run.sample_every", "0", "--log.tensorboard", "false",
+                           "--model.channels", "16,32", "--model.norm_groups", "8", "--model.res_blocks", "1",
+                           "--model.latent_channels", "4", "--data.store", testing::small_synthetic_store(),
+                           "--stages.resolutions", "32", "--stages.images", "16", "--train.batch", "8",
+                           "--train.micro_batch", "4", "--eval.count", "6", "--eval.weights", "random"},
+                          "autoencoder with FID evaluation");
 }
 
 TEST(Plan, RecomputePlansFewerActivationBytesAndGpuBudgetsMarkWhatFits) {

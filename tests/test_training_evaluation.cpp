@@ -50,7 +50,7 @@ TEST(TrainingEvaluation, TwoRanksLogTheScoresEvaluateComputesOnOne) {
 
   const testing::CommandResult one = testing::run_ladder(
       "evaluate --checkpoint " + (dir / "two/checkpoints/step-00000002") + " --store " +
-      testing::small_synthetic_store() + " --weights random:3 --resolution 32 --count 6");
+      testing::small_synthetic_store() + " --weights random:3 --resolution 32 --count 6 --device cpu");
   ASSERT_EQ(one.exit_code, 0) << one.output;
   double rfid = 0;
   const size_t at = one.output.find("rfid ");

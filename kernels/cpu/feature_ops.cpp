@@ -4,16 +4,18 @@
 #include "kernels/cpu/feature_ops.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "core/check.h"
 
 namespace ladder::cpu {
 
-void channel_affine_relu(int64_t m, int c, const float* x, const float* scale, const float* shift, float* y) {
+void channel_affine(int64_t m, int c, const float* x, const float* scale, const float* shift, bool relu, float* y) {
+  const float floor = relu ? 0.f : -std::numeric_limits<float>::infinity();
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < m; ++p)
-    for (int k = 0; k < c; ++k) y[p * c + k] = std::max(x[p * c + k] * scale[k] + shift[k], 0.f);
+    for (int k = 0; k < c; ++k) y[p * c + k] = std::max(x[p * c + k] * scale[k] + shift[k], floor);
 }
 
 void pool3x3_same(SamePool kind, int n, int h, int w, int c, const float* x, float* y) {

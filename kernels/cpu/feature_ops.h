@@ -9,9 +9,9 @@
 
 namespace ladder::cpu {
 
-// y (m, c) = max(x·scale[c] + shift[c], 0): an eval-mode BatchNorm as one affine map per
-// channel, then ReLU. y may alias x.
-void channel_affine_relu(int64_t m, int c, const float* x, const float* scale, const float* shift, float* y);
+// y (m, c) = x·scale[c] + shift[c], then max(·, 0) when `relu`: an eval-mode BatchNorm as one
+// affine map per channel followed by ReLU, or an input normalisation (2x − 1). y may alias x.
+void channel_affine(int64_t m, int c, const float* x, const float* scale, const float* shift, bool relu, float* y);
 
 enum class SamePool { kAverageInImage, kMax };
 // 3×3 stride-1 pools with one pixel of padding: x (N, H, W, C) → y (N, H, W, C). Average over

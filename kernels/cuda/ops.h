@@ -27,6 +27,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/feature_ops.h"  // SamePool, BilinearMode
 #include "kernels/cpu/ops.h"  // GroupNormDims, kLogvarMin/kLogvarMax: one definition for both
 
 namespace ladder::cuda {
@@ -264,6 +265,17 @@ void adamw_step(int64_t n, const AdamWScalars& scalars, float* params, const flo
 void squared_norm_async(int64_t n, const float* values, double* result, double* scratch,
                         cudaStream_t stream);
 double squared_norm(int64_t n, const float* values, double* scratch, cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------
+// The feature networks' forward-only ops (kernels/cuda/feature_ops.cu; contracts in
+// kernels/cpu/feature_ops.h), fp32 only.
+void channel_affine(int64_t m, int c, const float* x, const float* scale, const float* shift, bool relu, float* y,
+                    cudaStream_t stream);
+void pool3x3_same(cpu::SamePool kind, int n, int h, int w, int c, const float* x, float* y, cudaStream_t stream);
+void global_average_pool(int n, int64_t pixels, int c, const float* x, float* y, cudaStream_t stream);
+void copy_channels(int64_t m, int c_src, const float* src, int c_dst, int offset, float* dst, cudaStream_t stream);
+void resize_bilinear(cpu::BilinearMode mode, int n, int h, int w, int c, const float* x, int out_h, int out_w,
+                     float* y, cudaStream_t stream);
 
 }  // namespace ladder::cuda
 

@@ -95,6 +95,7 @@ std::string evaluate_usage() {
          "  --autoencoder AE       decodes a UNet's latents\n"
          "  --sampler, --steps, --seed, --ema   as ladder sample (defaults ddim, 50, 0, off)\n"
          "  --baseline noise       score decoded pure noise instead of the UNet's samples\n"
+         "  --device D             where InceptionV3 runs: auto (a GPU when there is one), cpu, cuda\n"
          "  --config F.ini         config keys for --checkpoint (run.device, model.* ...); flags win\n"
          "  --help                 this text\n";
 }
@@ -109,6 +110,7 @@ struct Options {
   bool ema = false;
   bool noise_baseline = false;
   bool diversity = false;  // --store: the diversity of its images
+  std::string device = "auto";  // where InceptionV3 runs
   int resolution = 0;
   int64_t count = INT64_MAX;
   eval::KidSettings kid;
@@ -196,7 +198,7 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
   }
   const double elements = static_cast<double>(count * per_image);
 
-  eval::InceptionFeatures network(o.weights, mode);
+  eval::InceptionFeatures network(o.weights, mode, device_is_gpu(o.device, "evaluate: --device"));
   const io::FeatureSet originals =
       network.gather(*comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
   const io::FeatureSet reconstructions =
@@ -258,7 +260,7 @@ void score_samples(const Options& o, InceptionInput mode) {
                      "evaluate of a UNet: --autoencoder, --count, --resolution, --weights and --reference are "
                      "required (see ladder evaluate --help)");
   const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", Config().comm.timeout_s});
-  eval::InceptionFeatures network(o.weights, mode);
+  eval::InceptionFeatures network(o.weights, mode, device_is_gpu(o.device, "evaluate: --device"));
   SampleScoring s;
   s.checkpoint = o.checkpoint, s.autoencoder = o.autoencoder, s.config = o.config, s.flags = o.flags;
   s.count = o.count, s.resolution = o.resolution, s.sampler = o.sampler, s.steps = o.steps, s.seed = o.seed;
@@ -304,6 +306,7 @@ int evaluate_command(const std::vector<std::string>& args) {
     else if (arg == "--seed") o.seed = static_cast<uint64_t>(number(INT64_MAX));
     else if (arg == "--ema") o.ema = true;
     else if (arg == "--diversity") o.diversity = true;
+    else if (arg == "--device") o.device = value();
     else if (arg == "--baseline") {
       LADDER_CHECK_USAGE(value() == "noise", "evaluate: --baseline takes noise (got '", args[i], "')");
       o.noise_baseline = true;
@@ -338,7 +341,7 @@ int evaluate_command(const std::vector<std::string>& args) {
   LADDER_CHECK_USAGE(o.flags.empty(), "evaluate: ", o.flags.front(), " applies to --checkpoint only");
   const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", Config().comm.timeout_s});
   std::unique_ptr<eval::InceptionFeatures> network;
-  if (!o.weights.empty()) network = std::make_unique<eval::InceptionFeatures>(o.weights, mode);
+  if (!o.weights.empty()) network = std::make_unique<eval::InceptionFeatures>(o.weights, mode, device_is_gpu(o.device, "evaluate: --device"));
   io::FeatureSet a;
   if (!o.store.empty()) {
     LADDER_CHECK_USAGE(o.features.empty(), "evaluate: give --features or --store, not both");

@@ -11,14 +11,13 @@
 
 namespace ladder::eval {
 
-InceptionFeatures::InceptionFeatures(const std::string& weights, InceptionInput mode)
-    : network_(std::make_unique<InceptionV3<CpuBackend>>(backend_)), mode_(mode) {
+InceptionFeatures::InceptionFeatures(const std::string& weights, InceptionInput mode, bool gpu) : mode_(mode) {
   const bool random = weights == "random" || weights.rfind("random:", 0) == 0;
   std::error_code error;
   LADDER_CHECK_USAGE(random || std::filesystem::is_regular_file(weights, error), "InceptionV3 weights ", weights,
                      ": no such file (ladder never downloads: make it with `python3 launch/fid_weights.py --out ",
                      weights, "` from pytorch-fid's pt_inception-2015-12-05 release, or use random for a sanity check)");
-  network_->load_or_randomize(weights);
+  network_ = make_inception_network(weights, gpu);
   if (random) {
     weights_identity_ = weights == "random" ? "random:0" : weights;
   } else {
@@ -26,10 +25,10 @@ InceptionFeatures::InceptionFeatures(const std::string& weights, InceptionInput 
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(io::hash_file(weights).xxh3));
     weights_identity_ = std::string("xxh3:") + hex;
   }
-  description_ = "pytorch-fid InceptionV3 pool3, " +
-                 (random ? weights + " weights: a sanity check, not comparable with "
-                                                             "published scores"
-                                                  : "weights " + weights);
+  weights_identity_ += gpu ? "@cuda" : "@cpu";  // the two devices' features differ in the last bits
+  description_ = std::string("pytorch-fid InceptionV3 pool3") + (gpu ? " on the GPU, " : ", ") +
+                 (random ? weights + " weights: a sanity check, not comparable with published scores"
+                         : "weights " + weights);
 }
 
 io::FeatureSet InceptionFeatures::gather(Communicator& comm, const uint8_t* held, int64_t held_count, int side,
@@ -38,7 +37,7 @@ io::FeatureSet InceptionFeatures::gather(Communicator& comm, const uint8_t* held
   network_->features(held, static_cast<int>(held_count), side, side, channels, mode_, mine);
   io::FeatureSet set;
   set.count = total;
-  set.dims = InceptionV3<CpuBackend>::kFeatures;
+  set.dims = kInceptionFeatures;
   set.values = gather_in_image_order(comm, mine.data(), held_count, set.dims, total);
   set.network = description_;
   set.mode = inception_input_name(mode_);

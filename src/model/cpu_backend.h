@@ -91,8 +91,9 @@ class CpuBackend {
   void max_pool2d_forward(const cpu::MaxPoolDims& d, const float* x, float* y) { cpu::max_pool2d_forward(d, x, y); }
 
   // ---- Forward-only ops of the feature networks (InceptionV3; kernels/cpu/feature_ops.h).
-  void channel_affine_relu(int64_t m, int c, const float* x, const float* scale, const float* shift, float* y) {
-    cpu::channel_affine_relu(m, c, x, scale, shift, y);
+  void channel_affine(int64_t m, int c, const float* x, const float* scale, const float* shift, bool relu,
+                      float* y) {
+    cpu::channel_affine(m, c, x, scale, shift, relu, y);
   }
   void pool3x3_same(cpu::SamePool kind, int n, int h, int w, int c, const float* x, float* y) {
     cpu::pool3x3_same(kind, n, h, w, c, x, y);

@@ -402,6 +402,33 @@ void CudaBackend<T>::kl_backward_accumulate(int64_t n, const T* mu, const T* log
 // ---- Host boundary ----------------------------------------------------------------------
 
 template <class T>
+void CudaBackend<T>::channel_affine(int64_t m, int c, const float* x, const float* scale, const float* shift,
+                                   bool relu, float* y) {
+  cuda::channel_affine(m, c, x, scale, shift, relu, y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::pool3x3_same(cpu::SamePool kind, int n, int h, int w, int c, const float* x, float* y) {
+  cuda::pool3x3_same(kind, n, h, w, c, x, y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::global_average_pool(int n, int64_t pixels, int c, const float* x, float* y) {
+  cuda::global_average_pool(n, pixels, c, x, y, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::copy_channels(int64_t m, int c_src, const float* src, int c_dst, int offset, float* dst) {
+  cuda::copy_channels(m, c_src, src, c_dst, offset, dst, stream_);
+}
+
+template <class T>
+void CudaBackend<T>::resize_bilinear(cpu::BilinearMode mode, int n, int h, int w, int c, const float* x, int out_h,
+                                    int out_w, float* y) {
+  cuda::resize_bilinear(mode, n, h, w, c, x, out_h, out_w, y, stream_);
+}
+
+template <class T>
 void CudaBackend<T>::load_images(const uint8_t* pixels, Shape shape, Tensor& images) {
   const int64_t n = shape.numel();
   uint8_t* device_pixels = cuda::grow_to(pixels_, allocator_, n);

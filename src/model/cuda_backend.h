@@ -26,6 +26,7 @@
 
 #include "core/params.h"
 #include "core/tensor.h"
+#include "kernels/cpu/feature_ops.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/cublas_handle.h"
@@ -146,6 +147,16 @@ class CudaBackend {
   double kl_forward(int64_t n, const T* mu, const T* logvar);
   void kl_backward_accumulate(int64_t n, const T* mu, const T* logvar, double scale, T* dmu,
                               T* dlogvar);
+
+  // ---- Forward-only ops of the feature networks (InceptionV3), fp32 whatever T is
+  // (kernels/cpu/feature_ops.h).
+  void channel_affine(int64_t m, int c, const float* x, const float* scale, const float* shift, bool relu,
+                      float* y);
+  void pool3x3_same(cpu::SamePool kind, int n, int h, int w, int c, const float* x, float* y);
+  void global_average_pool(int n, int64_t pixels, int c, const float* x, float* y);
+  void copy_channels(int64_t m, int c_src, const float* src, int c_dst, int offset, float* dst);
+  void resize_bilinear(cpu::BilinearMode mode, int n, int h, int w, int c, const float* x, int out_h, int out_w,
+                       float* y);
 
   // ---- Host boundary. pixels: host uint8 (N, H, W, C), ideally page-locked (then the copy
   // is asynchronous and the host buffer must stay unchanged until the stream passes it).

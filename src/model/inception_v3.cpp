@@ -6,12 +6,17 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "core/check.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
 #include "kernels/cpu/feature_ops.h"
 #include "model/cpu_backend.h"
+#include "model/plan_backend.h"
+#ifdef LADDER_WITH_CUDA
+#include "model/cuda_backend.h"
+#endif
 #include "model/torch_layout.h"
 
 namespace ladder {
@@ -38,7 +43,7 @@ int InceptionV3<B>::unit(const std::string& name, int cin, int cout, int kernel_
   u.beta = params_.add(name + ".bn.bias", {cout}, ParamInit::kZeros, fan_in, false);
   u.mean = params_.add(name + ".bn.running_mean", {cout}, ParamInit::kZeros, fan_in, false);
   u.variance = params_.add(name + ".bn.running_var", {cout}, ParamInit::kOnes, fan_in, false);
-  units_.push_back(u);
+  units_.push_back(std::move(u));
   names_.push_back(name);
   return static_cast<int>(units_.size()) - 1;
 }
@@ -165,14 +170,16 @@ void InceptionV3<B>::load_or_randomize(const std::string& weights) {
 template <class B>
 void InceptionV3<B>::fold_batch_norms() {
   for (Unit& u : units_) {  // eval-mode BatchNorm: (x − mean)/√(var + 1e-3)·γ + β = x·scale + shift
-    u.scale.resize(static_cast<size_t>(u.cout));
-    u.shift.resize(static_cast<size_t>(u.cout));
+    std::vector<float> affine(static_cast<size_t>(2 * u.cout));  // scale, then shift
     for (int k = 0; k < u.cout; ++k) {
       const double scale = double(u.gamma.value()[k]) / std::sqrt(double(u.variance.value()[k]) + 1e-3);
-      u.scale[k] = static_cast<float>(scale);
-      u.shift[k] = static_cast<float>(double(u.beta.value()[k]) - double(u.mean.value()[k]) * scale);
+      affine[k] = static_cast<float>(scale);
+      affine[u.cout + k] = static_cast<float>(double(u.beta.value()[k]) - double(u.mean.value()[k]) * scale);
     }
+    backend_.resize(u.affine, {1, 1, 2, u.cout});
+    backend_.floats_from_host(affine.data(), u.affine);
   }
+  folded_ = true;
 }
 
 template <class B>
@@ -183,10 +190,10 @@ void InceptionV3<B>::run(int index, const Tensor& in, Tensor& out) {
   const cpu::Conv2dDims d = cpu::Conv2dDims::make_rectangular(
       static_cast<int>(s.n), static_cast<int>(s.h), static_cast<int>(s.w), u.cin, u.cout, u.kernel_h, u.kernel_w,
       u.stride, u.pad_h, u.pad_w, u.pad_h, u.pad_w);
-  LADDER_CHECK(!u.scale.empty(), "InceptionV3: features() before load()");
   backend_.resize(out, {s.n, d.out_h(), d.out_w(), u.cout});
   backend_.conv2d_forward(d, in.data(), u.weight, ParamView(), out.data());
-  backend_.channel_affine_relu(out.numel() / u.cout, u.cout, out.data(), u.scale.data(), u.shift.data(), out.data());
+  backend_.channel_affine(out.numel() / u.cout, u.cout, out.data(), u.affine.data(), u.affine.data() + u.cout, true,
+                          out.data());
 }
 
 template <class B>
@@ -309,21 +316,30 @@ void InceptionV3<B>::features(const uint8_t* images, int n, int h, int w, int c,
                               std::vector<float>& out) {
   LADDER_CHECK_USAGE(c == 1 || c == 3, "InceptionV3 takes 1- or 3-channel images (got ", c, ")");
   LADDER_CHECK(n >= 0 && h >= 1 && w >= 1, "InceptionV3: bad image size ", h, "x", w);
+  LADDER_CHECK(folded_, "InceptionV3: features() before load() or randomize()");
+  // The tools' normalisation after the resize, as one affine map per channel: 2x − 1 of u8/255
+  // (pytorch_fid), or (x − 128)/128 = x/128 − 1, the same bits since /128 is exact (tf1).
+  const bool pytorch_fid = mode == InceptionInput::kPytorchFid;
+  const float scale = pytorch_fid ? 2.f : 1.f / 128.f;
+  const std::vector<float> normalize = {scale, scale, scale, -1.f, -1.f, -1.f};
+  FloatTensor normalization, pooled;
+  backend_.resize(normalization, {1, 1, 2, 3});
+  backend_.floats_from_host(normalize.data(), normalization);
+  std::vector<float> prepared(static_cast<size_t>(int64_t(h) * w * 3));  // (h, w, 3) on the host
   Tensor raw, x, a, b;
   for (int i = 0; i < n; ++i) {  // one image per pass: its features never depend on its batch
-    backend_.resize(raw, {1, h, w, 3});
     const uint8_t* image = images + int64_t(i) * h * w * c;
-    const float unit = mode == InceptionInput::kPytorchFid ? 1.f / 255.f : 1.f;
     for (int64_t p = 0; p < int64_t(h) * w; ++p)
       for (int k = 0; k < 3; ++k) {
         const float v = float(image[p * c + (c == 3 ? k : 0)]);
-        raw.data()[p * 3 + k] = mode == InceptionInput::kPytorchFid ? v * unit : v;
+        prepared[p * 3 + k] = pytorch_fid ? v * (1.f / 255.f) : v;
       }
+    backend_.load_values(prepared.data(), {1, h, w, 3}, raw);
     backend_.resize(x, {1, kSide, kSide, 3});
-    backend_.resize_bilinear(mode == InceptionInput::kPytorchFid ? cpu::BilinearMode::kHalfPixel : cpu::BilinearMode::kTf1,
-                             1, h, w, 3, raw.data(), kSide, kSide, x.data());
-    for (int64_t k = 0; k < x.numel(); ++k)
-      x.data()[k] = mode == InceptionInput::kPytorchFid ? 2.f * x.data()[k] - 1.f : (x.data()[k] - 128.f) / 128.f;
+    backend_.resize_bilinear(pytorch_fid ? cpu::BilinearMode::kHalfPixel : cpu::BilinearMode::kTf1, 1, h, w, 3,
+                             raw.data(), kSide, kSide, x.data());
+    backend_.channel_affine(x.numel() / 3, 3, x.data(), normalization.data(), normalization.data() + 3, false,
+                            x.data());
 
     const auto by = [&](const char* name) { return index_of(names_, name); };
     run(by("Conv2d_1a_3x3"), x, a);
@@ -345,12 +361,18 @@ void InceptionV3<B>::features(const uint8_t* images, int n, int h, int w, int c,
     block_e("Mixed_7b", false, b, a);
     block_e("Mixed_7c", true, a, b);
     const Shape s = b.shape();  // (1, 8, 8, 2048)
+    backend_.resize(pooled, {1, 1, 1, s.c});
+    backend_.global_average_pool(1, s.h * s.w, static_cast<int>(s.c), b.data(), pooled.data());
     const size_t first = out.size();
     out.resize(first + kFeatures);
-    backend_.global_average_pool(1, s.h * s.w, static_cast<int>(s.c), b.data(), out.data() + first);
+    backend_.floats_to_host(pooled, out.data() + first);
   }
 }
 
 template class InceptionV3<CpuBackend>;
+template class InceptionV3<PlanBackend>;
+#ifdef LADDER_WITH_CUDA
+template class InceptionV3<CudaBackend<float>>;
+#endif
 
 }  // namespace ladder

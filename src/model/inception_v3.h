@@ -9,8 +9,11 @@
 // Images enter as uint8 (N, H, W, C), C = 3 or 1 (repeated to 3), and are prepared as the
 // chosen tool prepares them (InceptionInput): resized to 299×299 and normalised.
 //
-// Backends: the CPU backend (its feature ops, kernels/cpu/feature_ops.h). The GPU and the
-// planner's counting backend do not have those ops yet.
+// Backends: the CPU backend (kernels/cpu/feature_ops.h), the fp32 CUDA backend
+// (kernels/cuda/feature_ops.cu; its owner points it at the weights on the device, as
+// eval/inception_features.cpp does) and the planner's counting backend. Every tensor, the
+// folded BatchNorms included, lives on the backend's device; the host sees the images going in
+// and the features coming out.
 #pragma once
 
 #include <cstdint>
@@ -32,11 +35,14 @@ enum class InceptionInput {
 InceptionInput inception_input_named(const std::string& name, const std::string& what);
 const char* inception_input_name(InceptionInput mode);
 
+constexpr int kInceptionFeatures = 2048;  // pool3
+
 template <class B>
 class InceptionV3 {
  public:
   using Tensor = typename B::Tensor;
-  static constexpr int kFeatures = 2048;
+  using FloatTensor = typename B::FloatTensor;
+  static constexpr int kFeatures = kInceptionFeatures;
   static constexpr int kSide = 299;
 
   // Registers and allocates the parameters (zeros until load()). `backend` must outlive it.
@@ -64,7 +70,7 @@ class InceptionV3 {
   struct Unit {  // one BasicConv2d
     int cin = 0, cout = 0, kernel_h = 1, kernel_w = 1, stride = 1, pad_h = 0, pad_w = 0;
     ParamView weight, gamma, beta, mean, variance;
-    std::vector<float> scale, shift;  // BatchNorm as y = x·scale + shift, from load()
+    FloatTensor affine;  // (2, cout) on the backend: BatchNorm as y = x·scale + shift, from load()
   };
   void fold_batch_norms();  // scale and shift of every unit from its BatchNorm values
   int unit(const std::string& name, int cin, int cout, int kernel_h, int kernel_w, int stride = 1, int pad_h = 0,
@@ -87,6 +93,7 @@ class InceptionV3 {
   ParamStore params_;
   std::vector<Unit> units_;
   std::vector<std::string> names_;  // per unit
+  bool folded_ = false;              // the units' affines hold the loaded weights
 };
 
 }  // namespace ladder

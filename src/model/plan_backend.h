@@ -16,6 +16,7 @@
 #include "core/context.h"
 #include "core/params.h"
 #include "core/tensor.h"
+#include "kernels/cpu/feature_ops.h"
 #include "kernels/cpu/onednn_conv.h"
 #include "kernels/cpu/ops.h"
 
@@ -161,6 +162,11 @@ class PlanBackend {
   void mse_backward(int64_t, const float*, const float*, double, float*) {}
   double kl_forward(int64_t, const float*, const float*) { return 0; }
   void kl_backward_accumulate(int64_t, const float*, const float*, double, float*, float*) {}
+  void channel_affine(int64_t, int, const float*, const float*, const float*, bool, float*) {}
+  void pool3x3_same(cpu::SamePool, int, int, int, int, const float*, float*) {}
+  void global_average_pool(int, int64_t, int, const float*, float*) {}
+  void copy_channels(int64_t, int, const float*, int, int, float*) {}
+  void resize_bilinear(cpu::BilinearMode, int, int, int, int, const float*, int, int, float*) {}
   void load_images(const uint8_t*, Shape shape, Tensor& images) { resize(images, shape); }
   void load_values(const float*, Shape shape, Tensor& out) { resize(out, shape); }
   void to_host(const Tensor&, TensorF&) {}

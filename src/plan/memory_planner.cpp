@@ -13,13 +13,14 @@
 #include "model/autoencoder_critics.h"
 #include "model/autoencoder_kl.h"
 #include "model/diffusion_unet.h"
+#include "model/inception_v3.h"
 #include "model/plan_backend.h"
 #include "train/shard_layout.h"
 
 namespace ladder {
 namespace {
 
-constexpr int64_t kSampleImages = 8;  // the autoencoder's grids (train/autoencoder_task.cpp)
+constexpr int64_t kGridImages = 8;  // a sample grid's images (train/trainer.cpp)
 
 int64_t held_by_rank0(int64_t count, int world) { return (count + world - 1) / world; }
 
@@ -117,11 +118,13 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
     model.forward_backward(images, noise, 1.0, config_.train.kl_weight,
                            critics.terms(config_.adversarial.enabled(), 1.0));
   if (!gpu) {
-    // The sample grid after a step: originals and reconstructions of up to 8 held images, the
-    // chunk in and out on the host, then the reconstruction forward on the model.
-    const int64_t shown = std::min<int64_t>(kSampleImages, held_by_rank0(records_, target_.world));
+    // The sample grid after a step: rank 0's reconstructions of its share of the grid's
+    // images and their originals, the chunk in and out, and the whole grid of both gathered on
+    // the host, then the reconstruction forward on the model.
+    const int64_t count = std::min<int64_t>(kGridImages, records_);
+    const int64_t shown = held_by_rank0(count, target_.world);
     const int64_t chunk = std::min<int64_t>(micro, shown);
-    const int64_t host = (2 * shown + 2 * chunk) * image_bytes * 4;
+    const int64_t host = (2 * shown + 2 * chunk + 2 * count) * image_bytes * 4;
     counter.add(host);
     PlanTensor part;
     backend.load_values(nullptr, {chunk, resolution, resolution, c}, part);
@@ -130,6 +133,27 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
   }
   out.peak = counter.peak();
   return out;
+}
+
+void MemoryPlanner::count_evaluation(RungMemoryPlan& plan) const {
+  if (!config_.eval.enabled()) return;
+  const bool gpu = target_.gpu;
+  PlanBackend backend(4, /*cpu_scratch=*/!gpu);  // fp32 on every device; its own convolutions' workspaces
+  InceptionV3<PlanBackend> network(backend);
+  network.randomize(0);  // folds the BatchNorms (counted: they live on the backend)
+  const int channels = config_.model.kind == "diffusion_unet" ? 3 : config_.model.in_channels;
+  const std::vector<uint8_t> image(static_cast<size_t>(int64_t(plan.resolution) * plan.resolution * channels));
+  std::vector<float> features;
+  network.features(image.data(), 1, plan.resolution, plan.resolution, channels, InceptionInput::kPytorchFid, features);
+  // What stays after the first evaluation: the weights, the folded BatchNorms and the grow-only
+  // convolution workspaces; what comes and goes: the tensors of one image's pass.
+  plan.evaluation_weights = network.params().count() * 4 + backend.counter().current();
+  plan.evaluation_activations = backend.counter().peak() - backend.counter().current();
+  if (!gpu) {  // host: the rank's made images (fp32 and as saved), the gathered and reference features
+    const int64_t count = config_.eval.count, held = held_by_rank0(count, target_.world);
+    plan.evaluation_activations += held * plan.resolution * plan.resolution * channels * 5 +
+                                   2 * count * kInceptionFeatures * 4;
+  }
 }
 
 RungMemoryPlan MemoryPlanner::fixed(int rung) const {
@@ -162,6 +186,7 @@ RungMemoryPlan MemoryPlanner::fixed(int rung) const {
                     (val_records_ > 0 ? held_by_rank0(val_records_, target_.world) : 0)) *
                    record_bytes;
   }
+  count_evaluation(plan);
   return plan;
 }
 
@@ -180,7 +205,7 @@ RungMemoryPlan MemoryPlanner::plan_rung(int rung) const {
       option.micro = m;
       option.recompute = recompute;
       option.activation_bytes = a.peak;
-      option.total_bytes = plan.fixed_bytes() + a.peak;
+      option.total_bytes = plan.fixed_bytes() + std::max(a.peak, plan.evaluation_activations);
       if (target_.gpu) {
         option.total_bytes += gpu_allowance(option.total_bytes);
         option.fits = target_.gpu_memory <= 0 || option.total_bytes <= target_.gpu_memory;

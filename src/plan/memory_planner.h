@@ -43,9 +43,13 @@ struct RungMemoryPlan {
   // The fixed part, per rank.
   int64_t parameters = 0, gradients = 0, master_weights = 0, moments = 0, gradient_shard = 0;
   int64_t checkpoint_staging = 0, ema = 0, records = 0, prefetch_ring = 0;
+  // FID evaluation (eval.count > 0): InceptionV3's fp32 weights, held from the first
+  // evaluation on, and the peak of scoring one image, which comes between steps (so a
+  // micro-step's total takes the larger of it and the step's activations).
+  int64_t evaluation_weights = 0, evaluation_activations = 0;
   int64_t fixed_bytes() const {
     return parameters + gradients + master_weights + moments + gradient_shard + checkpoint_staging + ema +
-           records + prefetch_ring;
+           records + prefetch_ring + evaluation_weights;
   }
   std::vector<MicroBatchPlan> options;  // every divisor micro-batch, without then with recompute
   double training_flops_per_image = 0;  // 3 × forward (4 × with recompute), counted from the layers
@@ -68,6 +72,9 @@ class MemoryPlanner {
   };
   Activations activations(int rung, int micro, bool recompute) const;
   RungMemoryPlan fixed(int rung) const;
+  // InceptionV3 on PlanBackend: its weights and the peak of one image at `resolution`, plus on
+  // the CPU the rank's share of the scored images and the gathered features.
+  void count_evaluation(RungMemoryPlan& plan) const;
 
   Config config_;
   PlanTarget target_;

@@ -19,14 +19,7 @@ namespace {
 // Whether the model runs on a GPU; UsageError for a precision or device this run cannot have.
 bool use_gpu(const Config& config) {
   const std::string& device = config.run.device;
-#ifdef LADDER_WITH_CUDA
-  const bool gpu = device == "cuda" || (device == "auto" && cuda::cuda_device_available());
-  if (device == "cuda")
-    LADDER_CHECK_USAGE(cuda::cuda_device_available(), "run.device = cuda, but no usable GPU: ",
-                       cuda::cuda_device_problem());
-#else
-  const bool gpu = false;
-#endif
+  const bool gpu = device_is_gpu(device, "run.device");
   const std::string& precision = config.train.precision;
   if (!gpu)
     LADDER_CHECK_USAGE(precision == "auto" || precision == "fp32", "train.precision = ",
@@ -67,6 +60,19 @@ using CudaUNetDevice = CpuUNetDevice;
 #endif
 
 }  // namespace
+
+bool device_is_gpu(const std::string& device, const std::string& what) {
+  LADDER_CHECK_USAGE(device == "auto" || device == "cpu" || device == "cuda", what, " = ", device,
+                     ": must be auto, cpu or cuda");
+#ifdef LADDER_WITH_CUDA
+  if (device == "cuda")
+    LADDER_CHECK_USAGE(cuda::cuda_device_available(), what, " = cuda, but no usable GPU: ", cuda::cuda_device_problem());
+  return device == "cuda" || (device == "auto" && cuda::cuda_device_available());
+#else
+  LADDER_CHECK_USAGE(device != "cuda", what, " = cuda, but this ladder was built without CUDA");
+  return false;
+#endif
+}
 
 std::unique_ptr<AutoencoderDevice> make_autoencoder_device(const Config& config, ParamStore& store,
                                                            int gpu_index) {

@@ -117,6 +117,10 @@ class UNetDevice : public ComputeDevice {
 // GPU `gpu_index`; auto → cuda when this build has it and a GPU is visible, else cpu. Builds
 // the model, which registers its parameters in `store`. UsageError when model.kind is not
 // the device's model.
+// Whether `device` (auto | cpu | cuda, the value of the key or flag `what`) means this
+// process's GPU; UsageError for an unknown value, or cuda where there is none.
+bool device_is_gpu(const std::string& device, const std::string& what);
+
 std::unique_ptr<AutoencoderDevice> make_autoencoder_device(const Config& config, ParamStore& store,
                                                            int gpu_index);
 std::unique_ptr<UNetDevice> make_unet_device(const Config& config, ParamStore& store, int gpu_index);

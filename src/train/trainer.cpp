@@ -155,7 +155,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   if (config_.ema.decay > 0)  // over the ranges this rank saves (its owned slices at every stage)
     average_ = std::make_unique<WeightAverage>(device_->memory(), layout_->owned_ranges(rank_), config_.ema.decay);
   if (resumed_) restore_training_state();
-  if (config_.eval.enabled()) evaluation_ = std::make_unique<TrainingEvaluation>(config_);
+  if (config_.eval.enabled()) evaluation_ = std::make_unique<TrainingEvaluation>(config_, device_->on_gpu());
   if (rank_ == 0) {
     write_text_atomically((dir / "config.ini").string(), config_.to_ini());
     if (resuming) {  // steps only increase: a new history from the checkpoint's step

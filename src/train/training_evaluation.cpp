@@ -18,9 +18,9 @@ double now_seconds() {
 
 }  // namespace
 
-TrainingEvaluation::TrainingEvaluation(const Config& config)
+TrainingEvaluation::TrainingEvaluation(const Config& config, bool gpu)
     : config_(config),
-      network_(config.eval.weights, inception_input_named(config.eval.mode, "config: eval.mode")) {}
+      network_(config.eval.weights, inception_input_named(config.eval.mode, "config: eval.mode"), gpu) {}
 
 std::vector<std::pair<std::string, double>> TrainingEvaluation::run(TrainingTask& task, const data::ImageShard& shard,
                                                                     int64_t rung_images, int resolution,

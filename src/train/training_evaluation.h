@@ -22,8 +22,9 @@ namespace ladder {
 
 class TrainingEvaluation {
  public:
-  // Loads the InceptionV3 weights (eval.weights): a UsageError that says how to make a missing file.
-  explicit TrainingEvaluation(const Config& config);
+  // Loads the InceptionV3 weights (eval.weights): a UsageError that says how to make a missing
+  // file. gpu: the network runs on the rank's GPU (a GPU run), else on its CPU.
+  TrainingEvaluation(const Config& config, bool gpu);
 
   bool due(int64_t step, bool rung_end) const {
     return rung_end || (config_.run.eval_every > 0 && step % config_.run.eval_every == 0);

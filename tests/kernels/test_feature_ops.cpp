@@ -59,8 +59,10 @@ TEST(FeatureOps, AveragePoolConcatAndAffineRelu) {
   const std::vector<float> scale = {2, -1}, shift = {-3, 1};
   std::vector<float> y(4);
   const std::vector<float> in = {1, 0.5f, 2, 2};  // (2, 2)
-  channel_affine_relu(2, 2, in.data(), scale.data(), shift.data(), y.data());
+  channel_affine(2, 2, in.data(), scale.data(), shift.data(), true, y.data());
   EXPECT_EQ(y, (std::vector<float>{0, 0.5f, 1, 0}));
+  channel_affine(2, 2, in.data(), scale.data(), shift.data(), false, y.data());  // no ReLU: negatives stay
+  EXPECT_EQ(y, (std::vector<float>{-1, 0.5f, 1, -1}));
 }
 
 }  // namespace
