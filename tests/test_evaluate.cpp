@@ -1,7 +1,7 @@
 // Why this file exists: `ladder evaluate` on an autoencoder and the InceptionV3 it scores with:
 // seeded random weights are the same network every time and survive save() and load() bit for
 // bit; --checkpoint prints rFID, and PSNR and L1 equal to `ladder reconstruct`'s on the same
-// images, the same bits on 2 ranks as on 1; rFID is 0 for a store scored against itself and
+// images, the same bits on 2 and 4 ranks as on 1; rFID is 0 for a store scored against itself and
 // positive for reconstructions; LPIPS, given its weights, is positive and the same on 2 ranks.
 // (Agreement with pytorch-fid and torch-fidelity: tests/interop/inception_parity.py and
 // fid_parity.py.)
@@ -97,6 +97,9 @@ TEST(Evaluate, AutoencoderScoresMatchReconstructAndAnyWorldSize) {
   EXPECT_NEAR(l1, reconstruct_l1, 1e-6 * reconstruct_l1);  // reconstruct prints 6 digits
   EXPECT_NEAR(psnr, reconstruct_psnr, 1e-3);
 
+  const testing::CommandResult four = testing::run_ladder_ranks(4, args);  // 5 images: one rank holds 2
+  ASSERT_EQ(four.exit_code, 0) << four.output;
+  EXPECT_NE(four.output.find(one.output.substr(at)), std::string::npos) << four.output << "\n---\n" << one.output;
   const testing::CommandResult two = testing::run_ladder_ranks(2, args);
   ASSERT_EQ(two.exit_code, 0) << two.output;
   const std::string& output = two.output;

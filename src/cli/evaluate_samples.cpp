@@ -9,6 +9,7 @@
 #include "comm/mpi_session.h"
 #include "config/config.h"
 #include "core/check.h"
+#include "core/work_progress.h"
 #include "diffusion/sampler.h"
 #include "io/image_grid.h"
 #include "train/compute_device.h"
@@ -54,16 +55,29 @@ HeldImages generate_samples(const SampleScoring& s, Communicator& comm) {
   for (int64_t i = comm.rank(); i < s.count; i += comm.world()) settings.indices.push_back(i);
   const int64_t held = static_cast<int64_t>(settings.indices.size());
   const int channels = config.model.in_channels;
-  Samples samples;
-  if (held > 0 && s.noise_baseline)
-    samples.latents = initial_noise({held, side, side, channels}, settings.seed, settings.indices);
-  else if (held > 0)
-    samples = generate(schedule, parse_prediction(config.diffusion.prediction), {held, side, side, channels}, settings,
-                       [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { unet->predict(x, t, out); });
+  // Generated a block of images at a time (each image's noise is keyed by its index, so the
+  // blocks change nothing), for the progress line.
+  constexpr int64_t kBlock = 16;
+  const std::vector<int64_t> indices = settings.indices;
+  TensorF latents({held, side, side, channels});
+  const int64_t per_latent = side * side * channels;
+  WorkProgress progress(s.noise_baseline ? "noise latents" : "samples", held);
+  for (int64_t first = 0; first < held; first += kBlock) {
+    const int64_t n = std::min(kBlock, held - first);
+    settings.indices.assign(indices.begin() + first, indices.begin() + first + n);
+    const TensorF block =
+        s.noise_baseline
+            ? initial_noise({n, side, side, channels}, settings.seed, settings.indices)
+            : generate(schedule, parse_prediction(config.diffusion.prediction), {n, side, side, channels}, settings,
+                       [&](const TensorF& x, const std::vector<float>& t, TensorF& out) { unet->predict(x, t, out); })
+                  .latents;
+    std::copy_n(block.data(), n * per_latent, latents.data() + first * per_latent);
+    progress.advance(first + n);
+  }
 
   // Decoded one at a time, saved as uint8 as the PNG writer saves it (io::image_value_to_byte).
   const int image_channels = ae_config.model.in_channels;
-  const int64_t per_latent = side * side * channels, per_image = int64_t(s.resolution) * s.resolution * image_channels;
+  const int64_t per_image = int64_t(s.resolution) * s.resolution * image_channels;
   HeldImages out;
   out.held = held, out.total = s.count, out.side = s.resolution, out.channels = image_channels;
   std::vector<uint8_t>& saved = out.bytes;
@@ -71,7 +85,7 @@ HeldImages generate_samples(const SampleScoring& s, Communicator& comm) {
   TensorF latent({1, side, side, channels}), image;
   for (int64_t k = 0; k < held; ++k) {
     for (int64_t e = 0; e < per_latent; ++e)
-      latent[e] = static_cast<float>(samples.latents[k * per_latent + e] / scale);
+      latent[e] = static_cast<float>(latents[k * per_latent + e] / scale);
     decoder->decode(latent, image);
     for (int64_t e = 0; e < per_image; ++e) saved[k * per_image + e] = io::image_value_to_byte(image[e]);
   }

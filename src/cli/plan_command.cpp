@@ -103,7 +103,8 @@ int plan_command(const std::vector<std::string>& args) {
                 human_bytes(plan.ema).c_str(), human_bytes(plan.checkpoint_staging).c_str(),
                 human_bytes(plan.records).c_str(), human_bytes(plan.fixed_bytes()).c_str());
     if (plan.evaluation_weights > 0)
-      std::printf("  evaluation (eval.count %lld): InceptionV3 weights %s (in fixed), scoring one image %s%s\n",
+      std::printf("  evaluation (eval.count %lld): InceptionV3 weights and workspaces %s (in fixed), "
+                  "scoring one image %s%s\n",
                   static_cast<long long>(config.eval.count), human_bytes(plan.evaluation_weights).c_str(),
                   human_bytes(plan.evaluation_activations).c_str(),
                   target.gpu ? "" : " with the rank's images and the features");

@@ -7,6 +7,7 @@
 
 #include "comm/image_order.h"
 #include "core/check.h"
+#include "core/work_progress.h"
 #include "io/checkpoint_files.h"
 
 namespace ladder::eval {
@@ -34,7 +35,12 @@ InceptionFeatures::InceptionFeatures(const std::string& weights, InceptionInput 
 io::FeatureSet InceptionFeatures::gather(Communicator& comm, const uint8_t* held, int64_t held_count, int side,
                                          int channels, int64_t total) {
   std::vector<float> mine;  // (held, 2048)
-  network_->features(held, static_cast<int>(held_count), side, side, channels, mode_, mine);
+  WorkProgress progress("InceptionV3 features", held_count);
+  const int64_t per_image = int64_t(side) * side * channels;
+  for (int64_t i = 0; i < held_count; ++i) {
+    network_->features(held + i * per_image, 1, side, side, channels, mode_, mine);
+    progress.advance(i + 1);
+  }
   io::FeatureSet set;
   set.count = total;
   set.dims = kInceptionFeatures;

@@ -15,16 +15,7 @@ Progress::Progress(const Config& config) : config_(config) {
   }
 }
 
-std::string Progress::duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  char text[32];
-  if (s < 60) std::snprintf(text, sizeof text, "%llds", static_cast<long long>(s));
-  else if (s < 3600) std::snprintf(text, sizeof text, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  else if (s < 86400) std::snprintf(text, sizeof text, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
-  else std::snprintf(text, sizeof text, "%lldd%02lldh", static_cast<long long>(s / 86400), static_cast<long long>(s % 86400 / 3600));
-  return text;
-}
+std::string Progress::duration(double seconds) { return duration_text(seconds); }
 
 std::string Progress::line(const ProgressPoint& p) const {
   const int resolution = config_.stages.resolutions[p.rung];
