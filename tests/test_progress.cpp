@@ -1,6 +1,7 @@
 // Why this file exists: the progress line (train/progress.h): steps of the run and of the
 // rung, the rung's ETA at the current speed, the run's ETA with later rungs scaled by their
-// pixels per image, the GPU share of memory, the duration format, and log.progress: redrawn in
+// pixels per image, the GPU share of memory, the FID scores of a step that evaluated, the
+// duration format, and log.progress: redrawn in
 // place (carriage return, clear to the end of the line) or one line per interval.
 #include <gtest/gtest.h>
 
@@ -29,6 +30,11 @@ TEST(Progress, CountsStepsAndEstimatesTheRemainingTime) {
   for (const char* fragment : {"step 4/14", "rung 1/2 32x32 step 4/10", "ETA rung 30s, run 1m50s (estimate)",
                                "mem 3.00 GiB (25% of the GPU)"})
     EXPECT_NE(line.find(fragment), std::string::npos) << fragment << " not in: " << line;
+  point.evaluation = {{"fid", 12.345678}, {"kid_mean", 0.0123}, {"kid_std", 0.0011}, {"eval_count", 64},
+                      {"eval_seconds", 3.5}};  // a step that evaluated: the scores, not the bookkeeping
+  const std::string scored = progress.line(point);
+  EXPECT_NE(scored.find(" | fid 12.346 | kid 0.0123±0.0011 | lr"), std::string::npos) << scored;
+  EXPECT_EQ(scored.find("eval_"), std::string::npos) << scored;
   EXPECT_EQ(Progress::duration(42.4), "42s");
   EXPECT_EQ(Progress::duration(3725), "1h02m");
   EXPECT_EQ(Progress::duration(3 * 86400 + 4 * 3600), "3d04h");

@@ -368,7 +368,11 @@ int evaluate_command(const std::vector<std::string>& args) {
     a = io::read_feature_set(o.features);
   }
   const eval::ReferenceSet reference = eval::load_reference(o.reference, o.resolution, *comm, network.get());
-  print_scores(eval::score_against(a, reference, o.kid, o.subset_size_given), a.count, reference, a.dims);
+  const eval::SetScores scores = eval::score_against(a, reference, o.kid, o.subset_size_given);
+  if (is_root())  // what was scored: its images, network and mode, as far as they are known
+    std::cout << "scored: " << (o.features.empty() ? o.store : o.features) << " (" << a.count << " feature vectors"
+              << (a.network.empty() ? "" : "; " + a.network) << (a.mode.empty() ? "" : ", mode " + a.mode) << ")\n";
+  print_scores(scores, a.count, reference, a.dims);
   return 0;
 }
 

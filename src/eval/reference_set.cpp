@@ -80,7 +80,10 @@ ReferenceSet load_reference(const std::string& path, int resolution, Communicato
   if (io::is_feature_file(path)) {
     reference.features = io::read_feature_set(path);
     reference.statistics = statistics_of(reference.features);
-    reference.description = path + " (" + std::to_string(reference.features.count) + " feature vectors)";
+    const io::FeatureSet& f = reference.features;
+    reference.description = path + " (" + std::to_string(f.count) + " feature vectors" +
+                            (f.network.empty() ? "" : "; " + f.network) + (f.mode.empty() ? "" : ", mode " + f.mode) +
+                            ")";
     return reference;
   }
   const io::ImageStoreReader store(path);  // UsageError naming the file when it is neither
@@ -95,12 +98,14 @@ ReferenceSet load_reference(const std::string& path, int resolution, Communicato
   if (std::optional<io::FeatureSet> cached = read_cache(cache, comm)) {
     reference.features = std::move(*cached);
     reference.description = path + " at " + std::to_string(resolution) + " px, " + std::to_string(count) +
-                            " images (features from the cache " + cache + ")";
+                            " images, " + network->description() + ", mode " + inception_input_name(network->mode()) +
+                            " (features from the cache " + cache + ")";
   } else {
     const data::ImageShard shard = store.load_shard(resolution, comm.rank(), comm.world(), {0, count});
     LADDER_CHECK_USAGE(shard.value_bytes == 1, path, ": an FID reference must hold uint8 images");
     reference.features = network->gather(comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
-    reference.description = path + " at " + std::to_string(resolution) + " px, " + std::to_string(count) + " images";
+    reference.description = path + " at " + std::to_string(resolution) + " px, " + std::to_string(count) + " images, " +
+                            network->description() + ", mode " + inception_input_name(network->mode());
     if (comm.rank() == 0) {
       try {
         io::write_feature_set(cache, reference.features);

@@ -40,10 +40,11 @@ std::string Progress::line(const ProgressPoint& p) const {
     terms += term;
   }
   if (!terms.empty()) terms += ")";
-  for (const auto& [name, value] : p.evaluation) {
-    if (name != "fid" && name != "kid_mean") continue;  // the progress line keeps to the scores
-    char term[96];
-    std::snprintf(term, sizeof term, " | %s %.5g", name.c_str(), value);
+  for (const auto& [name, value] : p.evaluation) {  // the scores: " | fid 12.3 | kid 0.0123±0.0011"
+    char term[96] = "";
+    if (name == "fid") std::snprintf(term, sizeof term, " | fid %.5g", value);
+    if (name == "kid_mean") std::snprintf(term, sizeof term, " | kid %.5g", value);
+    if (name == "kid_std") std::snprintf(term, sizeof term, "±%.2g", value);
     terms += term;
   }
   for (const auto& [name, value] : p.validation) {

@@ -5,7 +5,8 @@
 # against torch-fidelity's KID (its own subset draws, seed 2020, which ladder reproduces) on
 # float64 features: each within 1e-6 relative. The features are synthetic (non-negative, like
 # InceptionV3's pool3 after ReLU and averaging), so no network weights are needed. Needs numpy,
-# h5py, scipy, torch, pytorch-fid and torch-fidelity: without them it exits 77 (CTest Skipped).
+# h5py, scipy < 1.18 (pytorch-fid passes sqrtm's `disp`, which 1.18 drops), torch, pytorch-fid and
+# torch-fidelity: without them it exits 77 (CTest Skipped).
 import re
 import sys
 from pathlib import Path
@@ -19,6 +20,14 @@ try:
 except ImportError as error:
     print(f"SKIPPED: {error} (numpy, h5py, scipy, torch, pytorch-fid and torch-fidelity are needed "
           f"for the FID/KID parity test; they are optional)")
+    sys.exit(77)
+
+import scipy
+
+# pytorch-fid 0.3.0 calls scipy.linalg.sqrtm(..., disp=False), which scipy 1.18 removes: the
+# harness is pinned to scipy < 1.18 (pip install "scipy<1.18").
+if tuple(int(part) for part in scipy.__version__.split(".")[:2]) >= (1, 18):
+    print(f"SKIPPED: scipy {scipy.__version__}; pytorch-fid needs scipy < 1.18 (pip install 'scipy<1.18')")
     sys.exit(77)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
