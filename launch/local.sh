@@ -22,7 +22,7 @@ if ! command -v mpirun >/dev/null; then
 fi
 
 binary="${BUILD_DIR:-build}/ladder"
-[ -x "$binary" ] || LADDER_BUILD_TESTS=OFF bash launch/build.sh ladder
+[ -x "$binary" ] || LADDER_BUILD_TESTS=auto bash launch/build.sh ladder
 
 # `launch/local.sh 2 --config F.ini` means `ladder train --config F.ini`.
 if [ $# -gt 0 ] && [[ "$1" == --* ]] && [[ "$1" != "--help" && "$1" != "--version" ]]; then

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash launch/install_deps.sh build
-LADDER_BUILD_TESTS=OFF bash launch/build.sh ladder
+LADDER_BUILD_TESTS=auto bash launch/build.sh ladder
 store=data/quickstart-synthetic.h5
 if [ ! -f "$store" ]; then
   mkdir -p data

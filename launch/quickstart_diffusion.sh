@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash launch/install_deps.sh build python
-LADDER_BUILD_TESTS=OFF bash launch/build.sh ladder
+LADDER_BUILD_TESTS=auto bash launch/build.sh ladder
 autoencoder=""
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then autoencoder="$1"; shift; fi
 if [ -z "$autoencoder" ]; then

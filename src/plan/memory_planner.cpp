@@ -119,11 +119,11 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
                            critics.terms(config_.adversarial.enabled(), 1.0));
   if (!gpu) {
     // The sample grid after a step: rank 0's reconstructions of its share of the grid's
-    // images and their originals, the chunk in and out, and the whole grid of both gathered on
-    // the host, then the reconstruction forward on the model.
+    // images and their originals, one image in and out at a time, and the whole grid of both
+    // gathered on the host, then the reconstruction forward of one image on the model.
     const int64_t count = std::min<int64_t>(kGridImages, records_);
     const int64_t shown = held_by_rank0(count, target_.world);
-    const int64_t chunk = std::min<int64_t>(micro, shown);
+    const int64_t chunk = 1;
     const int64_t host = (2 * shown + 2 * chunk + 2 * count) * image_bytes * 4;
     counter.add(host);
     PlanTensor part;

@@ -354,14 +354,14 @@ std::vector<std::pair<std::string, double>> Trainer::validate(const data::ImageS
   return out;
 }
 
-void Trainer::write_sample(const data::ImageShard& shard, int64_t rung_images, const std::string& tag, int chunk,
+void Trainer::write_sample(const data::ImageShard& shard, int64_t rung_images, const std::string& tag,
                            TrainSummary& summary) {
   if (!every_rank_can_make_images(*task_, *comm_)) return;
-  // The rung's first kGridImages images, each made by the rank that holds it and gathered in
-  // image order: every rank works, and the grid is the same on any world size.
+  // The rung's first kGridImages images, each made by the rank that holds it, one per pass,
+  // and gathered in image order: every rank works, and the grid is the same on any world size.
   const int64_t count = std::min(kGridImages, rung_images);
   const int64_t held = images_held(count, rank_, world_);
-  const TensorF made = task_->make_images(shard, held, rank_, world_, chunk, ImagePurpose::kGrid);
+  const TensorF made = task_->make_images(shard, held, rank_, world_, 1, ImagePurpose::kGrid);
   double image_shape[3] = {0, 0, 0};  // rank 0 holds image 0
   if (rank_ == 0) image_shape[0] = made.shape().h, image_shape[1] = made.shape().w, image_shape[2] = made.shape().c;
   comm_->broadcast(image_shape, 3, DType::kF64, 0);
@@ -580,7 +580,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       checkpointer_->wait_until_staged();
       optimizer_->reset();
     }
-    write_sample(shard, rung_images, step_tag(step_, resolution), micro, summary);
+    write_sample(shard, rung_images, step_tag(step_, resolution), summary);
   }
 
   const std::vector<std::string> term_names = task_->loss_terms();
@@ -698,7 +698,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       interval_images = 0;
     }
     const bool sample_due = config_.run.sample_every > 0 && step_ % config_.run.sample_every == 0;
-    if (sample_due || last_step) write_sample(shard, rung_images, step_tag(step_, resolution), micro, summary);
+    if (sample_due || last_step) write_sample(shard, rung_images, step_tag(step_, resolution), summary);
 
     const bool checkpoint_due =
         (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0) || last_step;

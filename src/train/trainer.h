@@ -86,8 +86,9 @@ class Trainer {
   io::TrainingState training_state(int rung, int64_t rung_step, int64_t data_position) const;
   bool optimizer_step(double lr, double& grad_norm);  // false when skipped (non-finite grads)
   void log_memory_plan() const;
-  // The sample grid of the rung's first images (rung_images in all), every rank making its own.
-  void write_sample(const data::ImageShard& shard, int64_t rung_images, const std::string& tag, int chunk,
+  // The sample grid of the rung's first images (rung_images in all), every rank making its own,
+  // one image per pass (so that no image depends on which others share its batch).
+  void write_sample(const data::ImageShard& shard, int64_t rung_images, const std::string& tag,
                     TrainSummary& summary);
   // The task's validation over every rank's share `shard`, one image per forward pass (so an
   // image's values never depend on which images share its batch, which differs with the world
