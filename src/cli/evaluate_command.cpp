@@ -111,6 +111,7 @@ struct Options {
   bool noise_baseline = false;
   bool diversity = false;  // --store: the diversity of its images
   std::string device = "auto";  // where InceptionV3 runs
+  bool gpu = false;              // `device`, resolved once the flags are read
   int resolution = 0;
   int64_t count = INT64_MAX;
   eval::KidSettings kid;
@@ -198,7 +199,7 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
   }
   const double elements = static_cast<double>(count * per_image);
 
-  eval::InceptionFeatures network(o.weights, mode, device_is_gpu(o.device, "evaluate: --device"));
+  eval::InceptionFeatures network(o.weights, mode, o.gpu);
   const io::FeatureSet originals =
       network.gather(*comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
   const io::FeatureSet reconstructions =
@@ -260,7 +261,7 @@ void score_samples(const Options& o, InceptionInput mode) {
                      "evaluate of a UNet: --autoencoder, --count, --resolution, --weights and --reference are "
                      "required (see ladder evaluate --help)");
   const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", Config().comm.timeout_s});
-  eval::InceptionFeatures network(o.weights, mode, device_is_gpu(o.device, "evaluate: --device"));
+  eval::InceptionFeatures network(o.weights, mode, o.gpu);
   SampleScoring s;
   s.checkpoint = o.checkpoint, s.autoencoder = o.autoencoder, s.config = o.config, s.flags = o.flags;
   s.count = o.count, s.resolution = o.resolution, s.sampler = o.sampler, s.steps = o.steps, s.seed = o.seed;
@@ -326,6 +327,7 @@ int evaluate_command(const std::vector<std::string>& args) {
     } else throw UsageError("evaluate: unknown option '" + arg + "' (see ladder evaluate --help)");
   }
   const InceptionInput mode = inception_input_named(o.mode, "evaluate: --mode");
+  o.gpu = device_is_gpu(o.device, "evaluate: --device");
   if (!o.checkpoint.empty() && kind_of(o) == "diffusion_unet") {
     score_samples(o, mode);
     return 0;
@@ -341,7 +343,7 @@ int evaluate_command(const std::vector<std::string>& args) {
   LADDER_CHECK_USAGE(o.flags.empty(), "evaluate: ", o.flags.front(), " applies to --checkpoint only");
   const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", Config().comm.timeout_s});
   std::unique_ptr<eval::InceptionFeatures> network;
-  if (!o.weights.empty()) network = std::make_unique<eval::InceptionFeatures>(o.weights, mode, device_is_gpu(o.device, "evaluate: --device"));
+  if (!o.weights.empty()) network = std::make_unique<eval::InceptionFeatures>(o.weights, mode, o.gpu);
   io::FeatureSet a;
   if (!o.store.empty()) {
     LADDER_CHECK_USAGE(o.features.empty(), "evaluate: give --features or --store, not both");

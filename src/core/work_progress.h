@@ -4,12 +4,12 @@
 // equal share, so rank 0's ETA is the job's).
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <utility>
 
+#include "core/clock.h"
 #include "core/format.h"
 #include "core/log.h"
 
@@ -18,11 +18,11 @@ namespace ladder {
 class WorkProgress {
  public:
   WorkProgress(std::string what, int64_t total, double every_s = 10)
-      : what_(std::move(what)), total_(total), every_s_(every_s), start_(now()), last_(start_) {}
+      : what_(std::move(what)), total_(total), every_s_(every_s), start_(now_seconds()), last_(start_) {}
 
   // `done` of this rank's `total` items are finished.
   void advance(int64_t done) {
-    const double t = now();
+    const double t = now_seconds();
     if (t - last_ < every_s_ || done <= 0 || done >= total_) return;
     last_ = t;
     const double rate = static_cast<double>(done) / (t - start_);
@@ -34,9 +34,6 @@ class WorkProgress {
   }
 
  private:
-  static double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  }
   std::string what_;
   int64_t total_;
   double every_s_, start_, last_;

@@ -97,8 +97,11 @@ double frechet_distance(const FeatureStatistics& a, const FeatureStatistics& b) 
 }
 
 double frechet_distance(const float* a, int64_t count_a, const float* b, int64_t count_b, int dims) {
-  const FeatureStatistics sa = feature_statistics(a, count_a, dims), sb = feature_statistics(b, count_b, dims);
-  if (std::min(count_a, count_b) < dims) return assemble(sa, sb, trace_from_features(a, sa, b, sb));
+  return frechet_distance(a, feature_statistics(a, count_a, dims), b, feature_statistics(b, count_b, dims));
+}
+
+double frechet_distance(const float* a, const FeatureStatistics& sa, const float* b, const FeatureStatistics& sb) {
+  if (std::min(sa.count, sb.count) < sa.dims) return assemble(sa, sb, trace_from_features(a, sa, b, sb));
   return frechet_distance(sa, sb);
 }
 

@@ -21,6 +21,9 @@ double frechet_distance(const FeatureStatistics& a, const FeatureStatistics& b);
 // tr √(S₁S₂) = Σ σᵢ / √((N₁ − 1)(N₂ − 1)), exact however singular the covariances are;
 // otherwise as from the statistics.
 double frechet_distance(const float* a, int64_t count_a, const float* b, int64_t count_b, int dims);
+// The same, given the sets' statistics already (sa of a, sb of b): a reference scored again and
+// again keeps its statistics instead of recomputing them. The same bits as the above.
+double frechet_distance(const float* a, const FeatureStatistics& sa, const float* b, const FeatureStatistics& sb);
 
 // tr √(S₁S₂) by each route (exposed for the tests, which compare the two).
 double trace_sqrt_product(const FeatureStatistics& a, const FeatureStatistics& b);

@@ -125,11 +125,12 @@ SetScores score_against(const io::FeatureSet& generated, const ReferenceSet& ref
   const io::FeatureSet& ref = reference.features;
   LADDER_CHECK_USAGE(reference.statistics.dims == generated.dims, reference.description, ": ",
                      reference.statistics.dims, "-d features, but the scored set has ", generated.dims);
+  const FeatureStatistics statistics = statistics_of(generated);
   if (ref.count == 0) {
-    scores.fid = frechet_distance(statistics_of(generated), reference.statistics);
+    scores.fid = frechet_distance(statistics, reference.statistics);
     return scores;
   }
-  scores.fid = frechet_distance(generated.values.data(), generated.count, ref.values.data(), ref.count, ref.dims);
+  scores.fid = frechet_distance(generated.values.data(), statistics, ref.values.data(), reference.statistics);
   if (!subset_size_given) kid.subset_size = std::min({kid.subset_size, generated.count, ref.count});
   scores.kid = kernel_inception_distance(generated.values.data(), generated.count, ref.values.data(), ref.count,
                                          ref.dims, kid);

@@ -191,7 +191,8 @@ RungMemoryPlan MemoryPlanner::fixed(int rung) const {
 }
 
 int64_t MemoryPlanner::step_peak(int rung, int micro, bool recompute) const {
-  return fixed(rung).fixed_bytes() + activations(rung, micro, recompute).peak;
+  const RungMemoryPlan plan = fixed(rung);
+  return plan.fixed_bytes() + activations(rung, micro, recompute).peak + plan.evaluation_activations;
 }
 
 RungMemoryPlan MemoryPlanner::plan_rung(int rung) const {
@@ -205,7 +206,8 @@ RungMemoryPlan MemoryPlanner::plan_rung(int rung) const {
       option.micro = m;
       option.recompute = recompute;
       option.activation_bytes = a.peak;
-      option.total_bytes = plan.fixed_bytes() + std::max(a.peak, plan.evaluation_activations);
+      // The model keeps its activation tensors between steps, so an evaluation's pass comes on top.
+      option.total_bytes = plan.fixed_bytes() + a.peak + plan.evaluation_activations;
       if (target_.gpu) {
         option.total_bytes += gpu_allowance(option.total_bytes);
         option.fits = target_.gpu_memory <= 0 || option.total_bytes <= target_.gpu_memory;

@@ -44,8 +44,8 @@ struct RungMemoryPlan {
   int64_t parameters = 0, gradients = 0, master_weights = 0, moments = 0, gradient_shard = 0;
   int64_t checkpoint_staging = 0, ema = 0, records = 0, prefetch_ring = 0;
   // FID evaluation (eval.count > 0): InceptionV3's fp32 weights, held from the first
-  // evaluation on, and the peak of scoring one image, which comes between steps (so a
-  // micro-step's total takes the larger of it and the step's activations).
+  // evaluation on, and the peak of scoring one image, which comes between steps while the
+  // model still holds its activation tensors (so it adds to a micro-step's total).
   int64_t evaluation_weights = 0, evaluation_activations = 0;
   int64_t fixed_bytes() const {
     return parameters + gradients + master_weights + moments + gradient_shard + checkpoint_staging + ema +

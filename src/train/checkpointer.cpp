@@ -10,17 +10,13 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/clock.h"
 #include "core/context.h"
 #include "core/format.h"
 #include "core/log.h"
 
 namespace ladder {
 namespace {
-
-double now_seconds() {
-  using clock = std::chrono::steady_clock;
-  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
 
 // 64-bit values travel through a double all-gather as two exact 32-bit halves.
 void encode(uint64_t value, double* out) {

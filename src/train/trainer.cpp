@@ -2,7 +2,6 @@
 #include "train/trainer.h"
 
 #include <algorithm>
-#include <chrono>
 #include <csignal>
 #include <cmath>
 #include <cstdlib>
@@ -13,6 +12,7 @@
 
 #include "comm/image_order.h"
 #include "comm/mpi_session.h"
+#include "core/clock.h"
 #include "core/context.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -41,11 +41,6 @@ constexpr double kProbeHeadroom = 0.95;
 constexpr int kValidationChunk = 1;
 // Images in a sample grid: one row (stage 1: the originals above their reconstructions).
 constexpr int64_t kGridImages = 8;
-
-double now_seconds() {
-  using clock = std::chrono::steady_clock;
-  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
 
 void write_text_atomically(const std::string& path, const std::string& text) {
   const std::string temporary = path + ".tmp";

@@ -2,21 +2,13 @@
 #include "train/training_evaluation.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "comm/image_order.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "io/image_grid.h"
 
 namespace ladder {
-namespace {
-
-double now_seconds() {
-  using clock = std::chrono::steady_clock;
-  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 TrainingEvaluation::TrainingEvaluation(const Config& config, bool gpu)
     : config_(config),

@@ -8,6 +8,7 @@
 # refuses it; and `evaluate --store S --diversity` (the MS-SSIM diversity of MONAI's generative
 # tutorials: kernel_size 4 over every pair) against MultiScaleSSIMMetric(kernel_size=4) on the
 # same images. Needs torch and monai: without them it exits 77 (CTest Skipped).
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -31,6 +32,20 @@ def printed(output, name):
     return float(found.group(1))
 
 
+@contextlib.contextmanager
+def monai_in_float64():
+    """MONAI's metrics computed in float64: its cast of the inputs and its Gaussian window."""
+    original_convert = monai_regression.convert_data_type
+    monai_regression.convert_data_type = lambda data, *a, dtype=None, **k: original_convert(
+        data, *a, dtype=torch.float64 if dtype == torch.float else dtype, **k)
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        monai_regression.convert_data_type = original_convert
+        torch.set_default_dtype(torch.float32)
+
+
 def body(hr):
     torch.set_num_threads(2)
     hr.pack(images=8, levels="32,192", seed=2, name="s.h5")
@@ -52,15 +67,8 @@ def body(hr):
     # MONAI computes in float32 (it casts its inputs), whose rounding of E[x²] − μ² is itself
     # about 1e-5 of SSIM; its algorithm run in float64 is what ladder's double loops must equal.
     shipped = monai_scores()
-    original_convert = monai_regression.convert_data_type
-    monai_regression.convert_data_type = lambda data, *a, dtype=None, **k: original_convert(
-        data, *a, dtype=torch.float64 if dtype == torch.float else dtype, **k)
-    torch.set_default_dtype(torch.float64)  # its Gaussian window too
-    try:
+    with monai_in_float64():
         exact = monai_scores()
-    finally:
-        monai_regression.convert_data_type = original_convert
-        torch.set_default_dtype(torch.float32)
     for name, got, want, want32 in (("SSIM", ssim, exact[0], shipped[0]), ("MS-SSIM", ms_ssim, exact[1], shipped[1])):
         error, error32 = abs(got - want) / abs(want), abs(got - want32) / abs(want32)
         h.check(error <= 1e-7 and error32 <= 1e-4,
@@ -89,14 +97,8 @@ def body(hr):
         return float(np.mean(scores)), len(scores)
 
     shipped, pairs = monai_diversity()
-    monai_regression.convert_data_type = lambda data, *a, dtype=None, **k: original_convert(
-        data, *a, dtype=torch.float64 if dtype == torch.float else dtype, **k)
-    torch.set_default_dtype(torch.float64)
-    try:
+    with monai_in_float64():
         exact, _ = monai_diversity()
-    finally:
-        monai_regression.convert_data_type = original_convert
-        torch.set_default_dtype(torch.float32)
     error, error32 = abs(got - exact) / abs(exact), abs(got - shipped) / abs(shipped)
     h.check(f"({pairs} pairs" in diverse.output and error <= 1e-7 and error32 <= 1e-4,
             f"diversity: ladder {got!r}, MONAI in float64 {exact!r} ({error:.3g}), as shipped {shipped!r} "
