@@ -143,7 +143,8 @@ Measurement measure(const Config& config, const data::ImageShard& shard, int mic
     prefetch.depth = config.data.prefetch;  // the default loader settings
     prefetch.threads = config.data.loader_threads;
     prefetch.pin_buffers = device.buffer_pinner();
-    data::Prefetcher loader(shard, prefetch);
+    const data::DataOrder order(shard.count(), 0, micro);  // one rank, one micro-batch a step
+    data::Prefetcher loader(shard, order, prefetch);
     const int r = shard.resolution;
     const Shape images{micro, r, r, 3};
     std::vector<float> noise(static_cast<size_t>(device.latent_shape(images).numel()), 0.5f);

@@ -179,9 +179,8 @@ std::string manifest_to_json(const Manifest& m) {
                      {"optimizer_steps", s.optimizer_steps},
                      {"loss_scale", s.scaler.scale},
                      {"loss_scale_clean_steps", s.scaler.clean_steps},
-                     {"skipped_steps", s.scaler.skipped},
-                     {"data_position", s.data_position},
-                     {"data_world", s.data_world}};
+                     {"skipped_steps", s.scaler.skipped}};
+  if (s.data_batch >= 0) object["state"]["data_batch"] = s.data_batch;
   if (s.discriminator_steps >= 0)
     object["state"]["discriminator"] = {{"optimizer_steps", s.discriminator_steps},
                                         {"loss_scale", s.discriminator_scaler.scale},
@@ -244,8 +243,7 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
   s.scaler.scale = r.number(state, "loss_scale", "state");
   s.scaler.clean_steps = r.integer(state, "loss_scale_clean_steps", "state");
   s.scaler.skipped = r.integer(state, "skipped_steps", "state");
-  s.data_position = r.integer(state, "data_position", "state");
-  s.data_world = static_cast<int>(r.integer(state, "data_world", "state", 1));
+  if (state.is_object() && state.contains("data_batch")) s.data_batch = r.integer(state, "data_batch", "state");
   if (s.step != m.step) r.fail("state.step", "differs from 'step'");
   if (state.is_object() && state.contains("discriminator")) {
     const json& d = r.get(state, "discriminator", "state");

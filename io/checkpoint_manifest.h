@@ -26,10 +26,10 @@ struct TrainingState {
   int64_t rung_step = 0;        // optimizer steps done in that rung (== its steps: rung done)
   int64_t optimizer_steps = 0;  // AdamW's step count (bias correction; reset by rungs)
   LossScalerState scaler;       // fp16 loss scale; `skipped` is the run's skipped steps
-  // Data cursor: how far each rank is into its endless shuffled sequence of the rung's share
-  // (images), valid for `data_world` ranks; another world size restarts it from rung_step.
-  int64_t data_position = 0;
-  int data_world = 1;
+  // Data cursor: the global batches of the rung's data order (data/data_order.h) trained on,
+  // the same on every world size; -1 in manifests written before that order (the rung's step
+  // stands in for it).
+  int64_t data_batch = -1;
   // Stage 1 with a discriminator (its optimizer group, train/optimizer_groups.h): its AdamW
   // step count and loss scaler; -1 without one.
   int64_t discriminator_steps = -1;

@@ -83,15 +83,14 @@ TEST(CheckpointManifest, RoundTripsAndRefusesEditsAndDamage) {
   m.state.rung = 1;
   m.state.rung_step = 4;
   m.state.scaler = {32768, 17, 2};
-  m.state.data_position = 40;
-  m.state.data_world = 3;
+  m.state.data_batch = 4;
   m.shards[1].xxh3 = 0xfedcba9876543210ull;
   const std::string text = io::manifest_to_json(m);
   const io::Manifest back = io::parse_manifest(text, "m.json");
   EXPECT_EQ(io::manifest_to_json(back), text);
   EXPECT_EQ(back.shards[1].xxh3, 0xfedcba9876543210ull);
   EXPECT_EQ(back.state.scaler.clean_steps, 17);
-  EXPECT_EQ(back.state.data_position, 40);
+  EXPECT_EQ(back.state.data_batch, 4);
 
   std::string edited = text;
   const size_t at = edited.find("\"images_seen\": 96");

@@ -50,6 +50,7 @@ const KeySpec kKeys[] = {
     {"data.store", "", "HDF5 image store (ladder pack) or a foreign HDF5 file; for a diffusion UNet a latent store (ladder encode) (required)"},
     {"data.dataset", "", "foreign file: its uint8 (N, H, W, C) dataset; empty: a ladder store"},
     {"data.layout", "nhwc", "layout of a foreign dataset: nhwc"},
+    {"data.partitions", "auto", "image i is in partition i mod P; rank r of W holds the partitions = r (mod W), and every global batch draws batch / P images from each, so every world size that divides P trains on the same batches (P must divide train.batch; auto: train.batch)"},
     {"data.flip", "true", "random horizontal flips"},
     {"data.prefetch", "4", "micro-batches prepared ahead (ring slots)"},
     {"data.loader_threads", "1", "threads assembling micro-batches"},
@@ -410,6 +411,10 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   c.data.dataset = r.text("data.dataset");
   c.data.layout = r.choice("data.layout", {"nhwc"});
   c.data.flip = r.boolean("data.flip");
+  if (const std::string partitions = r.text("data.partitions"); partitions != "auto") {
+    c.data.partitions = r.integer("data.partitions", partitions);
+    if (c.data.partitions < 1) r.fail("data.partitions", "must be auto or a positive integer");
+  }
   c.data.prefetch = r.positive_int("data.prefetch");
   c.data.loader_threads = r.positive_int("data.loader_threads");
   c.data.val_store = r.text("data.val_store");
@@ -442,6 +447,9 @@ Config load_config(const std::string& config_path, const std::vector<std::string
       [&](const std::string& s) { return r.boolean("stages.reset_optimizer", s); });
 
   c.train.batch = r.positive_int("train.batch");
+  if (c.data.partitions > 0 && c.train.batch % c.data.partitions != 0)
+    r.fail("data.partitions", detail::concat("must divide train.batch = ", c.train.batch,
+                                             " (every global batch draws alike from every partition)"));
   c.train.micro_batch = r.per_rung<int>("train.micro_batch", rungs, [&](const std::string& s) {
     if (s == "auto") return 0;
     int64_t v = r.integer("train.micro_batch", s);
@@ -625,6 +633,7 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"data.store", data.store},
       {"data.dataset", data.dataset},
       {"data.layout", data.layout},
+      {"data.partitions", data.partitions == 0 ? std::string("auto") : std::to_string(data.partitions)},
       {"data.flip", boolean(data.flip)},
       {"data.prefetch", std::to_string(data.prefetch)},
       {"data.loader_threads", std::to_string(data.loader_threads)},

@@ -37,6 +37,7 @@ struct DataConfig {
   std::string store;    // HDF5 image store (`ladder pack`) or a foreign HDF5 file
   std::string dataset;  // foreign file: the (N, H, W, C) uint8 dataset; empty: format-1 store
   std::string layout;
+  int64_t partitions = 0;  // the data order's partitions (data/data_order.h); 0: auto (train.batch)
   bool flip = true;
   int prefetch = 4;
   int loader_threads = 1;

@@ -1,23 +1,13 @@
-// Why this file exists: the epoch order, flips and image copies over a rank's shard.
+// Why this file exists: the flips and image copies over a rank's shard.
 #include "data/image_shard.h"
 
 #include <cstring>
-#include <numeric>
 
 #include "core/check.h"
 #include "core/rng.h"
 #include "kernels/cpu/ops.h"
 
 namespace ladder::data {
-
-std::vector<int64_t> epoch_order(int64_t count, uint64_t seed, int64_t epoch, int rank) {
-  std::vector<int64_t> order(count);
-  std::iota(order.begin(), order.end(), 0);
-  Rng rng(seed ^ splitmix64(0x5eed0000ull + static_cast<uint64_t>(epoch)), static_cast<uint64_t>(rank));
-  for (int64_t i = count - 1; i > 0; --i)
-    std::swap(order[i], order[rng.below(static_cast<uint64_t>(i) + 1)]);
-  return order;
-}
 
 bool flip_image(uint64_t seed, int64_t epoch, int64_t index) {
   uint64_t draw = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(epoch) * 0x10001ull +

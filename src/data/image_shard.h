@@ -1,9 +1,10 @@
 // Why this file exists: the rank's share of one rung's records, held in host RAM (BRIEF §5:
-// rank r holds images i ≡ r (mod world)): images as uint8 (stage 1), or an image's latent
-// distribution as float μ | log σ² per pixel (stage 2), and the sampling rules over it: the
-// epoch order and the flips. Both are pure functions of (seed, epoch, rank / image), so a
-// micro-batch's content depends only on its position in the run, never on threads, batch
-// split or timing — which is what makes runs reproducible and resumable.
+// rank r holds the whole partitions ≡ r (mod world) of data/data_order.h, which are the images
+// i ≡ r (mod world)): images as uint8 (stage 1), or an image's latent distribution as float
+// μ | log σ² per pixel (stage 2), and the flips over them, a pure function of (seed, epoch,
+// image), so a micro-batch's content depends only on its position in the run, never on the
+// world size, threads, batch split or timing — which is what makes runs reproducible and
+// resumable.
 #pragma once
 
 #include <cstdint>
@@ -33,9 +34,6 @@ struct ImageShard {
   int64_t image_bytes() const { return int64_t(resolution) * resolution * pixel_bytes(); }
   const uint8_t* image(int64_t local) const { return pixels.data() + local * image_bytes(); }
 };
-
-// The local indices of `count` held images in the order of epoch `epoch` on `rank`.
-std::vector<int64_t> epoch_order(int64_t count, uint64_t seed, int64_t epoch, int rank);
 
 // Whether global image `index` is mirrored in epoch `epoch`.
 bool flip_image(uint64_t seed, int64_t epoch, int64_t index);

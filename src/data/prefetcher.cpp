@@ -1,22 +1,31 @@
 // Why this file exists: the prefetcher's ring and its worker threads.
 #include "data/prefetcher.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "core/check.h"
 
 namespace ladder::data {
 
-Prefetcher::Prefetcher(const ImageShard& shard, PrefetchSettings settings)
+Prefetcher::Prefetcher(const ImageShard& shard, const DataOrder& order, PrefetchSettings settings)
     : shard_(shard),
+      order_(order),
       settings_(settings),
-      slots_(static_cast<size_t>(settings.depth)),
-      next_to_claim_(settings.first_batch),
-      next_to_consume_(settings.first_batch) {
-  LADDER_CHECK(shard.count() > 0, "rank ", settings.rank, " holds no images");
-  LADDER_CHECK(settings.depth >= 1 && settings.threads >= 1 && settings.micro_batch >= 1,
-               "prefetch settings");
+      micro_batches_per_global_(order.batch() / std::max(settings.world, 1) / std::max(settings.micro_batch, 1)),
+      slots_(static_cast<size_t>(settings.depth)) {
+  LADDER_CHECK(settings.depth >= 1 && settings.threads >= 1 && settings.micro_batch >= 1, "prefetch settings");
+  LADDER_CHECK(order.fits(settings.world) && (order.batch() / settings.world) % settings.micro_batch == 0,
+               "prefetch: world ", settings.world, " and micro-batch ", settings.micro_batch,
+               " do not split the order's batch ", order.batch(), " of ", order.partitions(), " partitions");
+  const int64_t expected = (order.images() - settings.rank + settings.world - 1) / settings.world;
+  LADDER_CHECK(shard.count() == expected && expected > 0, "rank ", settings.rank, " holds ", shard.count(),
+               " images; the data order gives it ", expected, " of ", order.images());
+  next_to_claim_ = next_to_consume_ = settings.first_global_batch * micro_batches_per_global_;
   for (Slot& slot : slots_) {
     slot.batch.pixels = HostBuffer<uint8_t>(settings.micro_batch * shard.image_bytes());
     slot.batch.indices.resize(static_cast<size_t>(settings.micro_batch));
+    slot.batch.slots.resize(static_cast<size_t>(settings.micro_batch));
     if (settings.pin_buffers)
       pins_.push_back(settings.pin_buffers(slot.batch.pixels.data(), slot.batch.pixels.bytes()));
   }
@@ -33,29 +42,36 @@ Prefetcher::~Prefetcher() {
   for (std::thread& thread : threads_) thread.join();
 }
 
-const std::vector<int64_t>& Prefetcher::order_for_epoch(int64_t epoch) {
-  auto found = orders_.find(epoch);
-  if (found != orders_.end()) return found->second;
-  // Workers are at most depth batches apart, so a few epochs cover them all.
-  while (orders_.size() > 4) orders_.erase(orders_.begin());
-  return orders_[epoch] = epoch_order(shard_.count(), settings_.seed, epoch, settings_.rank);
+int64_t Prefetcher::partition_member(int64_t partition, int64_t epoch, int64_t at) {
+  std::lock_guard<std::mutex> lock(orders_mutex_);
+  const auto key = std::make_pair(partition, epoch);
+  auto found = orders_.find(key);
+  if (found == orders_.end()) {
+    // Workers are at most `depth` micro-batches apart: a partition's two latest epochs cover
+    // them (a tiny partition may need an older one again, which is merely recomputed).
+    for (auto it = orders_.begin(); it != orders_.end();)
+      it = it->first.first == partition && it->first.second < epoch - 1 ? orders_.erase(it) : std::next(it);
+    const int64_t size = order_.partition_size(partition);
+    found = orders_.emplace(key, partition_permutation(size, settings_.seed, epoch, partition)).first;
+  }
+  return found->second[static_cast<size_t>(at)];
 }
 
 void Prefetcher::fill(MicroBatch& batch, int64_t number) {
-  const int64_t count = shard_.count();
   const int micro = settings_.micro_batch;
+  const int64_t per_rank = order_.batch() / settings_.world;
   batch.number = number;
-  batch.epoch = number * micro / count;
   for (int b = 0; b < micro; ++b) {
-    const int64_t position = number * micro + b;
-    const int64_t epoch = position / count;
-    int64_t local;
-    {
-      std::lock_guard<std::mutex> lock(orders_mutex_);
-      local = order_for_epoch(epoch)[position % count];
-    }
-    const int64_t index = shard_.indices[local];
+    const int64_t position = number * micro + b;  // in this rank's endless sequence
+    const int64_t slot = order_.rank_slot(position, settings_.rank, settings_.world);
+    const PartitionDraw draw = order_.slot(position / per_rank, slot);
+    const int64_t size = order_.partition_size(draw.partition);
+    const int64_t epoch = draw.draw / size;  // the partition's epoch
+    const int64_t image = order_.image(draw.partition, partition_member(draw.partition, epoch, draw.draw % size));
+    const int64_t local = (image - settings_.rank) / settings_.world;  // the shard holds i ≡ rank (mod world)
+    const int64_t index = shard_.indices[static_cast<size_t>(local)];
     batch.indices[b] = index;
+    batch.slots[b] = slot;
     const bool flip = settings_.flip && flip_image(settings_.seed, epoch, index);
     copy_image(shard_, local, flip, batch.pixels.data() + b * shard_.image_bytes());
   }
@@ -95,7 +111,7 @@ void Prefetcher::worker() {
 const MicroBatch& Prefetcher::next() {
   std::unique_lock<std::mutex> lock(mutex_);
   // The batch handed out last time is no longer in use: free its slot.
-  if (next_to_consume_ > settings_.first_batch) {
+  if (next_to_consume_ > settings_.first_global_batch * micro_batches_per_global_) {
     slots_[static_cast<size_t>((next_to_consume_ - 1) % settings_.depth)].state = SlotState::kFree;
     slot_free_.notify_all();
   }

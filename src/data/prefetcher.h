@@ -1,8 +1,9 @@
 // Why this file exists: keeps the trainer from waiting on data. Background threads
-// (`data.loader_threads`) assemble micro-batches — epoch-shuffled, flipped — from the rank's
-// shard into a ring of `data.prefetch` reusable uint8 buffers; the trainer takes them in
-// order. Micro-batch k of a rung is always positions [k·micro, (k+1)·micro) of the rank's
-// endless sequence of epochs, whatever the thread count or timing.
+// (`data.loader_threads`) assemble micro-batches — drawn in the rung's world-invariant order
+// (data/data_order.h), flipped — from the rank's shard into a ring of `data.prefetch` reusable
+// uint8 buffers; the trainer takes them in order. Micro-batch k of a rung is always positions
+// [k·micro, (k+1)·micro) of the rank's endless sequence (its slots of global batch 0, then of
+// global batch 1, ...), whatever the thread count or timing.
 #pragma once
 
 #include <condition_variable>
@@ -14,15 +15,16 @@
 #include <thread>
 #include <vector>
 
+#include "data/data_order.h"
 #include "data/image_shard.h"
 
 namespace ladder::data {
 
 struct MicroBatch {
   int64_t number = 0;            // k: the micro-batch's position in the rung
-  int64_t epoch = 0;             // epoch of its first image
   HostBuffer<uint8_t> pixels;    // (micro, R, R, C)
   std::vector<int64_t> indices;  // global image indices, (micro)
+  std::vector<int64_t> slots;    // each image's slot in its global batch, (micro)
 };
 
 // Called once for each ring slot's pixel buffer when the ring is made: GPU ranks page-lock the
@@ -37,22 +39,26 @@ struct PrefetchSettings {
   bool flip = true;
   uint64_t seed = 0;
   int rank = 0;
-  int64_t first_batch = 0;  // where the rung's sequence starts (resume)
+  int world = 1;
+  int64_t first_global_batch = 0;  // the data cursor: where the rung's sequence starts (resume)
   BufferPinner pin_buffers;  // empty: ordinary host memory
 };
 
 class Prefetcher {
  public:
-  Prefetcher(const ImageShard& shard, PrefetchSettings settings);
+  // shard: this rank's images of `order` (those i ≡ rank mod world of its range); the order
+  // must fit the world and its per-rank batch be a multiple of the micro-batch.
+  Prefetcher(const ImageShard& shard, const DataOrder& order, PrefetchSettings settings);
   ~Prefetcher();  // stops and joins the threads
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
 
   // Blocks until the next micro-batch is ready. The batch stays valid until the next call.
   const MicroBatch& next();
-  // Micro-batches handed out so far, counted from the rung's start (first_batch included):
-  // the data cursor a checkpoint saves. Called from the thread that calls next().
-  int64_t consumed() const { return next_to_consume_; }
+  // Global batches whose micro-batches this rank has all taken, counted from the rung's start
+  // (first_global_batch included): the data cursor a checkpoint saves. Called from the thread
+  // that calls next().
+  int64_t global_batches_consumed() const { return next_to_consume_ / micro_batches_per_global_; }
 
  private:
   enum class SlotState { kFree, kFilling, kReady };
@@ -63,10 +69,12 @@ class Prefetcher {
 
   void worker();
   void fill(MicroBatch& batch, int64_t number);
-  const std::vector<int64_t>& order_for_epoch(int64_t epoch);  // caller holds orders_mutex_
+  int64_t partition_member(int64_t partition, int64_t epoch, int64_t at);  // member `at` of its epoch
 
   const ImageShard& shard_;
+  const DataOrder& order_;
   const PrefetchSettings settings_;
+  const int64_t micro_batches_per_global_;  // the accumulation: (batch / world) / micro
   std::vector<Slot> slots_;
   std::vector<std::shared_ptr<void>> pins_;  // released before slots_ (declared after it)
   std::mutex mutex_;
@@ -76,7 +84,7 @@ class Prefetcher {
   bool stopping_ = false;
   std::exception_ptr failure_;
   std::mutex orders_mutex_;
-  std::map<int64_t, std::vector<int64_t>> orders_;  // epoch → order (the last few epochs)
+  std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>> orders_;  // (partition, epoch) → permutation
   std::vector<std::thread> threads_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/log.h"
+#include "data/data_order.h"
 #include "diffusion/denoising_loss.h"
 #include "io/image_store.h"
 #include "io/latent_store.h"
@@ -65,6 +66,8 @@ MemoryPlanner::MemoryPlanner(Config config, PlanTarget target) : config_(std::mo
     val_records_ = config_.model.kind == "diffusion_unet"
                        ? io::LatentStoreReader(config_.data.val_store).info().count
                        : io::ImageStoreReader(config_.data.val_store, config_.data.dataset).info().count;
+  // The world must keep the data order, as `ladder train` demands.
+  if (records_ >= 1) data::DataOrder(records_, config_.data.partitions, config_.train.batch).check_world(target_.world);
 }
 
 MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool recompute) const {

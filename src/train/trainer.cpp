@@ -95,6 +95,10 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
     fail_rank_ = rank;
     fail_step_ = step;
   }
+  if (const char* trace = std::getenv("LADDER_TEST_BATCH_TRACE")) {  // "PREFIX", tests only: PREFIX.rankR
+    batch_trace_ = std::make_unique<std::ofstream>(detail::concat(trace, ".rank", rank_), std::ios::app);
+    LADDER_CHECK_USAGE(batch_trace_->good(), "LADDER_TEST_BATCH_TRACE: cannot write ", trace, ".rank", rank_);
+  }
   if (const char* trigger = std::getenv("LADDER_TEST_SIGNAL")) {  // "rank:step:signal", tests only
     long long rank = -1, step = -1, signal = 0;
     LADDER_CHECK_USAGE(std::sscanf(trigger, "%lld:%lld:%lld", &rank, &step, &signal) == 3,
@@ -108,6 +112,8 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
   // The model (registering its parameters), its device and its data store, checked.
   task_ = make_training_task(config_, params_, MpiSession::node_local_rank(), world_);
   device_ = &task_->device();
+  order_ = std::make_unique<data::DataOrder>(task_->training_images(), config_.data.partitions, config_.train.batch);
+  order_->check_world(world_);
   LADDER_CHECK_USAGE(device_->on_gpu() || config_.comm.backend != "nccl",
                      "comm.backend = nccl needs ranks that compute on GPUs (run.device = cuda)");
 
@@ -172,6 +178,7 @@ Trainer::Trainer(Config config, std::unique_ptr<Communicator> comm, TrainOptions
                                                  device_->buffer_pinner(), [this] { return device_->buffers(); });
 
   log_info("model: ", task_->model_name(), ", ", params_.count(), " parameters");
+  log_info(data::describe_order(*order_, world_));
   log_info("device: ", device_->name(), " (run.device = ", config_.run.device, "; oneDNN ISA ",
            cpu::onednn_isa(), "), precision ", device_->precision(), ", world ", world_, " over ",
            (buffers_comm_ ? *buffers_comm_ : *comm_).backend(), ", ZeRO stage ",
@@ -223,12 +230,9 @@ void Trainer::restore_training_state() {
   images_seen_ = state.images_seen;
   start_rung_ = state.rung;
   start_rung_step_ = state.rung_step;
-  // The saved cursor holds for the world size and batch that wrote it; otherwise the rung's
-  // position (rung_step × batch / world) restarts the new share's sequence.
-  const auto saved_batch = resumed_->manifest.config.find("train.batch");
-  const bool same_split = state.data_world == world_ && saved_batch != resumed_->manifest.config.end() &&
-                          saved_batch->second == std::to_string(config_.train.batch);
-  start_data_position_ = same_split ? state.data_position : -1;
+  // The data cursor is a global batch index, the same on every world size (data/data_order.h).
+  // A checkpoint from before that order continues at the rung's step.
+  start_data_batch_ = state.data_batch >= 0 ? state.data_batch : state.rung_step;
   // The model's buffers (BatchNorm's running statistics), which training never reads.
   const std::vector<ModelBuffer> ours = device_->buffers();
   const std::vector<ModelBuffer> buffers = saved_buffers(*resumed_, ours);
@@ -238,7 +242,7 @@ void Trainer::restore_training_state() {
              "they start at their reset values");
   const char* without_env = std::getenv("LADDER_TEST_RESTORE_WITHOUT");  // tests: a broken restore
   const std::string without = without_env != nullptr ? without_env : "";
-  if (without == "data_cursor") start_data_position_ = 0;
+  if (without == "data_cursor") start_data_batch_ = 0;
   if (without == "discriminator_steps" && optimizer_->groups() > 1) optimizer_->group(1).set_steps(0);
   if (without == "buffers" && !ours.empty()) device_->load_buffers(ours);  // back to the fresh values
   log_info("resume: from ", resumed_->dir, " (step ", step_, ", rung ", state.rung, " at step ",
@@ -250,7 +254,7 @@ void Trainer::restore_training_state() {
   if (!changes.empty()) log_info("resume: changed since the checkpoint: ", changes);
 }
 
-io::TrainingState Trainer::training_state(int rung, int64_t rung_step, int64_t data_position) const {
+io::TrainingState Trainer::training_state(int rung, int64_t rung_step, int64_t data_batch) const {
   io::TrainingState state;
   state.step = step_;
   state.images_seen = images_seen_;
@@ -259,8 +263,7 @@ io::TrainingState Trainer::training_state(int rung, int64_t rung_step, int64_t d
   state.optimizer_steps = optimizer_->steps();
   state.scaler = scaler_.state();
   state.scaler.skipped = skipped_steps_;
-  state.data_position = data_position;
-  state.data_world = world_;
+  state.data_batch = data_batch;
   if (optimizer_->groups() > 1) {
     state.discriminator_steps = optimizer_->group(1).steps();
     state.discriminator_scaler = discriminator_scaler_.state();
@@ -559,15 +562,12 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
   prefetch.flip = config_.data.flip;
   prefetch.seed = config_.run.seed;
   prefetch.rank = rank_;
+  prefetch.world = world_;
   prefetch.pin_buffers = device_->buffer_pinner();  // GPU: page-locked ring, DMA to the device
-  // The data cursor: where this rank is in its sequence of the rung's share. A resume on the
-  // same world size continues the saved one; on another it restarts from the rung's step.
-  const int64_t per_rank = batch / world_;
-  const bool saved_cursor = rung == start_rung_ && first_step > 0 && start_data_position_ >= 0;
-  const int64_t position = saved_cursor ? start_data_position_ : first_step * per_rank;
-  LADDER_CHECK(position % micro == 0, "data cursor ", position, " is not a multiple of micro-batch ", micro);
-  prefetch.first_batch = position / micro;
-  data::Prefetcher loader(shard, prefetch);
+  // The data cursor: the global batch the rung continues at, on any world size.
+  const bool saved_cursor = rung == start_rung_ && first_step > 0 && start_data_batch_ >= 0;
+  prefetch.first_global_batch = saved_cursor ? start_data_batch_ : first_step;
+  data::Prefetcher loader(shard, *order_, prefetch);
   const Shape batch_shape = task_->batch_shape(micro, resolution);
   device_->set_recompute(recompute_ == "blocks");
   if (first_step == 0) {
@@ -592,6 +592,9 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
       const double wait_start = now_seconds();
       const data::MicroBatch& batch_data = loader.next();
       interval_wait += now_seconds() - wait_start;
+      if (batch_trace_)  // "step slot image" per image: which images the step trains on
+        for (size_t b = 0; b < batch_data.indices.size(); ++b)
+          *batch_trace_ << step_ + 1 << ' ' << batch_data.slots[b] << ' ' << batch_data.indices[b] << '\n';
       const GradScales scales{scaler_.scale() / static_cast<double>(batch),
                               discriminator_scaler_.scale() / static_cast<double>(batch)};
       const std::vector<double> part = run_micro_step(batch_data, batch_shape, scales, rung);
@@ -697,7 +700,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
 
     const bool checkpoint_due =
         (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0) || last_step;
-    last_state_ = training_state(rung, rung_step + 1, loader.consumed() * micro);
+    last_state_ = training_state(rung, rung_step + 1, loader.global_batches_consumed());
     if (checkpointer_->after_step(last_state_, checkpoint_due)) {
       log_info("stopped by ", StopSignals::name(ProcessContext::get().stop_signal()), " after step ",
                step_, "; the checkpoint is committed: continue with --resume auto");

@@ -7,6 +7,7 @@
 // from the checkpoint's step, rung, position in the rung and data cursor.
 #pragma once
 
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -83,7 +84,7 @@ class Trainer {
   // Trains `rung` from its step `first_step`; false when a stop signal ended the run.
   bool train_rung(int rung, int64_t first_step, TrainSummary& summary);
   void restore_training_state();  // from resumed_, after the optimizer exists
-  io::TrainingState training_state(int rung, int64_t rung_step, int64_t data_position) const;
+  io::TrainingState training_state(int rung, int64_t rung_step, int64_t data_batch) const;
   bool optimizer_step(double lr, double& grad_norm);  // false when skipped (non-finite grads)
   void log_memory_plan() const;
   // The sample grid of the rung's first images (rung_images in all), every rank making its own,
@@ -119,6 +120,8 @@ class Trainer {
   ParamStore params_;
   std::unique_ptr<TrainingTask> task_;  // the stage: its model, data, loss and samples
   ComputeDevice* device_ = nullptr;     // task_'s
+  std::unique_ptr<data::DataOrder> order_;  // which images each global batch trains on
+  std::unique_ptr<std::ofstream> batch_trace_;  // LADDER_TEST_BATCH_TRACE (tests only)
   std::unique_ptr<ShardLayout> layout_;
   std::unique_ptr<GradientSync> sync_;
   std::unique_ptr<OptimizerGroups> optimizer_;
@@ -140,7 +143,7 @@ class Trainer {
   std::optional<Checkpoint> resumed_;  // the checkpoint this run continues
   int start_rung_ = 0;
   int64_t start_rung_step_ = 0;
-  int64_t start_data_position_ = -1;  // -1: from start_rung_step_ (another world size)
+  int64_t start_data_batch_ = -1;  // the resumed rung's data cursor (global batches); -1: none
   io::TrainingState last_state_;      // after the last step done (or the one resumed from)
   int64_t step_ = 0;
   int64_t images_seen_ = 0;

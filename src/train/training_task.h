@@ -57,8 +57,11 @@ class TrainingTask {
   virtual std::string model_name() const = 0;  // for the log
   virtual ComputeDevice& device() = 0;
 
-  // The rank's records of image resolution R (images i ≡ rank mod world), for the prefetcher.
+  // The rank's records of image resolution R (images i ≡ rank mod world: its partitions of the
+  // data order, data/data_order.h), for the prefetcher.
   virtual data::ImageShard load_shard(int resolution, int rank, int world) = 0;
+  // How many images the rungs train on (the data order's N; validation images left out).
+  int64_t training_images() const { return split_.training.end - split_.training.begin; }
   // What `micro` records of image resolution R are to the model: images (micro, R, R, C) or
   // latents (micro, R/d, R/d, latent).
   virtual Shape batch_shape(int micro, int resolution) const = 0;
