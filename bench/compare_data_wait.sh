@@ -19,8 +19,9 @@ for round in $(seq 1 "$rounds"); do
     [ "$which" = after ] && binary=$after
     run="$work/$which-$round"
     mpirun --oversubscribe --bind-to none -np "$ranks" "$binary" train --config "$root/configs/quickstart.ini" \
-      --data.store "$store" --run.dir "$run" --stages.images 1600,160 --run.sample_every 0 --run.log_every 5 \
-      --eval.count 0 --log.tensorboard false > "$work/$which-$round.log" 2>&1
+      --data.store "$store" --run.dir "$run" --stages.images 1600,160 --train.micro_batch auto --run.sample_every 0 --run.log_every 5 \
+      --eval.count 0 --log.tensorboard false > "$work/$which-$round.log" 2>&1 ||
+      { grep -m3 -i error "$work/$which-$round.log"; exit 1; }
     python3 - "$run/metrics.jsonl" "$which" "$round" <<'EOF'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]

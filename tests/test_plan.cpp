@@ -2,8 +2,9 @@
 // own allocations, so its step peak must be the mem_peak_bytes a real CPU run of the same
 // config reports, within 5% (issue acceptance), for the autoencoder (also with its
 // discriminator and LPIPS, and with FID evaluation) and the diffusion UNet, with and without
-// recompute; recompute must plan fewer activation bytes; and the command
-// prints a plan for a GPU budget, with micro-batches that do not fit marked.
+// recompute; recompute must plan fewer activation bytes; the command prints a plan for a GPU
+// budget, with micro-batches that do not fit marked, and refuses a world size that does not
+// divide data.partitions.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -118,6 +119,15 @@ TEST(Plan, RecomputePlansFewerActivationBytesAndGpuBudgetsMarkWhatFits) {
   EXPECT_EQ(printed.exit_code, 0) << printed.output;
   EXPECT_NE(printed.output.find("chosen: micro-batch 4"), std::string::npos) << printed.output;
   EXPECT_NE(printed.output.find("estimate"), std::string::npos) << printed.output;
+}
+
+TEST(Plan, AWorldThatBreaksTheDataOrderIsRefusedAsTrainRefusesIt) {
+  const testing::CommandResult refused = testing::run_ladder(
+      "plan --config /dev/null --world 4 --model.channels 32,64,64 --model.norm_groups 16 --data.store " +
+      testing::small_synthetic_store() + " --stages.resolutions 32 --train.batch 8 --data.partitions 2");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("world size 4 does not divide data.partitions (2)"), std::string::npos)
+      << refused.output;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Why this file exists: resharding (BRIEF §5 "Resume works on any world size and ZeRO
 // stage"), under real mpirun with 3 ranks: a checkpoint written by 3 ranks at ZeRO-2 equals
 // the state they trained to, and loads on 2 ranks at ZeRO-1 and on 1 rank at ZeRO-0 with the
-// flat master weights and both Adam moments bit for bit the saved ones; training continues.
+// flat master weights and both Adam moments bit for bit the saved ones; training continues
+// from the saved data cursor (a global batch index, the same on every world size).
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -89,6 +90,7 @@ TEST(CheckpointReshard, ThreeRanksAtZero2LoadOnTwoAtZero1AndOneAtZero0) {
     const SavedState saved = read_saved(source);
     EXPECT_EQ(saved.manifest.world, 3);
     EXPECT_EQ(saved.manifest.zero_stage, 2);
+    EXPECT_EQ(saved.manifest.state.data_batch, 5);  // global batches of the rung trained on
     expect_state_equals(trainer, saved, "3 ranks after training");
   }
   const SavedState saved = read_saved(source);
@@ -115,6 +117,8 @@ TEST(CheckpointReshard, ThreeRanksAtZero2LoadOnTwoAtZero1AndOneAtZero0) {
     const ParamStore& params = trainer.params();
     EXPECT_FALSE(std::equal(saved.master.begin(), saved.master.end(), params.values()))
         << what << ": training did not continue";
+    const std::string last = (std::filesystem::path(config.run.dir) / "checkpoints/step-00000008").string();
+    EXPECT_EQ(io::verify_checkpoint(last).state.data_batch, 8) << what << ": the cursor went on from global batch 5";
   }
 }
 
