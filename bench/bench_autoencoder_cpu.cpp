@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
   device.attach_parameters(store);
   std::unique_ptr<Optimizer> optimizer = device.make_optimizer(store, {Range{0, store.padded_count()}}, {});
   const Shape images{micro, resolution, resolution, 3};
-  std::vector<uint8_t> pixels(static_cast<size_t>(images.numel()));
+  std::vector<float> pixels(static_cast<size_t>(images.numel()));  // images in [−1, 1]
   Rng rng(2, 0);
-  for (uint8_t& p : pixels) p = static_cast<uint8_t>(rng.below(256));
+  for (float& p : pixels) p = static_cast<float>(rng.below(256)) * (2.0f / 255.0f) - 1.0f;
   std::vector<float> noise(static_cast<size_t>(device.latent_shape(images).numel()));
   for (float& e : noise) e = static_cast<float>(rng.normal());
   AutoencoderObjective objective;

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     FlatMemory& memory = device->memory();
     AdamW optimizer(params, layout.owned_ranges(rank), AdamWSettings{});  // ZeRO-1/2 ownership
     const Shape images{2, 32, 32, 3};
-    const std::vector<uint8_t> pixels(static_cast<size_t>(images.numel()), 100);
+    const std::vector<float> pixels(static_cast<size_t>(images.numel()), -0.2f);  // images in [−1, 1]
     const std::vector<float> noise(static_cast<size_t>(device->latent_shape(images).numel()), 0.5f);
     {  // non-zero moments, as after training
       std::vector<float> ones(static_cast<size_t>(layout.owned_count()), 1e-3f);

@@ -164,7 +164,7 @@ Measurement measure(const Config& config, const data::ImageShard& shard, int mic
       AutoencoderObjective objective;
       objective.grad_scale = 1.0 / micro;
       objective.kl_weight = 1e-6;
-      device.micro_step(batch.pixels.data(), images, noise.data(), objective);
+      device.micro_step(batch.values.data(), images, noise.data(), objective);
       memory.squared_norm(memory.grads(), store.padded_count());  // as the trainer: clipping
       optimizer->step(memory.values(), memory.grads(), 1e-5);
       device.parameters_changed();

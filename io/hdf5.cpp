@@ -167,6 +167,60 @@ bool is_uint64(hid_t type) {
          H5Tget_sign(type) == H5T_SGN_NONE;
 }
 
+namespace {
+
+// IEEE binary16 (sign 15, exponent 10..14 biased by 15, mantissa 0..9), as h5py makes it.
+Datatype half_type(H5T_order_t order) {
+  Datatype type(H5Tcopy(H5T_IEEE_F32LE));
+  if (!type.valid() || H5Tset_fields(type.get(), 15, 10, 5, 0, 10) < 0 || H5Tset_size(type.get(), 2) < 0 ||
+      H5Tset_ebias(type.get(), 15) < 0 || H5Tset_order(type.get(), order) < 0)
+    LADDER_FAIL("HDF5: cannot make a float16 type");
+  return type;
+}
+
+}  // namespace
+
+bool pixel_type_of(hid_t type, data::PixelType* pixel_type) {
+  const size_t size = H5Tget_size(type);
+  if (H5Tget_class(type) == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE && (size == 1 || size == 2)) {
+    *pixel_type = size == 1 ? data::PixelType::kUint8 : data::PixelType::kUint16;
+    return true;
+  }
+  if (H5Tget_class(type) != H5T_FLOAT) return false;
+  size_t sign = 0, exponent_at = 0, exponent_bits = 0, mantissa_at = 0, mantissa_bits = 0;
+  if (H5Tget_fields(type, &sign, &exponent_at, &exponent_bits, &mantissa_at, &mantissa_bits) < 0) return false;
+  if (size == 2 && sign == 15 && exponent_at == 10 && exponent_bits == 5 && mantissa_at == 0 && mantissa_bits == 10 &&
+      H5Tget_ebias(type) == 15) {
+    *pixel_type = data::PixelType::kFloat16;
+    return true;
+  }
+  if (size == 4 && sign == 31 && exponent_bits == 8 && mantissa_bits == 23) {
+    *pixel_type = data::PixelType::kFloat32;
+    return true;
+  }
+  return false;
+}
+
+Datatype memory_type(data::PixelType pixel_type) {
+  switch (pixel_type) {
+    case data::PixelType::kUint8: return Datatype(H5Tcopy(H5T_NATIVE_UINT8));
+    case data::PixelType::kUint16: return Datatype(H5Tcopy(H5T_NATIVE_UINT16));
+    case data::PixelType::kFloat16: return half_type(H5T_ORDER_LE);  // x86-64 and aarch64 hosts
+    case data::PixelType::kFloat32: return Datatype(H5Tcopy(H5T_NATIVE_FLOAT));
+  }
+  return Datatype(H5Tcopy(H5T_NATIVE_UINT8));
+}
+
+Datatype file_type(data::PixelType pixel_type) {
+  switch (pixel_type) {
+    case data::PixelType::kUint8: return Datatype(H5Tcopy(H5T_STD_U8LE));
+    case data::PixelType::kUint16: return Datatype(H5Tcopy(H5T_STD_U16LE));
+    case data::PixelType::kFloat16: return half_type(H5T_ORDER_LE);
+    case data::PixelType::kFloat32: return Datatype(H5Tcopy(H5T_IEEE_F32LE));
+  }
+  return Datatype(H5Tcopy(H5T_STD_U8LE));
+}
+
 std::vector<hsize_t> shape(hid_t dataset) {
   Dataspace space(H5Dget_space(dataset));
   if (!space.valid()) return {};

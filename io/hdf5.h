@@ -14,6 +14,8 @@
 
 #include "core/check.h"
 
+#include "data/pixel_type.h"
+
 namespace ladder::io::h5 {
 
 // Owns one hid_t and closes it with Close (H5Fclose, H5Dclose, ...). Move-only.
@@ -93,6 +95,13 @@ std::vector<std::string> list_datasets(hid_t file);
 std::string describe_type(hid_t type);
 bool is_uint8(hid_t type);
 bool is_uint64(hid_t type);
+// The pixel type a dataset's type holds — uint8, uint16, or IEEE float16 / float32, in either
+// byte order; false for any other type.
+bool pixel_type_of(hid_t type, data::PixelType* pixel_type);
+// The type to read or write values of `pixel_type` in memory (native byte order) and to store
+// them in a file (little-endian); float16 is IEEE binary16, as numpy's and h5py's.
+Datatype memory_type(data::PixelType pixel_type);
+Datatype file_type(data::PixelType pixel_type);
 
 // The dataset's shape (one entry per dimension).
 std::vector<hsize_t> shape(hid_t dataset);

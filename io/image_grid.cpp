@@ -11,12 +11,6 @@
 
 namespace ladder::io {
 
-uint8_t image_value_to_byte(float value) {
-  if (std::isnan(value)) return 0;
-  const double scaled = std::round((static_cast<double>(value) + 1.0) * 127.5);
-  return static_cast<uint8_t>(std::min(255.0, std::max(0.0, scaled)));
-}
-
 void write_image_grid(const std::string& path, const std::vector<const TensorF*>& rows) {
   LADDER_CHECK(!rows.empty(), "image grid ", path, ": no rows");
   for (const TensorF* row : rows) LADDER_CHECK(row != nullptr, "image grid ", path, ": null row");
@@ -45,7 +39,7 @@ void write_image_grid(const std::string& path, const std::vector<const TensorF*>
           uint8_t* out =
               &pixels[static_cast<size_t>(((top + y) * width + left + x) * out_channels)];
           for (int c = 0; c < out_channels; ++c)
-            out[c] = image_value_to_byte(tensor.at(n, y, x, c));
+            out[c] = data::unit_to_byte(tensor.at(n, y, x, c));
         }
       }
     }

@@ -8,14 +8,12 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "data/intensity.h"
 
 namespace ladder::io {
 
 // Pixels between tiles, filled white.
 constexpr int kGridGap = 2;
-
-// The model range to a byte: round((v + 1) * 127.5), clamped to [0, 255]; NaN gives 0.
-uint8_t image_value_to_byte(float value);
 
 // Writes one PNG in which rows[r] (N, H, W, C) is row r of N tiles, kGridGap pixels apart:
 // (rows * H + (rows - 1) * gap) x (N * W + (N - 1) * gap) pixels. All tensors must have the

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -19,7 +20,7 @@ namespace ladder::io {
 namespace {
 
 constexpr const char* kFormat = "ladder-image-store";
-constexpr int64_t kVersion = 1;
+constexpr int64_t kVersion = 2;  // the newest this build reads and writes (1: uint8 only)
 // The per-image checksum function. Stores without this attribute were written by builds
 // whose checksum was a hand-written hash: they are refused with a message to repack.
 constexpr const char* kChecksum = "xxh3-64";
@@ -93,10 +94,12 @@ void fsync_path(const std::string& path, int flags) {
 // element (measured: ~0.01 GB/s, against ~5 GB/s per image), so each image (one chunk in a
 // format-1 store) is read into its place on its own.
 void read_images(hid_t dataset, const std::vector<hsize_t>& dims, int64_t first, int64_t stride,
-                 int64_t count, uint8_t* dst, const std::string& path, const std::string& what) {
+                 int64_t count, uint8_t* dst, const std::string& path, const std::string& what,
+                 data::PixelType type) {
   if (count == 0) return;
   h5::Dataspace file_space(h5::check(H5Dget_space(dataset), path, what));
-  const int64_t image_bytes = static_cast<int64_t>(dims[1] * dims[2] * dims[3]);
+  const h5::Datatype memory_type = h5::memory_type(type);
+  const int64_t image_bytes = static_cast<int64_t>(dims[1] * dims[2] * dims[3]) * data::pixel_type_bytes(type);
   const hsize_t run = stride == 1 ? static_cast<hsize_t>(count) : 1;
   const hsize_t block[4] = {run, dims[1], dims[2], dims[3]};  // (run, H, W, C)
   h5::Dataspace memory_space(h5::check(H5Screate_simple(4, block, nullptr), path, what));
@@ -104,7 +107,7 @@ void read_images(hid_t dataset, const std::vector<hsize_t>& dims, int64_t first,
     const hsize_t start[4] = {static_cast<hsize_t>(first + k * stride), 0, 0, 0};
     h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, block, nullptr),
               path, "selecting image ", first + k * stride, " of ", what);
-    h5::check(H5Dread(dataset, H5T_NATIVE_UINT8, memory_space.get(), file_space.get(), H5P_DEFAULT,
+    h5::check(H5Dread(dataset, memory_type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
                       dst + k * image_bytes),
               path, "cannot read image ", first + k * stride, " of ", what,
               " (truncated or damaged file)");
@@ -145,6 +148,7 @@ herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* out) {
 struct ImageStoreWriter::Impl {
   std::string path, tmp;
   int channels = 0;
+  data::PixelType type = data::PixelType::kUint8;
   std::vector<int> levels;
   h5::File file;
   std::vector<h5::Dataset> images;             // per level: (n, R, R, C)
@@ -162,12 +166,14 @@ struct ImageStoreWriter::Impl {
   }
 };
 
-ImageStoreWriter::ImageStoreWriter(const std::string& path, int channels, std::vector<int> levels)
+ImageStoreWriter::ImageStoreWriter(const std::string& path, int channels, std::vector<int> levels,
+                                   data::PixelType type, std::optional<StatedIntensity> stated)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.path = path;
   s.tmp = path + ".tmp";
   s.channels = channels;
+  s.type = type;
   s.levels = std::move(levels);
   LADDER_CHECK(channels >= 1 && channels <= 4, path, ": channels must be 1..4, got ", channels);
   LADDER_CHECK(!s.levels.empty(), path, ": a store needs at least one level");
@@ -179,15 +185,23 @@ ImageStoreWriter::ImageStoreWriter(const std::string& path, int channels, std::v
 
   s.file = h5::create_file(s.tmp);
   const hid_t root = s.file.get();
+  const bool format_1 = type == data::PixelType::kUint8 && !stated;
   h5::write_string_attribute(root, "format", kFormat, s.tmp);
-  h5::write_int_attribute(root, "version", kVersion, s.tmp);
+  h5::write_int_attribute(root, "version", format_1 ? 1 : kVersion, s.tmp);
   h5::write_int_attribute(root, "channels", channels, s.tmp);
   h5::write_string_attribute(root, "checksum", kChecksum, s.tmp);
+  if (!format_1) h5::write_string_attribute(root, "pixel_type", data::pixel_type_name(type), s.tmp);
+  if (stated) {
+    h5::write_double_attribute(root, "intensity_low", stated->low, s.tmp);
+    h5::write_double_attribute(root, "intensity_high", stated->high, s.tmp);
+    if (!stated->unit.empty()) h5::write_string_attribute(root, "intensity_unit", stated->unit, s.tmp);
+  }
+  const h5::Datatype stored_type = h5::file_type(type);
   h5::Group group(h5::check(H5Gcreate2(root, "/levels", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                             s.tmp, "cannot create /levels"));
   for (int r : s.levels) {
     const hsize_t side = static_cast<hsize_t>(r);
-    s.images.push_back(create_extendible(root, level_name(r), H5T_STD_U8LE,
+    s.images.push_back(create_extendible(root, level_name(r), stored_type.get(),
                                          {1, side, side, static_cast<hsize_t>(channels)}, s.tmp,
                                          /*written_whole=*/true));
   }
@@ -216,10 +230,11 @@ void ImageStoreWriter::append(const std::vector<const uint8_t*>& pixels, const s
     h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, one, nullptr),
               s.tmp, what);
     h5::Dataspace memory_space(h5::check(H5Screate_simple(4, one, nullptr), s.tmp, what));
-    h5::check(H5Dwrite(dataset, H5T_NATIVE_UINT8, memory_space.get(), file_space.get(),
-                       H5P_DEFAULT, pixels[l]),
+    const h5::Datatype memory_type = h5::memory_type(s.type);
+    h5::check(H5Dwrite(dataset, memory_type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT, pixels[l]),
               s.tmp, "cannot write image ", s.count, " of ", what);
-    s.checksums[l].push_back(store_checksum(pixels[l], static_cast<int64_t>(side * side * c)));
+    s.checksums[l].push_back(
+        store_checksum(pixels[l], static_cast<int64_t>(side * side * c) * data::pixel_type_bytes(s.type)));
   }
   s.names.push_back(name);
   ++s.count;
@@ -264,11 +279,11 @@ struct ImageStoreReader::Impl {
   std::vector<h5::Dataset> images;     // format 1: per info.levels entry, (N, R, R, C)
   std::vector<h5::Dataset> checksums;  // format 1: per info.levels entry, (N)
   h5::Dataset names;                   // format 1: (N) strings
-  h5::Dataset foreign;                 // foreign: (N, H, W, C)
+  h5::Dataset foreign;                 // foreign: (N, H, W, C) or (N, C, H, W)
 
   const std::string& path() const { return info.path; }
   void open_store();
-  void open_foreign(const std::string& dataset);
+  void open_foreign(const std::string& dataset, const std::string& layout);
   int level_index(int resolution) const;
   std::string levels_text() const;
   std::string image_name(int64_t index) const;
@@ -290,9 +305,29 @@ void ImageStoreReader::Impl::open_store() {
   int64_t version = 0, channels = 0;
   if (!h5::read_int_attribute(root, "version", &version, path()))
     LADDER_FAIL(path(), ": no 'version' attribute");
-  if (version != kVersion)
-    LADDER_FAIL(path(), ": store version ", version, " is not supported (this build reads version ",
+  if (version < 1 || version > kVersion)
+    LADDER_FAIL(path(), ": store version ", version, " is not supported (this build reads versions 1 to ",
                 kVersion, ")");
+  info.version = static_cast<int>(version);
+  if (version >= 2) {
+    std::string type_name;
+    if (!h5::read_string_attribute(root, "pixel_type", &type_name, path()))
+      LADDER_FAIL(path(), ": a version-2 store without a 'pixel_type' attribute");
+    if (!data::parse_pixel_type(type_name, info.type))
+      LADDER_FAIL(path(), ": pixel_type attribute is '", type_name, "', expected uint8, uint16, float16 or float32");
+    double low = 0, high = 0;
+    const bool has_low = h5::read_double_attribute(root, "intensity_low", &low, path());
+    const bool has_high = h5::read_double_attribute(root, "intensity_high", &high, path());
+    if (has_low != has_high)
+      LADDER_FAIL(path(), ": intensity_low and intensity_high come together (one of them is missing)");
+    if (has_low) {
+      if (!(std::isfinite(low) && std::isfinite(high) && low < high))
+        LADDER_FAIL(path(), ": the stated intensity range ", low, "..", high, " is not a range");
+      StatedIntensity stated{low, high, ""};
+      h5::read_string_attribute(root, "intensity_unit", &stated.unit, path());
+      info.stated = stated;
+    }
+  }
   std::string checksum;
   if (!h5::read_string_attribute(root, "checksum", &checksum, path()))
     LADDER_FAIL(path(), ": written by an older ladder whose image checksums this build does not "
@@ -330,9 +365,10 @@ void ImageStoreReader::Impl::open_store() {
     h5::Dataset dataset(h5::check(H5Dopen2(root, name.c_str(), access.get()), path(),
                                   "cannot open ", name));
     h5::Datatype type(h5::check(H5Dget_type(dataset.get()), path(), name));
-    if (!h5::is_uint8(type.get()))
-      LADDER_FAIL(path(), ": ", name, " has dtype ", h5::describe_type(type.get()),
-                  ", expected uint8");
+    data::PixelType stored = data::PixelType::kUint8;
+    if (!h5::pixel_type_of(type.get(), &stored) || stored != info.type)
+      LADDER_FAIL(path(), ": ", name, " has dtype ", h5::describe_type(type.get()), ", expected ",
+                  data::pixel_type_name(info.type));
     const std::vector<hsize_t> dims = h5::shape(dataset.get());
     const hsize_t side = static_cast<hsize_t>(r);
     if (dims.size() != 4 || dims[1] != side || dims[2] != side ||
@@ -364,7 +400,7 @@ void ImageStoreReader::Impl::open_store() {
 
     images.push_back(std::move(dataset));
     checksums.push_back(std::move(sum_set));
-    info.levels.push_back({r, n * r * r * channels, 0});
+    info.levels.push_back({r, n * r * r * channels * data::pixel_type_bytes(info.type), 0});
   }
 
   if (!h5::is_dataset(root, "/names")) LADDER_FAIL(path(), ": missing /names (the source of each image)");
@@ -380,7 +416,7 @@ void ImageStoreReader::Impl::open_store() {
                 " has ", info.count, " images");
 }
 
-void ImageStoreReader::Impl::open_foreign(const std::string& name) {
+void ImageStoreReader::Impl::open_foreign(const std::string& name, const std::string& layout) {
   const hid_t root = file.get();
   info.foreign = true;
   info.dataset = name;
@@ -393,27 +429,44 @@ void ImageStoreReader::Impl::open_foreign(const std::string& name) {
   foreign = h5::Dataset(h5::check(H5Dopen2(root, name.c_str(), access.get()), path(),
                                   "cannot open dataset '", name, "'"));
   h5::Datatype type(h5::check(H5Dget_type(foreign.get()), path(), name));
-  if (!h5::is_uint8(type.get()))
+  if (!h5::pixel_type_of(type.get(), &info.type))
     LADDER_FAIL(path(), ": dataset '", name, "' has dtype ", h5::describe_type(type.get()),
-                ", expected uint8");
-  const std::vector<hsize_t> dims = h5::shape(foreign.get());  // (N, H, W, C)
+                ", expected uint8, uint16, float16 or float32");
+  const std::vector<hsize_t> dims = h5::shape(foreign.get());
+  const std::string shape = h5::describe_shape(dims);
   if (dims.size() != 4)
-    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", h5::describe_shape(dims),
-                ", expected (N, H, W, C)");
-  if (dims[1] != dims[2])
-    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", h5::describe_shape(dims), ": its ",
-                dims[1], "x", dims[2], " images are not square (H must equal W)");
-  if (dims[3] < 1 || dims[3] > 4)
-    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", h5::describe_shape(dims), ": ", dims[3],
-                " channels, expected 1..4 (N, H, W, C)");
-  if (dims[1] < 1 || dims[1] > (1u << 16))
-    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", h5::describe_shape(dims),
-                ": unsupported image size");
+    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", shape, ", expected (N, H, W, C) or (N, C, H, W)");
+  const auto channels_ok = [](hsize_t c) { return c >= 1 && c <= 4; };
+  const bool nhwc = dims[1] == dims[2] && channels_ok(dims[3]);
+  const bool nchw = dims[2] == dims[3] && channels_ok(dims[1]);
+  if (layout == "nhwc" && !nhwc)
+    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", shape, ", which is not (N, H, W, C) with H = W and ",
+                "1..4 channels (data.layout = nhwc", nchw ? "; it reads as (N, C, H, W): data.layout = nchw" : "", ")");
+  if (layout == "nchw" && !nchw)
+    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", shape, ", which is not (N, C, H, W) with H = W and ",
+                "1..4 channels (data.layout = nchw", nhwc ? "; it reads as (N, H, W, C): data.layout = nhwc" : "", ")");
+  if (layout == "auto" && nhwc && nchw)
+    throw UsageError(detail::concat(path(), ": dataset '", name, "' has shape ", shape, ", which reads both as ",
+                                    "(N, H, W, C) and as (N, C, H, W); say which with data.layout = nhwc or nchw"));
+  if (layout == "auto" && !nhwc && !nchw) {
+    if (dims[1] == dims[2])
+      LADDER_FAIL(path(), ": dataset '", name, "' has shape ", shape, ": ", dims[3],
+                  " channels, expected 1..4 (N, H, W, C)");
+    if (dims[2] == dims[3])
+      LADDER_FAIL(path(), ": dataset '", name, "' has shape ", shape, ": ", dims[1],
+                  " channels, expected 1..4 (N, C, H, W)");
+    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", shape, ": its ", dims[1], "x", dims[2],
+                " images are not square (H must equal W), nor its ", dims[2], "x", dims[3], " ones read as (N, C, H, W)");
+  }
+  info.channels_first = layout == "nchw" || (layout == "auto" && nchw);
+  const hsize_t side = info.channels_first ? dims[2] : dims[1];
+  if (side < 1 || side > (1u << 16))
+    LADDER_FAIL(path(), ": dataset '", name, "' has shape ", shape, ": unsupported image size");
   info.count = static_cast<int64_t>(dims[0]);
-  info.height = static_cast<int>(dims[1]);
-  info.width = static_cast<int>(dims[2]);
-  info.channels = static_cast<int>(dims[3]);
-  info.levels.push_back({info.height, info.count * info.height * info.width * info.channels, 0});
+  info.height = info.width = static_cast<int>(side);
+  info.channels = static_cast<int>(info.channels_first ? dims[1] : dims[3]);
+  info.levels.push_back({info.height, info.count * info.height * info.width * info.channels *
+                                          data::pixel_type_bytes(info.type), 0});
 }
 
 int ImageStoreReader::Impl::level_index(int resolution) const {
@@ -446,14 +499,21 @@ void ImageStoreReader::Impl::checksum_mismatch(int resolution, int64_t index) co
               "'): checksum mismatch (corrupt data)");
 }
 
-ImageStoreReader::ImageStoreReader(const std::string& path, const std::string& dataset)
+ImageStoreReader::ImageStoreReader(const std::string& path, const std::string& dataset, const std::string& layout)
     : impl_(std::make_unique<Impl>()) {
   impl_->info.path = path;
   impl_->file = h5::open_file(path);
   if (dataset.empty())
     impl_->open_store();
   else
-    impl_->open_foreign(dataset);
+    impl_->open_foreign(dataset, layout);
+}
+
+data::IntensityTransform ImageStoreReader::intensity_transform(data::IntensitySpec intensity) const {
+  const StoreInfo& info = impl_->info;
+  std::optional<std::pair<double, double>> stated;
+  if (info.stated) stated = std::make_pair(info.stated->low, info.stated->high);
+  return data::IntensityTransform(intensity, info.type, stated);
 }
 
 ImageStoreReader::~ImageStoreReader() = default;
@@ -466,8 +526,8 @@ bool ImageStoreReader::has_resolution(int resolution) const {
   return impl_->level_index(resolution) >= 0;
 }
 
-data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int world,
-                                              data::ImageRange range) const {
+data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int world, data::ImageRange range,
+                                              data::IntensitySpec intensity) const {
   const Impl& s = *impl_;
   const StoreInfo& info = s.info;
   LADDER_CHECK(world >= 1 && rank >= 0 && rank < world, "load_shard: rank ", rank, " of world ", world);
@@ -485,6 +545,8 @@ data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int worl
   data::ImageShard shard;
   shard.resolution = resolution;
   shard.channels = info.channels;
+  shard.type = info.type;
+  shard.intensity = intensity_transform(intensity);
   const int64_t end = range.end >= 0 ? std::min(range.end, info.count) : info.count;
   const int64_t begin = std::min(std::max<int64_t>(range.begin, 0), end);
   const int64_t first = begin + rank;  // the rank's first image
@@ -499,7 +561,7 @@ data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int worl
     const int l = s.level_index(resolution);
     const hid_t dataset = s.images[l].get();
     read_images(dataset, h5::shape(dataset), first, world, count, shard.pixels.data(), s.path(),
-                "level " + std::to_string(resolution));
+                "level " + std::to_string(resolution), info.type);
     std::vector<uint64_t> stored(static_cast<size_t>(info.count));
     h5::check(H5Dread(s.checksums[l].get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                       stored.data()),
@@ -512,26 +574,37 @@ data::ImageShard ImageStoreReader::load_shard(int resolution, int rank, int worl
   }
 
   const hid_t dataset = s.foreign.get();
-  const std::vector<hsize_t> dims = h5::shape(dataset);  // (N, H, W, C)
+  const std::vector<hsize_t> dims = h5::shape(dataset);  // (N, H, W, C) or (N, C, H, W)
   const std::string what = "dataset '" + info.dataset + "'";
   const int factor = info.height / resolution;
-  if (factor == 1) {
-    read_images(dataset, dims, first, world, count, shard.pixels.data(), s.path(), what);
+  if (factor == 1 && !info.channels_first) {
+    read_images(dataset, dims, first, world, count, shard.pixels.data(), s.path(), what, info.type);
     return shard;
   }
-  // Box-filtered: read blocks of source images, filter each into its place in the shard.
-  const int64_t source_bytes = int64_t(info.height) * info.width * info.channels;
+  // Read blocks of source images; bring each to (H, W, C) and box-filter it into its place.
+  const int64_t value_bytes = data::pixel_type_bytes(info.type);
+  const int64_t source_bytes = int64_t(info.height) * info.width * info.channels * value_bytes;
   const int64_t block = std::clamp<int64_t>(kBlockBytes / source_bytes, 1, count);
-  HostBuffer<uint8_t> source(block * source_bytes);  // (block, H, W, C)
+  HostBuffer<uint8_t> source(block * source_bytes);  // (block, H, W, C) or (block, C, H, W)
   for (int64_t done = 0; done < count; done += block) {
     const int64_t n = std::min(block, count - done);
-    read_images(dataset, dims, first + done * world, world, n, source.data(), s.path(), what);
-    const uint8_t* in = source.data();
+    read_images(dataset, dims, first + done * world, world, n, source.data(), s.path(), what, info.type);
     uint8_t* out = shard.pixels.data() + done * image_bytes;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i)
-      box_downsample(in + i * source_bytes, info.height, info.width, info.channels, factor,
-                     out + i * image_bytes);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t* in = source.data() + i * source_bytes;
+      std::vector<uint8_t> interleaved;
+      if (info.channels_first) {  // (C, H, W) → (H, W, C)
+        interleaved.resize(static_cast<size_t>(source_bytes));
+        const int64_t plane = int64_t(info.height) * info.width;
+        for (int64_t c = 0; c < info.channels; ++c)
+          for (int64_t p = 0; p < plane; ++p)
+            std::memcpy(interleaved.data() + (p * info.channels + c) * value_bytes, in + (c * plane + p) * value_bytes,
+                        static_cast<size_t>(value_bytes));
+        in = interleaved.data();
+      }
+      box_downsample_values(info.type, in, info.height, info.width, info.channels, factor, out + i * image_bytes);
+    }
   }
   return shard;
 }
@@ -547,7 +620,7 @@ void ImageStoreReader::verify_all() {
   int64_t buffer_bytes = 0;
   for (size_t l = 0; l < info.levels.size(); ++l) {
     const std::vector<hsize_t> dims = h5::shape(dataset_of(l));
-    const int64_t image_bytes = static_cast<int64_t>(dims[1] * dims[2] * dims[3]);
+    const int64_t image_bytes = static_cast<int64_t>(dims[1] * dims[2] * dims[3]) * data::pixel_type_bytes(info.type);
     buffer_bytes = std::max(buffer_bytes, block_of(image_bytes) * image_bytes);
   }
   HostBuffer<uint8_t> buffer(info.count > 0 ? buffer_bytes : 0);  // (block, H, W, C)
@@ -565,12 +638,12 @@ void ImageStoreReader::verify_all() {
                         stored.data()),
                 s.path(), "cannot read ", checksum_name(level.resolution));
     }
-    const int64_t image_bytes = static_cast<int64_t>(dims[1] * dims[2] * dims[3]);
+    const int64_t image_bytes = static_cast<int64_t>(dims[1] * dims[2] * dims[3]) * data::pixel_type_bytes(info.type);
     const int64_t block = block_of(image_bytes);
     std::vector<uint64_t> actual(static_cast<size_t>(info.count));
     for (int64_t first = 0; first < info.count; first += block) {
       const int64_t n = std::min(block, info.count - first);
-      read_images(dataset, dims, first, 1, n, buffer.data(), s.path(), what);
+      read_images(dataset, dims, first, 1, n, buffer.data(), s.path(), what, info.type);
       checksum_images(buffer.data(), n, image_bytes, actual.data() + first);
       if (!info.foreign)
         for (int64_t i = first; i < first + n; ++i)

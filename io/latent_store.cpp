@@ -259,7 +259,8 @@ data::ImageShard LatentStoreReader::load_shard(int resolution, int rank, int wor
   data::ImageShard shard;
   shard.resolution = resolution / s.info.downsampling;
   shard.channels = 2 * channels;
-  shard.value_bytes = sizeof(float);
+  shard.type = data::PixelType::kFloat32;
+  shard.latents = true;
   const int64_t end = range.end >= 0 ? std::min(range.end, s.info.count) : s.info.count;
   const int64_t first = std::min(std::max<int64_t>(range.begin, 0), end) + rank;  // the rank's first image
   const int64_t count = end > first ? (end - first + world - 1) / world : 0;

@@ -66,7 +66,7 @@ class LatentStoreReader {
   const LatentStoreInfo& info() const;
   // The latents of images i ≡ rank (mod world) of image resolution R, checksums verified, as
   // records the prefetcher serves: float (count, R/d, R/d, 2·latent), per pixel μ then log σ²
-  // (value_bytes 4; a flip mirrors both alike).
+  // (type float32, `latents`; a flip mirrors both alike).
   // range: only among those images (a validation split).
   data::ImageShard load_shard(int resolution, int rank, int world, data::ImageRange range = {}) const;
   // Reads everything back and verifies every checksum (`ladder inspect`).

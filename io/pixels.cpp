@@ -39,4 +39,35 @@ void box_downsample(const uint8_t* in, int height, int width, int channels, int 
   }
 }
 
+void box_downsample_values(data::PixelType type, const uint8_t* in, int height, int width, int channels, int factor,
+                           uint8_t* out) {
+  if (type == data::PixelType::kUint8) {
+    box_downsample(in, height, width, channels, factor, out);
+    return;
+  }
+  LADDER_CHECK(factor >= 1 && height % factor == 0 && width % factor == 0, "box filter ", height, "x", width, " by ",
+               factor);
+  const int out_h = height / factor, out_w = width / factor;
+  const int64_t area = int64_t(factor) * factor;
+  for (int y = 0; y < out_h; ++y)
+    for (int x = 0; x < out_w; ++x)
+      for (int c = 0; c < channels; ++c) {
+        double sum = 0;  // exact for uint16 (< 2^53), the mean's best for floats
+        for (int dy = 0; dy < factor; ++dy)
+          for (int dx = 0; dx < factor; ++dx)
+            sum += data::pixel_value(type, in, (int64_t(y * factor + dy) * width + x * factor + dx) * channels + c);
+        const int64_t at = (int64_t(y) * out_w + x) * channels + c;
+        if (type == data::PixelType::kUint16) {
+          const auto mean = static_cast<uint16_t>((static_cast<int64_t>(sum) + area / 2) / area);
+          std::memcpy(out + 2 * at, &mean, 2);
+        } else if (type == data::PixelType::kFloat16) {
+          const uint16_t bits = float_to_half_bits(static_cast<float>(sum / static_cast<double>(area)));
+          std::memcpy(out + 2 * at, &bits, 2);
+        } else {
+          const auto mean = static_cast<float>(sum / static_cast<double>(area));
+          std::memcpy(out + 4 * at, &mean, 4);
+        }
+      }
+}
+
 }  // namespace ladder::io

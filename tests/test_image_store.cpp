@@ -295,9 +295,9 @@ TEST(ImageStoreErrors, WrongFormatAndVersion) {
   {
     io::h5::File file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
     ASSERT_GE(H5Adelete(file.get(), "version"), 0);
-    io::h5::write_int_attribute(file.get(), "version", 2, path);
+    io::h5::write_int_attribute(file.get(), "version", 3, path);
   }
-  expect_error(error_message([&] { io::ImageStoreReader reader(path); }), {path, "version 2"});
+  expect_error(error_message([&] { io::ImageStoreReader reader(path); }), {path, "version 3"});
   {
     io::h5::File file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
     ASSERT_GE(H5Adelete(file.get(), "format"), 0);

@@ -255,12 +255,12 @@ TensorF ramp_tensor(Shape shape, float offset) {
 }
 
 TEST(ImageGrid, ValueMapping) {
-  EXPECT_EQ(io::image_value_to_byte(-1.0f), 0);
-  EXPECT_EQ(io::image_value_to_byte(1.0f), 255);
-  EXPECT_EQ(io::image_value_to_byte(0.0f), 128);  // 127.5 rounds up
-  EXPECT_EQ(io::image_value_to_byte(-3.0f), 0);
-  EXPECT_EQ(io::image_value_to_byte(2.5f), 255);
-  EXPECT_EQ(io::image_value_to_byte(std::nanf("")), 0);
+  EXPECT_EQ(data::unit_to_byte(-1.0f), 0);
+  EXPECT_EQ(data::unit_to_byte(1.0f), 255);
+  EXPECT_EQ(data::unit_to_byte(0.0f), 128);  // 127.5 rounds up
+  EXPECT_EQ(data::unit_to_byte(-3.0f), 0);
+  EXPECT_EQ(data::unit_to_byte(2.5f), 255);
+  EXPECT_EQ(data::unit_to_byte(std::nanf("")), 0);
 }
 
 TEST(ImageGrid, RgbLayoutAndValues) {
@@ -282,7 +282,7 @@ TEST(ImageGrid, RgbLayoutAndValues) {
         for (int x = 0; x < 5; ++x)
           for (int c = 0; c < 3; ++c)
             ASSERT_EQ(pixel(r * (4 + gap) + y, n * (5 + gap) + x, c),
-                      io::image_value_to_byte(t.at(n, y, x, c)))
+                      data::unit_to_byte(t.at(n, y, x, c)))
                 << "row " << r << " tile " << n;
   }
   EXPECT_EQ(pixel(4, 0, 0), 255);  // horizontal gap
@@ -300,7 +300,7 @@ TEST(ImageGrid, GrayFromFirstChannel) {
     ASSERT_EQ(image.height, 3);
     ASSERT_EQ(image.width, 2 * 3 + io::kGridGap);
     EXPECT_EQ(image.pixels[2 * image.width + 3 + io::kGridGap + 1],
-              io::image_value_to_byte(t.at(1, 2, 1, 0)));
+              data::unit_to_byte(t.at(1, 2, 1, 0)));
   }
 }
 

@@ -33,7 +33,7 @@ ImageShard make_shard(int64_t total, int rank, int world) {
 
 struct Drawn {
   std::vector<int64_t> indices, slots;
-  std::vector<uint8_t> pixels;
+  std::vector<float> values;  // the model inputs
 };
 
 Drawn draw(const ImageShard& shard, const DataOrder& order, PrefetchSettings settings, int micro_batches) {
@@ -45,7 +45,7 @@ Drawn draw(const ImageShard& shard, const DataOrder& order, PrefetchSettings set
     EXPECT_EQ(batch.number, first + k);
     drawn.indices.insert(drawn.indices.end(), batch.indices.begin(), batch.indices.end());
     drawn.slots.insert(drawn.slots.end(), batch.slots.begin(), batch.slots.end());
-    drawn.pixels.insert(drawn.pixels.end(), batch.pixels.data(), batch.pixels.data() + batch.pixels.size());
+    drawn.values.insert(drawn.values.end(), batch.values.data(), batch.values.data() + batch.values.size());
   }
   return drawn;
 }
@@ -102,7 +102,7 @@ TEST(Prefetcher, AnyWorldSizeThatDividesThePartitionsDrawsTheSameGlobalBatches) 
   const DataOrder order(images, 0, batch);
   // (global batch, slot) → image index and its bytes, as drawn by world 1
   auto assemble = [&](int world, int micro) {
-    std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, std::vector<uint8_t>>> batches;
+    std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, std::vector<float>>> batches;
     for (int rank = 0; rank < world; ++rank) {
       const ImageShard shard = make_shard(images, rank, world);
       PrefetchSettings settings;
@@ -114,9 +114,9 @@ TEST(Prefetcher, AnyWorldSizeThatDividesThePartitionsDrawsTheSameGlobalBatches) 
       const int64_t per_rank = batch / world;
       const Drawn drawn = draw(shard, order, settings, static_cast<int>(global_batches * per_rank / micro));
       for (size_t p = 0; p < drawn.indices.size(); ++p) {
-        const auto bytes = drawn.pixels.begin() + static_cast<int64_t>(p) * shard.image_bytes();
+        const auto values = drawn.values.begin() + static_cast<int64_t>(p) * shard.image_values();
         batches[{static_cast<int64_t>(p) / per_rank, drawn.slots[p]}] = {
-            drawn.indices[p], std::vector<uint8_t>(bytes, bytes + shard.image_bytes())};
+            drawn.indices[p], std::vector<float>(values, values + shard.image_values())};
       }
     }
     return batches;
@@ -147,7 +147,7 @@ TEST(Prefetcher, SequenceDependsOnlyOnSeedAndOrderAndResumesAtAGlobalBatch) {
   const Drawn a = draw(shard, order, one, 40);
   const Drawn b = draw(shard, order, many, 40);
   EXPECT_EQ(a.indices, b.indices);
-  EXPECT_EQ(a.pixels, b.pixels);
+  EXPECT_EQ(a.values, b.values);
   PrefetchSettings other_seed = one;
   other_seed.seed = 10;
   EXPECT_NE(draw(shard, order, other_seed, 40).indices, a.indices);
@@ -169,17 +169,18 @@ TEST(Prefetcher, FlipsMirrorTheImagesThatFlipImageNames) {
   settings.seed = 5;
   const Drawn drawn = draw(shard, order, settings, 1);
   int flipped = 0;
-  std::vector<uint8_t> expected(static_cast<size_t>(shard.image_bytes()));
+  const int64_t values = shard.image_values();
+  std::vector<float> expected(static_cast<size_t>(values));
   for (int b = 0; b < 16; ++b) {
     const int64_t index = drawn.indices[b];
     const bool flip = flip_image(5, 0, index);
     flipped += flip;
-    copy_image(shard, index, flip, expected.data());  // world 1: local == global index
-    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), drawn.pixels.begin() + b * shard.image_bytes()))
-        << "image " << index;
-    // a flip really mirrors: first pixel of row 0 equals the last pixel of the source row
+    record_to_floats(shard, index, flip, expected.data());  // world 1: local == global index
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), drawn.values.begin() + b * values)) << "image " << index;
+    // a flip really mirrors: the first value of row 0 is the source row's last pixel's, and the
+    // values are the bytes through x / 127.5 − 1
     if (flip) {
-      EXPECT_EQ(drawn.pixels[b * shard.image_bytes()], shard.image(index)[3 * 3]);
+      EXPECT_EQ(drawn.values[b * values], float(shard.image(index)[3 * 3]) * (2.0f / 255.0f) - 1.0f);
     }
   }
   EXPECT_GT(flipped, 2);
@@ -187,8 +188,8 @@ TEST(Prefetcher, FlipsMirrorTheImagesThatFlipImageNames) {
   settings.flip = false;
   const Drawn plain = draw(shard, order, settings, 1);
   for (int b = 0; b < 16; ++b)
-    EXPECT_TRUE(std::equal(plain.pixels.begin() + b * shard.image_bytes(),
-                           plain.pixels.begin() + (b + 1) * shard.image_bytes(), shard.image(plain.indices[b])));
+    for (int64_t e = 0; e < values; ++e)
+      ASSERT_EQ(data::unit_to_byte(plain.values[b * values + e]), shard.image(plain.indices[b])[e]) << b << " " << e;
 }
 
 TEST(Prefetcher, StopsCleanlyWithBatchesInFlight) {

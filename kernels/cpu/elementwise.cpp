@@ -113,12 +113,6 @@ void scale_inplace(int64_t n, T alpha, T* x) {
   for (int64_t i = 0; i < n; ++i) x[i] *= alpha;
 }
 
-template <class T>
-void normalize_images(int64_t n, const uint8_t* in, T* out) {
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) out[i] = T(in[i]) * (T(2) / T(255)) - T(1);
-}
-
 #define LADDER_INSTANTIATE(T)                                             \
   template void silu_forward<T>(int64_t, const T*, T*);                   \
   template void silu_backward<T>(int64_t, const T*, const T*, T*);        \
@@ -131,7 +125,7 @@ void normalize_images(int64_t n, const uint8_t* in, T* out) {
   template void split_channels<T>(int64_t, int, int, const T*, T*, T*);   \
   template void add_per_channel<T>(int, int64_t, int, const T*, const T*, T*); \
   template void sum_per_channel<T>(int, int64_t, int, const T*, T*);      \
-  template void normalize_images<T>(int64_t, const uint8_t*, T*);
+
 LADDER_INSTANTIATE(float)
 LADDER_INSTANTIATE(double)
 #undef LADDER_INSTANTIATE

@@ -115,10 +115,6 @@ void add_per_channel(int n, int64_t hw, int c, const T* x, const T* v, T* y);
 template <class T>
 void sum_per_channel(int n, int64_t hw, int c, const T* dy, T* dv);
 
-// Batch normalisation of images for the model: uint8 [0, 255] → [−1, 1] (no backward).
-template <class T>
-void normalize_images(int64_t n, const uint8_t* in, T* out);  // out = in · 2/255 − 1
-
 // ---------------------------------------------------------------------------------------
 // LeakyReLU (kernels/cpu/leaky_relu.cpp): y = x for x > 0, slope·x otherwise (slope ≥ 0;
 // slope 0 is ReLU, LPIPS's feature networks).

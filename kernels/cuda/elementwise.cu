@@ -39,10 +39,6 @@ struct LerpOp {
 struct IdentityOp {
   __device__ float operator()(float v) const { return v; }
 };
-// The CPU's T(in) · (T(2) / T(255)) − T(1) in float.
-struct NormalizeImageOp {
-  __device__ float operator()(float v) const { return v * (2.0f / 255.0f) - 1.0f; }
-};
 
 // out[i] = op(in[i]) with a type change; W elements per thread and step.
 template <class From, class To, int W, class Op>
@@ -169,11 +165,6 @@ void lerp_inplace(int64_t n, const float* x, float t, float* y, cudaStream_t str
   detail::launch_map<float, 2>(n, LerpOp{t}, Inputs<float, 2>{{x, y}}, y, stream);
 }
 
-template <class T>
-void normalize_images(int64_t n, const uint8_t* in, T* out, cudaStream_t stream) {
-  launch_cast(n, NormalizeImageOp{}, in, out, stream);
-}
-
 template <class From, class To>
 void convert(int64_t n, const From* in, To* out, cudaStream_t stream) {
   launch_cast(n, IdentityOp{}, in, out, stream);
@@ -236,7 +227,6 @@ void upsample_nearest2x_backward(int n, int h, int w, int c, const T* dy, T* dx,
   template void add_forward<T>(int64_t, const T*, const T*, T*, cudaStream_t);               \
   template void add_accumulate<T>(int64_t, const T*, T*, cudaStream_t);                      \
   template void scale_inplace<T>(int64_t, float, T*, cudaStream_t);                          \
-  template void normalize_images<T>(int64_t, const uint8_t*, T*, cudaStream_t);              \
   template void upsample_nearest2x_forward<T>(int, int, int, int, const T*, T*, cudaStream_t); \
   template void upsample_nearest2x_backward<T>(int, int, int, int, const T*, T*, cudaStream_t); \
   template void accumulate_to_f32<T>(int64_t, const T*, float*, cudaStream_t);               \

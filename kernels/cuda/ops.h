@@ -63,9 +63,6 @@ template <class T>
 void add_per_channel(int n, int64_t hw, int c, const T* x, const T* v, T* y, cudaStream_t stream);
 template <class T>
 void sum_per_channel(int n, int64_t hw, int c, const T* dy, T* dv, cudaStream_t stream);
-// uint8 [0, 255] → [−1, 1]: out = in · 2/255 − 1 (no backward).
-template <class T>
-void normalize_images(int64_t n, const uint8_t* in, T* out, cudaStream_t stream);
 // out = in, converted (round to nearest even into bf16/fp16; fp16 overflows to ±Inf beyond
 // 65504). Instantiated for float↔bf16, float↔fp16, and each type to itself (a copy).
 template <class From, class To>

@@ -102,7 +102,7 @@ int encode_command(const std::vector<std::string>& args) {
   const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", config.comm.timeout_s});
   const int rank = comm->rank(), world = comm->world();
 
-  const io::ImageStoreReader store(store_path, config.data.dataset);
+  const io::ImageStoreReader store(store_path, config.data.dataset, config.data.layout);
   const io::StoreInfo& info = store.info();
   LADDER_CHECK_USAGE(info.channels == config.model.in_channels, store_path, ": ", info.channels,
                      "-channel images, but the autoencoder takes ", config.model.in_channels);
@@ -150,7 +150,8 @@ int encode_command(const std::vector<std::string>& args) {
 
   std::vector<double> image_moments;  // (held, 2): Σz, Σz² of each held image's sampled latents, top level
   for (int resolution : levels) {
-    const data::ImageShard shard = store.load_shard(resolution, rank, world);
+    const data::ImageShard shard =
+        store.load_shard(resolution, rank, world, {}, data::parse_intensity(config.data.intensity));
     const int64_t side = resolution / downsampling;
     const int64_t per_image = side * side * config.model.latent_channels;
     const int64_t per_rank = (info.count + world - 1) / world;

@@ -127,18 +127,17 @@ void print(const char* format, double a, double b = 0, double c = 0) {
   if (is_root()) std::cout << line;
 }
 
-// The rank's share of the first `count` images of level `resolution` (0: the largest).
+// The rank's share of the first `count` images of level `resolution` (0: the largest), with the
+// intensity transform `intensity` (data.intensity).
 data::ImageShard store_share(const Communicator& comm, const io::ImageStoreReader& store, const std::string& path,
-                             int& resolution, int64_t& count) {
+                             int& resolution, int64_t& count, const std::string& intensity) {
   const io::StoreInfo& info = store.info();
   if (resolution == 0)
     for (const io::StoreLevel& level : info.levels) resolution = std::max(resolution, level.resolution);
   LADDER_CHECK_USAGE(store.has_resolution(resolution), path, ": no images at resolution ", resolution);
   count = std::min(count, info.count);
   LADDER_CHECK_USAGE(count >= 2, "evaluate: ", path, " gives ", count, " images; FID needs at least 2");
-  data::ImageShard shard = store.load_shard(resolution, comm.rank(), comm.world(), {0, count});
-  LADDER_CHECK_USAGE(shard.value_bytes == 1, path, ": evaluate reads uint8 images");
-  return shard;
+  return store.load_shard(resolution, comm.rank(), comm.world(), {0, count}, data::parse_intensity(intensity));
 }
 
 // --checkpoint AE --store S: rFID, PSNR and L1 of the reconstructions.
@@ -147,10 +146,10 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
   flags.insert(flags.end(), o.flags.begin(), o.flags.end());
   const Config config = load_config(o.config, flags);
   const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", config.comm.timeout_s});
-  const io::ImageStoreReader store(o.store, config.data.dataset);
+  const io::ImageStoreReader store(o.store, config.data.dataset, config.data.layout);
   int resolution = o.resolution;
   int64_t count = o.count;
-  const data::ImageShard shard = store_share(*comm, store, o.store, resolution, count);
+  const data::ImageShard shard = store_share(*comm, store, o.store, resolution, count, config.data.intensity);
   LADDER_CHECK_USAGE(shard.channels == config.model.in_channels, o.store, ": ", shard.channels,
                      "-channel images, but the autoencoder takes ", config.model.in_channels);
   ParamStore params;
@@ -158,7 +157,7 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
       make_loaded_autoencoder(config, params, MpiSession::node_local_rank(), o.checkpoint);
 
   // One image per forward pass; each reconstruction saved as uint8 as the PNG writer saves it
-  // (io::image_value_to_byte).
+  // (data::unit_to_byte).
   const int64_t per_image = int64_t(resolution) * resolution * shard.channels;
   std::vector<uint8_t> saved(static_cast<size_t>(shard.count() * per_image));
   // LPIPS of each reconstruction against its image, when perceptual.weights names the network.
@@ -182,7 +181,7 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
       const double d = double(reconstruction[e]) - image[e];
       absolute += std::abs(d);
       squared += d * d;
-      saved[k * per_image + e] = io::image_value_to_byte(reconstruction[e]);
+      saved[k * per_image + e] = data::unit_to_byte(reconstruction[e]);
       original01[e] = (double(image[e]) + 1) / 2, reconstruction01[e] = (double(reconstruction[e]) + 1) / 2;
     }
     const int side = resolution, c = shard.channels;
@@ -201,7 +200,8 @@ void score_autoencoder(const Options& o, InceptionInput mode) {
 
   eval::InceptionFeatures network(o.weights, mode, o.gpu);
   const io::FeatureSet originals =
-      network.gather(*comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
+      network.gather(*comm, data::images_as_bytes(shard, 0, shard.count()).data(), shard.count(), resolution,
+                     shard.channels, count);
   const io::FeatureSet reconstructions =
       network.gather(*comm, saved.data(), shard.count(), resolution, shard.channels, count);
   // (generated, reference) order, as training's evaluation takes it: the same bits.
@@ -355,13 +355,13 @@ int evaluate_command(const std::vector<std::string>& args) {
     const io::ImageStoreReader store(o.store);
     int resolution = o.resolution;
     int64_t count = o.count;
-    const data::ImageShard shard = store_share(*comm, store, o.store, resolution, count);
+    const data::ImageShard shard = store_share(*comm, store, o.store, resolution, count, "auto");
+    const std::vector<uint8_t> bytes = data::images_as_bytes(shard, 0, shard.count());
     if (o.diversity)
-      print_diversity(eval::ms_ssim_diversity(*comm, shard.pixels.data(), shard.count(), resolution, shard.channels,
-                                              count),
+      print_diversity(eval::ms_ssim_diversity(*comm, bytes.data(), shard.count(), resolution, shard.channels, count),
                       "images");
     if (o.save.empty() && o.reference.empty()) return 0;
-    a = network->gather(*comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
+    a = network->gather(*comm, bytes.data(), shard.count(), resolution, shard.channels, count);
     if (!o.save.empty() && is_root()) io::write_feature_set(o.save, a);
     if (o.reference.empty()) return 0;
   } else {

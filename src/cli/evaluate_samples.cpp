@@ -75,7 +75,7 @@ HeldImages generate_samples(const SampleScoring& s, Communicator& comm) {
     progress.advance(first + n);
   }
 
-  // Decoded one at a time, saved as uint8 as the PNG writer saves it (io::image_value_to_byte).
+  // Decoded one at a time, saved as uint8 as the PNG writer saves it (data::unit_to_byte).
   const int image_channels = ae_config.model.in_channels;
   const int64_t per_image = int64_t(s.resolution) * s.resolution * image_channels;
   HeldImages out;
@@ -87,7 +87,7 @@ HeldImages generate_samples(const SampleScoring& s, Communicator& comm) {
     for (int64_t e = 0; e < per_latent; ++e)
       latent[e] = static_cast<float>(latents[k * per_latent + e] / scale);
     decoder->decode(latent, image);
-    for (int64_t e = 0; e < per_image; ++e) saved[k * per_image + e] = io::image_value_to_byte(image[e]);
+    for (int64_t e = 0; e < per_image; ++e) saved[k * per_image + e] = data::unit_to_byte(image[e]);
   }
   return out;
 }

@@ -158,10 +158,11 @@ int inspect_directory(const std::string& path) {
 }  // namespace
 
 std::string inspect_usage() {
-  return "usage: ladder inspect PATH [--dataset NAME]\n"
+  return "usage: ladder inspect PATH [--dataset NAME [--layout auto|nhwc|nchw]]\n"
          "\n"
-         "Describes and validates an HDF5 image store: format, image count, channels, and for\n"
-         "each level its bytes and checksum. Every image is read back and checked; the last\n"
+         "Describes and validates an HDF5 image store: format, image count, channels, pixel\n"
+         "type, the intensity transform data.intensity = auto gives it, and for each level its\n"
+         "bytes and checksum. Every image is read back and checked; the last\n"
          "line is \"valid\", or the command fails (exit 1) naming the problem.\n"
          "PATH may also be a latent store (ladder encode; every image's latents verified), a\n"
          "checkpoint (run.dir/checkpoints/step-N: step, rung, world, ZeRO\n"
@@ -169,13 +170,14 @@ std::string inspect_usage() {
          "of its checkpoints verified); a fault fails with exit 2, naming the file.\n"
          "\n"
          "options:\n"
-         "  --dataset NAME   inspect a plain uint8 (N, H, W, C) dataset (h5py layout) instead\n"
-         "                   of a ladder store\n"
+         "  --dataset NAME   inspect a plain dataset (h5py layout) of uint8, uint16, float16 or\n"
+         "                   float32 instead of a ladder store\n"
+         "  --layout L       its layout: auto (whichever its shape allows), nhwc or nchw\n"
          "  --help           this text\n";
 }
 
 int inspect_command(const std::vector<std::string>& args) {
-  std::string path, dataset;
+  std::string path, dataset, layout = "auto";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -187,6 +189,11 @@ int inspect_command(const std::vector<std::string>& args) {
       dataset = args[++i];
     } else if (arg.rfind("--dataset=", 0) == 0) {
       dataset = arg.substr(10);
+    } else if (arg == "--layout" || arg.rfind("--layout=", 0) == 0) {
+      LADDER_CHECK_USAGE(arg != "--layout" || i + 1 < args.size(), "inspect: --layout needs auto, nhwc or nchw");
+      layout = arg == "--layout" ? args[++i] : arg.substr(9);
+      LADDER_CHECK_USAGE(layout == "auto" || layout == "nhwc" || layout == "nchw", "inspect: --layout ", layout,
+                         ": expected auto, nhwc or nchw");
     } else if (arg.rfind("--", 0) == 0) {
       throw UsageError("inspect: unknown option '" + arg + "' (see ladder inspect --help)");
     } else {
@@ -215,17 +222,22 @@ int inspect_command(const std::vector<std::string>& args) {
     std::cout << "valid\n" << std::flush;
     return 0;
   }
-  io::ImageStoreReader reader(path, dataset);
+  io::ImageStoreReader reader(path, dataset, layout);
   const io::StoreInfo& info = reader.info();
   std::cout << "path:      " << info.path << "\n";
   if (info.foreign)
-    std::cout << "format:    foreign dataset " << info.dataset << " (uint8, " << info.height << "x"
-              << info.width << ")\n";
+    std::cout << "format:    foreign dataset " << info.dataset << " (" << data::pixel_type_name(info.type) << ", "
+              << (info.channels_first ? "N, C, H, W" : "N, H, W, C") << ", " << info.height << "x" << info.width
+              << ")\n";
   else
-    std::cout << "format:    ladder-image-store, version 1\n";
+    std::cout << "format:    ladder-image-store, version " << info.version << "\n";
   std::cout << "count:     " << info.count << " images\n"
             << "channels:  " << info.channels << "\n"
-            << std::flush;
+            << "pixels:    " << data::pixel_type_name(info.type);
+  if (info.stated)
+    std::cout << ", source intensities " << info.stated->low << ".." << info.stated->high
+              << (info.stated->unit.empty() ? "" : " " + info.stated->unit);
+  std::cout << "\n" << "intensity: " << reader.intensity_transform({}).description() << "\n" << std::flush;
 
   reader.verify_all();  // throws at the first problem
   std::cout << "levels:\n";

@@ -97,7 +97,7 @@ int reconstruct_command(const std::vector<std::string>& args) {
   const Config config = load_config(config_path, all_flags);
 
   const std::unique_ptr<Communicator> comm = make_communicator(CommSettings{"mpi", config.comm.timeout_s});
-  const io::ImageStoreReader store(store_path, config.data.dataset);
+  const io::ImageStoreReader store(store_path, config.data.dataset, config.data.layout);
   const io::StoreInfo& info = store.info();
   LADDER_CHECK_USAGE(info.channels == config.model.in_channels, store_path, ": ", info.channels,
                      "-channel images, but the model takes ", config.model.in_channels);
@@ -105,7 +105,8 @@ int reconstruct_command(const std::vector<std::string>& args) {
     for (const io::StoreLevel& level : info.levels) resolution = std::max(resolution, level.resolution);
   LADDER_CHECK_USAGE(store.has_resolution(resolution), store_path, ": no images at resolution ", resolution);
   count = std::min(count, info.count);
-  const data::ImageShard shard = store.load_shard(resolution, comm->rank(), comm->world(), {0, count});
+  const data::ImageShard shard = store.load_shard(resolution, comm->rank(), comm->world(), {0, count},
+                                                  data::parse_intensity(config.data.intensity));
 
   ParamStore params;
   std::unique_ptr<AutoencoderDevice> device =

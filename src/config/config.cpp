@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "data/intensity.h"
 
 namespace po = boost::program_options;
 
@@ -48,8 +49,9 @@ const KeySpec kKeys[] = {
     {"model.norm_groups", "32", "GroupNorm groups (must divide every channel count)"},
     {"model.norm_eps", "1e-6", "GroupNorm epsilon"},
     {"data.store", "", "HDF5 image store (ladder pack) or a foreign HDF5 file; for a diffusion UNet a latent store (ladder encode) (required)"},
-    {"data.dataset", "", "foreign file: its uint8 (N, H, W, C) dataset; empty: a ladder store"},
-    {"data.layout", "nhwc", "layout of a foreign dataset: nhwc"},
+    {"data.dataset", "", "foreign file: its (N, H, W, C) or (N, C, H, W) dataset of uint8, uint16, float16 or float32; empty: a ladder store"},
+    {"data.layout", "auto", "layout of a foreign dataset: auto (whichever its shape allows) | nhwc (N, H, W, C) | nchw (N, C, H, W)"},
+    {"data.intensity", "auto", "stored values to model inputs in -1..1, as MONAI's ScaleIntensityRange(b_min=-1, b_max=1, clip=True): window:A,B | percentile:P,Q (each image's percentiles) | minmax (percentile:0,100) | auto (uint8: x/127.5 - 1; else the store's stated range, the uint16 range, or minmax for floats)"},
     {"data.partitions", "auto", "image i is in partition i mod P; rank r of W holds the partitions = r (mod W), and every global batch draws batch / P images from each, so every world size that divides P trains on the same batches (P must divide train.batch; auto: train.batch)"},
     {"data.flip", "true", "random horizontal flips"},
     {"data.prefetch", "4", "micro-batches prepared ahead (ring slots)"},
@@ -409,7 +411,9 @@ Config load_config(const std::string& config_path, const std::vector<std::string
 
   c.data.store = r.text("data.store");  // required by `train`; checked there
   c.data.dataset = r.text("data.dataset");
-  c.data.layout = r.choice("data.layout", {"nhwc"});
+  c.data.layout = r.choice("data.layout", {"auto", "nhwc", "nchw"});
+  c.data.intensity = r.text("data.intensity");
+  data::parse_intensity(c.data.intensity);  // UsageError naming the key when it is not one
   c.data.flip = r.boolean("data.flip");
   if (const std::string partitions = r.text("data.partitions"); partitions != "auto") {
     c.data.partitions = r.integer("data.partitions", partitions);
@@ -633,6 +637,7 @@ std::vector<std::pair<std::string, std::string>> Config::key_values() const {
       {"data.store", data.store},
       {"data.dataset", data.dataset},
       {"data.layout", data.layout},
+      {"data.intensity", data.intensity},
       {"data.partitions", data.partitions == 0 ? std::string("auto") : std::to_string(data.partitions)},
       {"data.flip", boolean(data.flip)},
       {"data.prefetch", std::to_string(data.prefetch)},

@@ -36,7 +36,8 @@ struct ModelConfig {
 struct DataConfig {
   std::string store;    // HDF5 image store (`ladder pack`) or a foreign HDF5 file
   std::string dataset;  // foreign file: the (N, H, W, C) uint8 dataset; empty: format-1 store
-  std::string layout;
+  std::string layout = "auto";     // foreign dataset: auto | nhwc | nchw
+  std::string intensity = "auto";  // data/intensity.h: auto | minmax | window:A,B | percentile:P,Q
   int64_t partitions = 0;  // the data order's partitions (data/data_order.h); 0: auto (train.batch)
   bool flip = true;
   int prefetch = 4;

@@ -1,11 +1,11 @@
-// Why this file exists: the flips and image copies over a rank's shard.
+// Why this file exists: the flips, copies and conversions of a rank's shard's records.
 #include "data/image_shard.h"
 
 #include <cstring>
+#include <vector>
 
 #include "core/check.h"
 #include "core/rng.h"
-#include "kernels/cpu/ops.h"
 
 namespace ladder::data {
 
@@ -31,10 +31,33 @@ void copy_image(const ImageShard& shard, int64_t local, bool flip, uint8_t* out)
   }
 }
 
+void record_to_floats(const ImageShard& shard, int64_t local, bool flip, float* out) {
+  if (shard.latents) {  // float records: the bytes are the floats
+    copy_image(shard, local, flip, reinterpret_cast<uint8_t*>(out));
+    return;
+  }
+  if (!flip) {
+    shard.intensity.apply(shard.image(local), shard.image_values(), out);
+    return;
+  }
+  std::vector<uint8_t> mirrored(static_cast<size_t>(shard.image_bytes()));
+  copy_image(shard, local, true, mirrored.data());
+  shard.intensity.apply(mirrored.data(), shard.image_values(), out);
+}
+
 void images_to_tensor(const ImageShard& shard, int64_t first, int64_t count, TensorF& out) {
-  LADDER_CHECK(shard.value_bytes == 1, "images_to_tensor: the shard holds latents, not images");
+  LADDER_CHECK(!shard.latents, "images_to_tensor: the shard holds latents, not images");
   out.reshape_or_allocate({count, shard.resolution, shard.resolution, shard.channels});
-  cpu::normalize_images(count * shard.image_bytes(), shard.image(first), out.data());
+#pragma omp parallel for schedule(static) if (count > 1)
+  for (int64_t k = 0; k < count; ++k) record_to_floats(shard, first + k, false, out.data() + k * shard.image_values());
+}
+
+std::vector<uint8_t> images_as_bytes(const ImageShard& shard, int64_t first, int64_t count) {
+  TensorF values;
+  if (count > 0) images_to_tensor(shard, first, count, values);
+  std::vector<uint8_t> bytes(static_cast<size_t>(count * shard.image_values()));
+  for (size_t e = 0; e < bytes.size(); ++e) bytes[e] = unit_to_byte(values[static_cast<int64_t>(e)]);
+  return bytes;
 }
 
 }  // namespace ladder::data

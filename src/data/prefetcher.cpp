@@ -23,11 +23,11 @@ Prefetcher::Prefetcher(const ImageShard& shard, const DataOrder& order, Prefetch
                " images; the data order gives it ", expected, " of ", order.images());
   next_to_claim_ = next_to_consume_ = settings.first_global_batch * micro_batches_per_global_;
   for (Slot& slot : slots_) {
-    slot.batch.pixels = HostBuffer<uint8_t>(settings.micro_batch * shard.image_bytes());
+    slot.batch.values = HostBuffer<float>(settings.micro_batch * shard.image_values());
     slot.batch.indices.resize(static_cast<size_t>(settings.micro_batch));
     slot.batch.slots.resize(static_cast<size_t>(settings.micro_batch));
     if (settings.pin_buffers)
-      pins_.push_back(settings.pin_buffers(slot.batch.pixels.data(), slot.batch.pixels.bytes()));
+      pins_.push_back(settings.pin_buffers(slot.batch.values.data(), slot.batch.values.bytes()));
   }
   for (int t = 0; t < settings.threads; ++t) threads_.emplace_back([this] { worker(); });
 }
@@ -73,7 +73,7 @@ void Prefetcher::fill(MicroBatch& batch, int64_t number) {
     batch.indices[b] = index;
     batch.slots[b] = slot;
     const bool flip = settings_.flip && flip_image(settings_.seed, epoch, index);
-    copy_image(shard_, local, flip, batch.pixels.data() + b * shard_.image_bytes());
+    record_to_floats(shard_, local, flip, batch.values.data() + b * shard_.image_values());
   }
 }
 

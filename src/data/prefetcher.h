@@ -1,7 +1,7 @@
 // Why this file exists: keeps the trainer from waiting on data. Background threads
 // (`data.loader_threads`) assemble micro-batches — drawn in the rung's world-invariant order
-// (data/data_order.h), flipped — from the rank's shard into a ring of `data.prefetch` reusable
-// uint8 buffers; the trainer takes them in order. Micro-batch k of a rung is always positions
+// (data/data_order.h), flipped, through the shard's intensity transform — from the rank's shard
+// into a ring of `data.prefetch` reusable float buffers; the trainer takes them in order. Micro-batch k of a rung is always positions
 // [k·micro, (k+1)·micro) of the rank's endless sequence (its slots of global batch 0, then of
 // global batch 1, ...), whatever the thread count or timing.
 #pragma once
@@ -22,7 +22,7 @@ namespace ladder::data {
 
 struct MicroBatch {
   int64_t number = 0;            // k: the micro-batch's position in the rung
-  HostBuffer<uint8_t> pixels;    // (micro, R, R, C)
+  HostBuffer<float> values;      // (micro, R, R, C): images in [−1, 1] (data.intensity), or latent records
   std::vector<int64_t> indices;  // global image indices, (micro)
   std::vector<int64_t> slots;    // each image's slot in its global batch, (micro)
 };

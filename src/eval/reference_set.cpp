@@ -102,8 +102,8 @@ ReferenceSet load_reference(const std::string& path, int resolution, Communicato
                             " (features from the cache " + cache + ")";
   } else {
     const data::ImageShard shard = store.load_shard(resolution, comm.rank(), comm.world(), {0, count});
-    LADDER_CHECK_USAGE(shard.value_bytes == 1, path, ": an FID reference must hold uint8 images");
-    reference.features = network->gather(comm, shard.pixels.data(), shard.count(), resolution, shard.channels, count);
+    reference.features = network->gather(comm, data::images_as_bytes(shard, 0, shard.count()).data(), shard.count(),
+                                         resolution, shard.channels, count);
     reference.description = path + " at " + std::to_string(resolution) + " px, " + std::to_string(count) + " images, " +
                             network->description() + ", mode " + inception_input_name(network->mode());
     if (comm.rank() == 0) {

@@ -256,11 +256,6 @@ class CpuBackend {
   }
 
   // ---- Host boundary: batches in, samples out.
-  // pixels (N, H, W, C) uint8 → images in [−1, 1].
-  void load_images(const uint8_t* pixels, Shape shape, Tensor& images) {
-    resize(images, shape);
-    cpu::normalize_images(images.numel(), pixels, images.data());
-  }
   void load_values(const float* host, Shape shape, Tensor& out) {
     resize(out, shape);
     std::copy(host, host + shape.numel(), out.data());

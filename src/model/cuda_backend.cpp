@@ -429,15 +429,6 @@ void CudaBackend<T>::resize_bilinear(cpu::BilinearMode mode, int n, int h, int w
 }
 
 template <class T>
-void CudaBackend<T>::load_images(const uint8_t* pixels, Shape shape, Tensor& images) {
-  const int64_t n = shape.numel();
-  uint8_t* device_pixels = cuda::grow_to(pixels_, allocator_, n);
-  LADDER_CUDA_CHECK(cudaMemcpyAsync(device_pixels, pixels, n, cudaMemcpyHostToDevice, stream_));
-  resize(images, shape);
-  cuda::normalize_images(n, device_pixels, images.data(), stream_);
-}
-
-template <class T>
 void CudaBackend<T>::load_values(const float* host, Shape shape, Tensor& out) {
   const int64_t n = shape.numel();
   float* device_values = cuda::grow_to(staging_, allocator_, n);

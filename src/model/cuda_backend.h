@@ -158,10 +158,7 @@ class CudaBackend {
   void resize_bilinear(cpu::BilinearMode mode, int n, int h, int w, int c, const float* x, int out_h, int out_w,
                        float* y);
 
-  // ---- Host boundary. pixels: host uint8 (N, H, W, C), ideally page-locked (then the copy
-  // is asynchronous and the host buffer must stay unchanged until the stream passes it).
-  void load_images(const uint8_t* pixels, Shape shape, Tensor& images);
-  // host fp32 → T on the device (the latent noise).
+  // ---- Host boundary. host fp32 → T on the device (images in [−1, 1], the latent noise).
   void load_values(const float* host, Shape shape, Tensor& out);
   // Device → host fp32 (samples); waits for the stream.
   void to_host(const Tensor& t, TensorF& host);
@@ -196,7 +193,6 @@ class CudaBackend {
   int unit_channels_ = 0;
   cuda::DeviceBuffer<unsigned char> attention_scratch_;
   cuda::DeviceBuffer<double> reduction_scratch_;  // loss sums, BatchNorm partial sums
-  cuda::DeviceBuffer<uint8_t> pixels_;          // the batch as it arrives
   cuda::DeviceBuffer<float> staging_;           // fp32 values on their way in or out
 };
 

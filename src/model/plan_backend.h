@@ -167,7 +167,6 @@ class PlanBackend {
   void global_average_pool(int, int64_t, int, const float*, float*) {}
   void copy_channels(int64_t, int, const float*, int, int, float*) {}
   void resize_bilinear(cpu::BilinearMode, int, int, int, int, const float*, int, int, float*) {}
-  void load_images(const uint8_t*, Shape shape, Tensor& images) { resize(images, shape); }
   void load_values(const float*, Shape shape, Tensor& out) { resize(out, shape); }
   void to_host(const Tensor&, TensorF&) {}
   void floats_to_host(const FloatTensor& t, float* host) { std::fill_n(host, t.numel(), 0.0f); }

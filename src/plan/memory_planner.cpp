@@ -58,14 +58,16 @@ MemoryPlanner::MemoryPlanner(Config config, PlanTarget target) : config_(std::mo
     count = store.info().count;
     downsampling_ = store.info().downsampling;
   } else {
-    count = io::ImageStoreReader(config_.data.store, config_.data.dataset).info().count;
+    const io::ImageStoreReader store(config_.data.store, config_.data.dataset, config_.data.layout);
+    count = store.info().count;
+    value_bytes_ = data::pixel_type_bytes(store.info().type);
   }
   records_ = count - config_.data.val_images;
   val_records_ = config_.data.val_images;
   if (!config_.data.val_store.empty())
     val_records_ = config_.model.kind == "diffusion_unet"
                        ? io::LatentStoreReader(config_.data.val_store).info().count
-                       : io::ImageStoreReader(config_.data.val_store, config_.data.dataset).info().count;
+                       : io::ImageStoreReader(config_.data.val_store, config_.data.dataset, config_.data.layout).info().count;
   // The world must keep the data order, as `ladder train` demands.
   if (records_ >= 1) data::DataOrder(records_, config_.data.partitions, config_.train.batch).check_world(target_.world);
 }
@@ -99,19 +101,19 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
     return out;
   }
   const int c = config_.model.in_channels;
-  const int64_t image_bytes = int64_t(resolution) * resolution * c;
+  const int64_t image_values = int64_t(resolution) * resolution * c;
   AutoencoderKL<PlanBackend> model(config_.model, store, backend);
   AutoencoderCritics<PlanBackend> critics(config_, store, backend);  // the discriminator's steps too
   model.set_recompute(recompute);
   critics.set_recompute(recompute);
   const Shape images_shape{micro, resolution, resolution, c};
   const Shape latent = model.latent_shape(images_shape);
-  if (!gpu) {  // host: the ring of uint8 micro-batches and the task's latent noise
-    counter.add(int64_t(config_.data.prefetch) * micro * image_bytes);
+  if (!gpu) {  // host: the ring of micro-batches (float model inputs) and the task's latent noise
+    counter.add(int64_t(config_.data.prefetch) * micro * image_values * 4);
     counter.add(latent.numel() * 4);
   }
   PlanTensor images, noise;
-  backend.load_images(nullptr, images_shape, images);
+  backend.load_values(nullptr, images_shape, images);
   backend.load_values(nullptr, latent, noise);
   const double before = backend.forward_flops();
   model.reconstruct(images);
@@ -127,7 +129,7 @@ MemoryPlanner::Activations MemoryPlanner::activations(int rung, int micro, bool 
     const int64_t count = std::min<int64_t>(kGridImages, records_);
     const int64_t shown = held_by_rank0(count, target_.world);
     const int64_t chunk = 1;
-    const int64_t host = (2 * shown + 2 * chunk + 2 * count) * image_bytes * 4;
+    const int64_t host = (2 * shown + 2 * chunk + 2 * count) * image_values * 4;
     counter.add(host);
     PlanTensor part;
     backend.load_values(nullptr, {chunk, resolution, resolution, c}, part);
@@ -184,7 +186,7 @@ RungMemoryPlan MemoryPlanner::fixed(int rung) const {
         config_.model.kind == "diffusion_unet"
             ? int64_t(plan.resolution / downsampling_) * (plan.resolution / downsampling_) * 2 *
                   config_.model.in_channels * 4
-            : int64_t(plan.resolution) * plan.resolution * config_.model.in_channels;
+            : int64_t(plan.resolution) * plan.resolution * config_.model.in_channels * value_bytes_;
     plan.records = (held_by_rank0(records_, target_.world) +
                     (val_records_ > 0 ? held_by_rank0(val_records_, target_.world) : 0)) *
                    record_bytes;

@@ -82,6 +82,7 @@ class MemoryPlanner {
   int64_t records_ = 0;   // images in the store (training share)
   int64_t val_records_ = 0;
   int downsampling_ = 1;  // latents: the autoencoder's
+  int value_bytes_ = 1;   // images: bytes per stored value (the store's pixel type)
 };
 
 }  // namespace ladder

@@ -14,7 +14,7 @@ AutoencoderTask::AutoencoderTask(const Config& config, ParamStore& store, int gp
     : config_(config), device_(make_autoencoder_device(config, store, gpu_index)) {
   LADDER_CHECK_USAGE(!config.data.store.empty(),
                      "config: data.store is required (an image store made by ladder pack)");
-  store_ = std::make_unique<io::ImageStoreReader>(config.data.store, config.data.dataset);
+  store_ = std::make_unique<io::ImageStoreReader>(config.data.store, config.data.dataset, config.data.layout);
   const io::StoreInfo& info = store_->info();
   LADDER_CHECK_USAGE(info.channels == config.model.in_channels, config.data.store, ": ", info.channels,
                      "-channel images, but model.in_channels = ", config.model.in_channels);
@@ -25,7 +25,7 @@ AutoencoderTask::AutoencoderTask(const Config& config, ParamStore& store, int gp
                        resolution, " (stages.resolutions)");
   split_ = split_for_validation(config, info.count, world);
   if (split_.separate_store) {
-    val_store_ = std::make_unique<io::ImageStoreReader>(config.data.val_store, config.data.dataset);
+    val_store_ = std::make_unique<io::ImageStoreReader>(config.data.val_store, config.data.dataset, config.data.layout);
     const io::StoreInfo& val = val_store_->info();
     LADDER_CHECK_USAGE(val.channels == info.channels, config.data.val_store, ": ", val.channels,
                        "-channel images, but data.store has ", info.channels);
@@ -38,12 +38,13 @@ AutoencoderTask::AutoencoderTask(const Config& config, ParamStore& store, int gp
 }
 
 data::ImageShard AutoencoderTask::load_shard(int resolution, int rank, int world) {
-  return store_->load_shard(resolution, rank, world, split_.training);
+  return store_->load_shard(resolution, rank, world, split_.training, data::parse_intensity(config_.data.intensity));
 }
 
 data::ImageShard AutoencoderTask::load_validation_shard(int resolution, int rank, int world) {
   if (!split_.validates) return {};
-  return (val_store_ ? *val_store_ : *store_).load_shard(resolution, rank, world, split_.validation);
+  return (val_store_ ? *val_store_ : *store_)
+      .load_shard(resolution, rank, world, split_.validation, data::parse_intensity(config_.data.intensity));
 }
 
 std::vector<double> AutoencoderTask::validate(const data::ImageShard& shard, int chunk) {
@@ -101,7 +102,7 @@ std::vector<double> AutoencoderTask::micro_step(const data::MicroBatch& batch, c
   objective.kl_weight = config_.train.kl_weight;
   objective.adversarial = trains_discriminator(step);
   objective.discriminator_grad_scale = scales.discriminator;
-  const AutoencoderLossSums sums = device_->micro_step(batch.pixels.data(), shape, noise_.data(), objective);
+  const AutoencoderLossSums sums = device_->micro_step(batch.values.data(), shape, noise_.data(), objective);
   // sums.terms: the perceptual term (when on), then the adversarial one (when it ran).
   std::vector<double> out = {sums.reconstruction + objective.kl_weight * sums.kl, sums.reconstruction, sums.kl};
   size_t term = 0;

@@ -83,12 +83,12 @@ struct AutoencoderObjective {
 // Stage 1: the KL autoencoder (and its critics, model/autoencoder_critics.h).
 class AutoencoderDevice : public ComputeDevice {
  public:
-  // pixels: host uint8 (N, R, R, C); noise: host fp32 latent_shape values. One micro-batch
-  // forward, loss and backward; gradients accumulate scaled by the objective's. When it returns,
-  // `pixels` and `noise` have been read (the caller may reuse them); the device may still be
-  // working on the backward.
+  // images: host fp32 (N, R, R, C) in [−1, 1] (the prefetcher's); noise: host fp32 latent_shape
+  // values. One micro-batch forward, loss and backward; gradients accumulate scaled by the
+  // objective's. When it returns, `images` and `noise` have been read (the caller may reuse
+  // them); the device may still be working on the backward.
   virtual Shape latent_shape(const Shape& images) const = 0;
-  virtual AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
+  virtual AutoencoderLossSums micro_step(const float* images, const Shape& shape, const float* noise,
                                          const AutoencoderObjective& objective) = 0;
   // images: host fp32 in [−1, 1]; reconstruction (z = μ) into `out` on the host.
   virtual void reconstruct(const TensorF& images, TensorF& out) = 0;

@@ -57,10 +57,10 @@ class CpuAutoencoderDevice final
   CpuAutoencoderDevice(const Config& config, ParamStore& store) : WithCritics(config, store) {}
 
   Shape latent_shape(const Shape& images) const override { return model_.latent_shape(images); }
-  AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
+  AutoencoderLossSums micro_step(const float* images, const Shape& shape, const float* noise,
                                  const AutoencoderObjective& objective) override {
-    backend_.load_images(pixels, images, images_);
-    backend_.load_values(noise, model_.latent_shape(images), noise_);
+    backend_.load_values(images, shape, images_);
+    backend_.load_values(noise, model_.latent_shape(shape), noise_);
     const auto& terms = critics_.terms(objective.adversarial, objective.discriminator_grad_scale);
     AutoencoderLossSums sums = model_.forward_backward(images_, noise_, objective.grad_scale, objective.kl_weight, terms);
     if (objective.adversarial) sums.discriminator = critics_.discriminator_sums();

@@ -96,7 +96,7 @@ class CudaAutoencoderDevice final
   CudaAutoencoderDevice(const Config& config, ParamStore& store, int gpu) : Base(config, store, gpu) {}
 
   Shape latent_shape(const Shape& images) const override { return this->model_.latent_shape(images); }
-  AutoencoderLossSums micro_step(const uint8_t* pixels, const Shape& images, const float* noise,
+  AutoencoderLossSums micro_step(const float* images, const Shape& shape, const float* noise,
                                  const AutoencoderObjective& objective) override;
   void reconstruct(const TensorF& images, TensorF& out) override;
   void encode(const TensorF& images, TensorF& mu, TensorF& logvar) override;

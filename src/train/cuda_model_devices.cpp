@@ -12,14 +12,15 @@
 namespace ladder {
 
 template <class T>
-AutoencoderLossSums CudaAutoencoderDevice<T>::micro_step(const uint8_t* pixels, const Shape& images,
+AutoencoderLossSums CudaAutoencoderDevice<T>::micro_step(const float* images, const Shape& shape,
                                                          const float* noise,
                                                          const AutoencoderObjective& objective) {
-  const Shape latent = this->model_.latent_shape(images);
-  auto& in = this->bring_inputs(pixels, images.numel(), noise, latent.numel());
-  this->backend_.resize(images_, images);
+  const Shape latent = this->model_.latent_shape(shape);
+  const int64_t n = shape.numel();
+  auto& in = this->bring_inputs(images, n * static_cast<int64_t>(sizeof(float)), noise, latent.numel());
+  this->backend_.resize(images_, shape);
   this->backend_.resize(noise_, latent);
-  cuda::normalize_images(images.numel(), in.raw.data(), images_.data(), this->stream_);
+  cuda::convert(n, reinterpret_cast<const float*>(in.raw.data()), images_.data(), this->stream_);
   cuda::convert(latent.numel(), in.floats.data(), noise_.data(), this->stream_);
   this->inputs_consumed(in);
   const auto& terms = this->critics_.terms(objective.adversarial, objective.discriminator_grad_scale);

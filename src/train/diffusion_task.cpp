@@ -102,7 +102,7 @@ Shape DiffusionTask::batch_shape(int micro, int resolution) const {
 
 std::vector<double> DiffusionTask::micro_step(const data::MicroBatch& batch, const Shape& shape, int64_t step,
                                               const GradScales& scales) {
-  objective_->prepare(reinterpret_cast<const float*>(batch.pixels.data()), shape, batch.indices, step, batch_);
+  objective_->prepare(batch.values.data(), shape, batch.indices, step, batch_);
   return {device_->micro_step(batch_.x_t.data(), batch_.target.data(), shape, batch_.timesteps, batch_.weights,
                               scales.model)};
 }

@@ -236,7 +236,8 @@ std::vector<std::string> model_flags_of(const std::string& path) {
   }
   std::vector<std::string> flags;
   for (const auto& [key, value] : keys)
-    if (key.rfind("model.", 0) == 0 || key.rfind("diffusion.", 0) == 0)
+    // The model's keys, and how its input images were made (data.intensity): what it expects.
+    if (key.rfind("model.", 0) == 0 || key.rfind("diffusion.", 0) == 0 || key == "data.intensity")
       flags.insert(flags.end(), {"--" + key, value});
   return flags;
 }

@@ -468,13 +468,13 @@ std::vector<double> Trainer::run_micro_step(const data::MicroBatch& batch, const
 bool Trainer::fits_on_every_rank(const data::ImageShard& shard, const Shape& shape, bool recompute) {
   double fits = 1;
 #ifdef LADDER_WITH_CUDA
-  // One forward and backward of a blank micro-batch (zero bytes: black images, or latents of
-  // μ = 0, σ = 1); its gradients are discarded.
+  // One forward and backward of a blank micro-batch (zeros: gray images, or latents of μ = 0,
+  // σ = 1); its gradients are discarded.
   device_->set_backward_observer(nullptr);
   device_->set_recompute(recompute);
   data::MicroBatch blank;
-  blank.pixels = HostBuffer<uint8_t>(shape.n * shard.image_bytes());
-  std::fill(blank.pixels.data(), blank.pixels.data() + blank.pixels.size(), uint8_t{0});
+  blank.values = HostBuffer<float>(shape.n * shard.image_values());
+  std::fill(blank.values.data(), blank.values.data() + blank.values.size(), 0.0f);
   blank.indices.assign(static_cast<size_t>(shape.n), 0);
   device_->reset_peak();  // the probe's own peak
   try {
@@ -551,7 +551,7 @@ bool Trainer::train_rung(int rung, int64_t first_step, TrainSummary& summary) {
   const int accumulation = static_cast<int>(batch / world_ / micro);
   recompute_ = plan.recompute;
   log_info("rung ", rung, ": ", resolution, "x", resolution, ", ", shard.count(),
-           shard.value_bytes == 1 ? " images" : " latents", " held (", shard.pixels.bytes(), " bytes, loaded at ",
+           shard.latents ? " latents" : " images", " held (", shard.pixels.bytes(), " bytes, loaded at ",
            static_cast<double>(shard.pixels.bytes()) / 1e9 / std::max(load_seconds, 1e-9),
            " GB/s); micro-batch ", micro, " x ", accumulation, " accumulation x ", world_,
            " ranks = batch ", batch, ", ", steps, " steps");

@@ -25,13 +25,14 @@ std::vector<std::pair<std::string, double>> TrainingEvaluation::run(TrainingTask
   const TensorF made = task.make_images(shard, held, comm.rank(), comm.world(), 1, ImagePurpose::kEvaluation);
   const int channels = held > 0 ? static_cast<int>(made.shape().c) : shard.channels;
   std::vector<uint8_t> saved(static_cast<size_t>(made.numel()));  // as a PNG of them would hold
-  for (int64_t e = 0; e < made.numel(); ++e) saved[e] = io::image_value_to_byte(made[e]);
+  for (int64_t e = 0; e < made.numel(); ++e) saved[e] = data::unit_to_byte(made[e]);
   const io::FeatureSet generated = network_.gather(comm, saved.data(), held, resolution, channels, count);
 
   if (reference_resolution_ != resolution) {
     if (config_.eval.reference.empty()) {  // stage 1: the originals of the same images
       LADDER_CHECK(task.reconstructs(), "eval.reference is required for this model");
-      reference_.features = network_.gather(comm, shard.pixels.data(), held, resolution, shard.channels, count);
+      reference_.features =
+          network_.gather(comm, data::images_as_bytes(shard, 0, held).data(), held, resolution, shard.channels, count);
       reference_.statistics = eval::feature_statistics(reference_.features.values.data(), count, reference_.features.dims);
       reference_.description = "the originals of the same images (rFID)";
     } else {

@@ -44,17 +44,18 @@ Config small_config(int resolution) {
                           "--stages.resolutions", std::to_string(resolution)});
 }
 
-// uint8 images and N(0, 1) latent noise, the same for both devices.
+// Images in [−1, 1] (the prefetcher's, from random bytes) and N(0, 1) latent noise, the same
+// for both devices.
 struct Batch {
   Shape images, latent;
-  std::vector<uint8_t> pixels;
+  std::vector<float> pixels;
   std::vector<float> noise;
 };
 
 Batch make_batch(Shape images, Shape latent) {
-  Batch b{images, latent, std::vector<uint8_t>(images.numel()), std::vector<float>(latent.numel())};
+  Batch b{images, latent, std::vector<float>(images.numel()), std::vector<float>(latent.numel())};
   Rng rng(kSeed, 1);
-  for (uint8_t& p : b.pixels) p = static_cast<uint8_t>(rng.uniform(0, 256));
+  for (float& p : b.pixels) p = static_cast<float>(static_cast<int>(rng.uniform(0, 256))) * (2.0f / 255.0f) - 1.0f;
   for (float& e : b.noise) e = static_cast<float>(rng.normal());
   return b;
 }
@@ -92,7 +93,7 @@ CpuStep cpu_step(const Config& config, const Batch& batch) {
   store.allocate();
   store.initialize(kSeed);
   TensorF images, noise;
-  backend.load_images(batch.pixels.data(), batch.images, images);
+  backend.load_values(batch.pixels.data(), batch.images, images);
   backend.load_values(batch.noise.data(), batch.latent, noise);
   CpuStep step;
   step.initial.assign(store.values(), store.values() + store.count());
@@ -118,7 +119,7 @@ struct GpuModel {
   }
   // The batch's images and noise on the device.
   void load(const Batch& batch) {
-    backend.load_images(batch.pixels.data(), batch.images, images);
+    backend.load_values(batch.pixels.data(), batch.images, images);
     backend.load_values(batch.noise.data(), batch.latent, noise);
   }
 

@@ -119,17 +119,6 @@ TYPED_TEST(CudaOps, Elementwise) {
       scale_inplace<T>(c.n, -0.37f, s_dev.data() + o, gpu.stream);
       expect_close(case_name<T>("scale_inplace", c.n, o), gpu.download(s_dev, o), scaled, bound);
     }
-    {  // normalize_images: every byte value occurs
-      std::vector<uint8_t> bytes(n + o);
-      for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t((i * 37 + rng.below(7)) % 256);
-      Floats y(n);
-      cpu::normalize_images<float>(c.n, bytes.data() + o, y.data());
-      DeviceBuffer<uint8_t> in_dev(gpu.allocator, int64_t(bytes.size()));
-      in_dev.copy_from_host(bytes.data(), int64_t(bytes.size()));
-      auto y_dev = gpu.garbage<T>(n, o);
-      normalize_images<T>(c.n, in_dev.data() + o, y_dev.data() + o, gpu.stream);
-      expect_close(case_name<T>("normalize_images", c.n, o), gpu.download(y_dev, o), y, bound);
-    }
     {  // convert: T → float and T → T are exact; float → T rounds like the host (nearest even)
       auto f_dev = gpu.garbage<float>(n, o);
       convert<T, float>(c.n, a_dev.data() + o, f_dev.data() + o, gpu.stream);
