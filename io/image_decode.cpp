@@ -342,6 +342,33 @@ Image center_crop_square(const Image& image) {
   return out;
 }
 
+void area_resize_floats(const float* in, int side, int channels, int size, float* out) {
+  LADDER_CHECK(size >= 1 && size <= side, "area_resize_floats: cannot resize ", side, "x", side, " to ", size, "x",
+               size);
+  const AreaWeights w = area_weights(side, size);
+  const size_t c = size_t(channels);
+  std::vector<double> rows(size_t(side) * size_t(size) * c, 0.0);  // (side, size, C): rows resized
+  for (int y = 0; y < side; ++y)
+    for (int o = 0; o < size; ++o)
+      for (int k = w.offset[size_t(o)]; k < w.offset[size_t(o) + 1]; ++k) {
+        const int x = w.first[size_t(o)] + (k - w.offset[size_t(o)]);
+        for (size_t ch = 0; ch < c; ++ch)
+          rows[(size_t(y) * size_t(size) + size_t(o)) * c + ch] +=
+              double(w.weight[size_t(k)]) * in[(size_t(y) * size_t(side) + size_t(x)) * c + ch];
+      }
+  const double area = double(side) * double(side);
+  for (int oy = 0; oy < size; ++oy)
+    for (int ox = 0; ox < size; ++ox)
+      for (size_t ch = 0; ch < c; ++ch) {
+        double sum = 0;
+        for (int k = w.offset[size_t(oy)]; k < w.offset[size_t(oy) + 1]; ++k) {
+          const int y = w.first[size_t(oy)] + (k - w.offset[size_t(oy)]);
+          sum += double(w.weight[size_t(k)]) * rows[(size_t(y) * size_t(size) + size_t(ox)) * c + ch];
+        }
+        out[(size_t(oy) * size_t(size) + size_t(ox)) * c + ch] = static_cast<float>(sum / area);
+      }
+}
+
 Image area_resize(const Image& image, int size) {
   const int in = image.height;
   LADDER_CHECK(image.height == image.width, "area_resize: image is not square (", image.height,

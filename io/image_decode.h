@@ -34,6 +34,9 @@ Image center_crop_square(const Image& image);
 // pixel is the area-weighted mean of the input it covers, rounded to nearest. S == size
 // copies; when size divides S the result equals box_downsample by S / size bit for bit.
 Image area_resize(const Image& image, int size);
+// The same exact area average for float values (a volume's slices): in (side, side, C) →
+// out (size, size, C), size ≤ side, each output the mean of its input area in double.
+void area_resize_floats(const float* in, int side, int channels, int size, float* out);
 
 // Writes an 8-bit baseline JPEG (channels 1 or 3) at `quality` (1..100). ladder itself only
 // reads JPEGs; the tests and bench/bench_pack make their inputs with this. Throws

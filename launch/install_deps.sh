@@ -27,6 +27,7 @@ build_packages=(
   libxxhash-dev                  # XXH3-64 checksums (stores, checkpoints)
   nlohmann-json3-dev             # checkpoint manifests
   libzip-dev                     # pytorch-fid's .npz reference statistics (zip archives of .npy arrays)
+  libnifti2-dev                  # NIfTI volumes (CT, MRI) for ladder pack --nifti
   libopenmpi-dev openmpi-bin     # multi-rank training: MPI headers and libraries, mpirun (openssh-client comes with it)
 )
 test_packages=(

@@ -22,8 +22,10 @@
 #include <thread>
 #include <utility>
 
+#include "cli/pack_volumes.h"
 #include "core/check.h"
 #include "core/log.h"
+#include "data/intensity.h"
 #include "data/synthetic_images.h"
 #include "io/image_decode.h"
 #include "io/image_store.h"
@@ -36,6 +38,7 @@ using Clock = std::chrono::steady_clock;
 
 struct PackOptions {
   std::string images_dir;
+  VolumePackOptions volumes;  // --nifti: volumes.dir
   std::optional<int64_t> synthetic;  // image count
   std::string out;
   std::vector<int> levels;  // ascending; levels.back() is the top
@@ -80,7 +83,7 @@ std::vector<int> parse_levels(const std::string& text) {
 
 PackOptions parse_options(const std::vector<std::string>& args) {
   PackOptions options;
-  bool have_levels = false, have_seed = false;
+  bool have_levels = false, have_seed = false, have_volume_flag = false;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string flag = args[i], value;
     const size_t eq = flag.find('=');
@@ -89,12 +92,37 @@ PackOptions parse_options(const std::vector<std::string>& args) {
       value = flag.substr(eq + 1);
       flag = flag.substr(0, eq);
     }
+    have_volume_flag |= flag == "--axis" || flag == "--slices" || flag == "--square" || flag == "--window" ||
+                        flag == "--pixel-type";
     auto take_value = [&]() -> std::string {
       if (inline_value) return value;
       LADDER_CHECK_USAGE(i + 1 < args.size(), "pack: ", flag, " needs a value");
       return args[++i];
     };
-    if (flag == "--images") {
+    if (flag == "--nifti") {
+      options.volumes.dir = take_value();
+      LADDER_CHECK_USAGE(!options.volumes.dir.empty(), "pack: --nifti needs a folder");
+    } else if (flag == "--axis") {
+      options.volumes.axis = io::parse_slice_axis(take_value());
+    } else if (flag == "--slices") {
+      options.volumes.slices = io::parse_slice_selection(take_value());
+    } else if (flag == "--square") {
+      const std::string how = take_value();
+      LADDER_CHECK_USAGE(how == "pad" || how == "crop", "pack: --square ", how, ": expected pad or crop");
+      options.volumes.pad = how == "pad";
+    } else if (flag == "--window") {
+      const std::string window = take_value();
+      try {
+        const data::IntensitySpec spec = data::parse_intensity("window:" + window);
+        options.volumes.window = std::make_pair(spec.low, spec.high);
+      } catch (const UsageError&) {
+        throw UsageError("pack: --window " + window + ": expected LOW,HIGH, two numbers with LOW < HIGH");
+      }
+    } else if (flag == "--pixel-type") {
+      const std::string name = take_value();
+      LADDER_CHECK_USAGE(data::parse_pixel_type(name, options.volumes.type) && name != "uint8",
+                         "pack: --pixel-type ", name, ": expected float32, float16 or uint16 (uint8: --window)");
+    } else if (flag == "--images") {
       options.images_dir = take_value();
       LADDER_CHECK_USAGE(!options.images_dir.empty(), "pack: --images needs a folder");
     } else if (flag == "--synthetic") {
@@ -133,13 +161,17 @@ PackOptions parse_options(const std::vector<std::string>& args) {
       throw UsageError("pack: unknown option '" + args[i] + "' (see ladder pack --help)");
     }
   }
-  const bool folder = !options.images_dir.empty(), synthetic = options.synthetic.has_value();
-  LADDER_CHECK_USAGE(folder != synthetic, folder ? "pack: give --images DIR or --synthetic N, not both"
-                                                 : "pack: give --images DIR or --synthetic N "
-                                                   "(see ladder pack --help)");
+  const bool folder = !options.images_dir.empty(), synthetic = options.synthetic.has_value(),
+             volumes = !options.volumes.dir.empty();
+  LADDER_CHECK_USAGE(int(folder) + int(synthetic) + int(volumes) == 1,
+                     "pack: give one of --images DIR, --nifti DIR or --synthetic N (see ladder pack --help)");
   LADDER_CHECK_USAGE(!options.out.empty(), "pack: --out S.h5 is required");
   LADDER_CHECK_USAGE(have_levels, "pack: --levels is required, e.g. --levels 256,512,1024");
   LADDER_CHECK_USAGE(!(folder && have_seed), "pack: --seed applies to --synthetic only");
+  LADDER_CHECK_USAGE(volumes || !have_volume_flag, "pack: --axis, --slices, --square, --window and --pixel-type "
+                     "apply to --nifti only");
+  options.volumes.out = options.out;
+  options.volumes.levels = options.levels;
   if (options.threads == 0)
     options.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   return options;
@@ -427,9 +459,11 @@ std::string levels_text(const std::vector<int>& levels) {
 
 std::string pack_usage() {
   return "usage: ladder pack --images DIR --out S.h5 --levels 256,512,1024 [--channels 3]\n"
+         "       ladder pack --nifti DIR --out S.h5 --levels 128,256 [--axis axial] [--slices all]\n"
+         "                   [--square pad|crop] [--window LOW,HIGH | --pixel-type float32]\n"
          "       ladder pack --synthetic N --out S.h5 --levels 32,64 [--seed K] [--channels 3]\n"
          "\n"
-         "Builds an HDF5 image store (format 1): every level holds every image.\n"
+         "Builds an HDF5 image store: every level holds every image.\n"
          "The largest level is each image centre-cropped to a square and area-downsampled;\n"
          "each smaller level is a box filter of the largest, so every level must divide it.\n"
          "\n"
@@ -437,6 +471,17 @@ std::string pack_usage() {
          "  --images DIR     every PNG and JPEG under DIR, recursively, in sorted path order;\n"
          "                   other files, corrupt files and images smaller than the largest\n"
          "                   level are skipped and listed at the end\n"
+         "  --nifti DIR      every .nii and .nii.gz volume under DIR, recursively, in sorted path\n"
+         "                   order, as 1-channel 2-D slices (names FILE:AXIS:INDEX); each volume is\n"
+         "                   decoded once; unreadable, truncated, 4-D volumes and volumes with NaN\n"
+         "                   or infinite voxels are skipped and listed at the end\n"
+         "  --axis A         the slices: axial (z = const, default), coronal (y) or sagittal (x)\n"
+         "  --slices S       all (default), every:K (every K-th from the first) or middle:N\n"
+         "  --square HOW     pad (default: centred on the longer side, filled with the volume's\n"
+         "                   minimum) or crop (the centred square of the shorter side)\n"
+         "  --window L,H     bake the window L..H into a uint8 store (data.intensity's window:\n"
+         "                   clip((x - L) / (H - L) * 2 - 1) to bytes)\n"
+         "  --pixel-type T   without a window: float32 (default), float16 or uint16 (format 2)\n"
          "  --synthetic N    N deterministic synthetic images instead (names synthetic:K:i)\n"
          "  --out S.h5       the store; written to S.h5.tmp and renamed once complete\n"
          "  --levels LIST    comma-separated resolutions, e.g. 256,512,1024\n"
@@ -453,6 +498,7 @@ int pack_command(const std::vector<std::string>& args) {
       return 0;
     }
   const PackOptions options = parse_options(args);
+  if (!options.volumes.dir.empty()) return pack_volumes(options.volumes);
   const Clock::time_point start = Clock::now();
   const int top = options.levels.back();
 

@@ -18,7 +18,7 @@ corpus="$root/tests/fuzz/corpus"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-targets=(config image_store latent_store checkpoint_manifest checkpoint safetensors image_decode run_directory)
+targets=(config image_store latent_store checkpoint_manifest checkpoint safetensors image_decode run_directory nifti)
 for target in "${targets[@]}"; do mkdir -p "$corpus/$target"; rm -f "$corpus/$target"/seed-*; done
 sep=$'\n%%\n'
 quiet() { "$@" >/dev/null 2>&1 || { echo "make_corpus.sh: failed: $*" >&2; "$@"; exit 1; }; }
@@ -117,6 +117,28 @@ for file in "$root"/configs/*.ini; do cp "$file" "$corpus/config/seed-$(basename
   printf '%s\n' --train.lr 0.01 --stages.images 10,20 --train.micro_batch auto; } > "$corpus/config/seed-flags"
 { cat run/config.ini; printf '%s' "$sep"; printf '%s\n' --model.kind diffusion_unet --train.zero_stage 1; } \
   > "$corpus/config/seed-resolved-flags"
+
+# ---- NIfTI volumes: tiny NIfTI-1 files written field by field (float32, int16 with scaling,
+# gzip, a 4-D series), as `ladder pack --nifti` reads them.
+python3 - "$corpus/nifti" <<'PY'
+import gzip, struct, sys
+def nifti(nx, ny, nz, datatype, bitpix, data, slope=0.0, inter=0.0, frames=1):
+    header = bytearray(348)
+    struct.pack_into('<i', header, 0, 348)
+    struct.pack_into('<8h', header, 40, 4 if frames > 1 else 3, nx, ny, nz, frames, 1, 1, 1)
+    struct.pack_into('<2h', header, 70, datatype, bitpix)
+    struct.pack_into('<8f', header, 76, 1, 1, 1, 1, 1, 1, 1, 1)
+    struct.pack_into('<3f', header, 108, 352.0, slope, inter)
+    header[344:348] = b'n+1\0'
+    return bytes(header) + b'\0' * 4 + data
+out = sys.argv[1] + '/'
+f32 = b''.join(struct.pack('<f', (i % 7) * 10.0 - 20) for i in range(4 * 3 * 2))
+open(out + 'seed-float32-4x3x2.nii', 'wb').write(nifti(4, 3, 2, 16, 32, f32))
+i16 = b''.join(struct.pack('<h', (i * 37) % 300) for i in range(3 * 3 * 3))
+open(out + 'seed-int16-scaled-3x3x3.nii', 'wb').write(nifti(3, 3, 3, 4, 16, i16, 1.0, -1024.0))
+open(out + 'seed-float32-gzip.nii.gz', 'wb').write(gzip.compress(nifti(4, 3, 2, 16, 32, f32), mtime=0))
+open(out + 'seed-uint8-4d.nii', 'wb').write(nifti(2, 2, 2, 2, 8, bytes(range(16)), frames=2))
+PY
 
 chmod -R a+rX "$corpus"
 du -sh "$corpus"; for target in "${targets[@]}"; do echo "$target: $(ls "$corpus/$target" | wc -l) files"; done
