@@ -118,6 +118,26 @@ Volume read_nifti(const std::string& path) {
   return volume;
 }
 
+void write_nifti(const std::string& path, const Volume& volume) {
+  LADDER_CHECK(is_nifti_name(path), "write_nifti: ", path, " is not named .nii or .nii.gz");
+  LADDER_CHECK(static_cast<int64_t>(volume.voxels.size()) == volume.nx * volume.ny * volume.nz,
+               "write_nifti: ", volume.voxels.size(), " voxels for ", volume.nx, "x", volume.ny, "x", volume.nz);
+  const int64_t dims[8] = {3, volume.nx, volume.ny, volume.nz, 1, 1, 1, 1};
+  NiftiImage image(nifti_make_new_nim(dims, DT_FLOAT32, 1));
+  if (!image) LADDER_FAIL(path, ": cannot make a NIfTI image of ", volume.nx, "x", volume.ny, "x", volume.nz);
+  std::memcpy(image->data, volume.voxels.data(), volume.voxels.size() * sizeof(float));
+  if (volume.display_range) {
+    image->cal_min = volume.display_range->first;
+    image->cal_max = volume.display_range->second;
+  }
+  if (nifti_set_filenames(image.get(), path.c_str(), 0, 1) != 0) LADDER_FAIL(path, ": not a NIfTI file name");
+  image->nifti_type = NIFTI_FTYPE_NIFTI1_1;
+  std::error_code error;
+  std::filesystem::remove(path, error);
+  nifti_image_write(image.get());
+  if (!std::filesystem::exists(path, error)) LADDER_FAIL(path, ": cannot write the NIfTI file");
+}
+
 SliceAxis parse_slice_axis(const std::string& text) {
   if (text == "sagittal") return SliceAxis::kSagittal;
   if (text == "coronal") return SliceAxis::kCoronal;

@@ -29,6 +29,9 @@ constexpr int64_t kMaxVolumeSide = 1 << 16;
 
 // Reads a NIfTI file; Error naming the file and what is wrong with it.
 Volume read_nifti(const std::string& path);
+// Writes `volume` as a float32 NIfTI-1 file (.nii, or gzip-compressed .nii.gz), with its
+// display range as cal_min / cal_max: synthetic phantoms for benchmarks and quickstarts.
+void write_nifti(const std::string& path, const Volume& volume);
 // Whether `path` is named like a NIfTI file (.nii or .nii.gz).
 bool is_nifti_name(const std::string& path);
 

@@ -421,8 +421,8 @@ TEST(Pack, ArgumentErrors) {
   expect_usage_error({"--synthetic", "2", "--out", out, "--levels", "8", "--channels", "2"},
                      "--channels");
   expect_usage_error({"--synthetic", "2", "--images", dir / ".", "--out", out, "--levels", "8"},
-                     "not both");
-  expect_usage_error({"--out", out, "--levels", "8"}, "--images DIR or --synthetic N");
+                     "give one of");
+  expect_usage_error({"--out", out, "--levels", "8"}, "--images DIR, --nifti DIR or --synthetic N");
   expect_usage_error({"--synthetic", "2", "--out", out, "--levels", "8", "--bogus"}, "--bogus");
   expect_usage_error({"--images", dir / "missing", "--out", out, "--levels", "8"}, "not a folder");
   EXPECT_TRUE(no_store_at(out));
