@@ -149,6 +149,7 @@ struct ImageStoreWriter::Impl {
   std::string path, tmp;
   int channels = 0;
   data::PixelType type = data::PixelType::kUint8;
+  h5::Datatype memory_type;  // of `type`, for every append
   std::vector<int> levels;
   h5::File file;
   std::vector<h5::Dataset> images;             // per level: (n, R, R, C)
@@ -174,6 +175,7 @@ ImageStoreWriter::ImageStoreWriter(const std::string& path, int channels, std::v
   s.tmp = path + ".tmp";
   s.channels = channels;
   s.type = type;
+  s.memory_type = h5::memory_type(type);
   s.levels = std::move(levels);
   LADDER_CHECK(channels >= 1 && channels <= 4, path, ": channels must be 1..4, got ", channels);
   LADDER_CHECK(!s.levels.empty(), path, ": a store needs at least one level");
@@ -230,8 +232,7 @@ void ImageStoreWriter::append(const std::vector<const uint8_t*>& pixels, const s
     h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, one, nullptr),
               s.tmp, what);
     h5::Dataspace memory_space(h5::check(H5Screate_simple(4, one, nullptr), s.tmp, what));
-    const h5::Datatype memory_type = h5::memory_type(s.type);
-    h5::check(H5Dwrite(dataset, memory_type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT, pixels[l]),
+    h5::check(H5Dwrite(dataset, s.memory_type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT, pixels[l]),
               s.tmp, "cannot write image ", s.count, " of ", what);
     s.checksums[l].push_back(
         store_checksum(pixels[l], static_cast<int64_t>(side * side * c) * data::pixel_type_bytes(s.type)));

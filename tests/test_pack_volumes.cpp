@@ -164,14 +164,11 @@ TEST(PackVolumes, BrokenVolumesAreSkippedWithTheirReasonAndTheRestIsPacked) {
   write_nifti(dir / "in/a-good.nii.gz", n, n, n, DT_FLOAT32, hu.data());
   write_nifti(dir / "in/b-plain.nii", n, n, n, DT_FLOAT32, hu.data());
   {  // c: the plain file cut short
-    std::ifstream in(dir / "in/b-plain.nii", std::ios::binary);
-    const std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string whole = testing::read_file(dir / "in/b-plain.nii");
     std::ofstream(dir / "in/c-truncated.nii", std::ios::binary) << whole.substr(0, whole.size() / 2);
   }
   {  // d: a gzip whose data is a fraction of what the header claims
-    std::ifstream in(dir / "in/a-good.nii.gz", std::ios::binary);
-    const std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::ofstream(dir / "in/d-cut.nii.gz", std::ios::binary) << whole.substr(0, 300);
+    std::ofstream(dir / "in/d-cut.nii.gz", std::ios::binary) << testing::read_file(dir / "in/a-good.nii.gz").substr(0, 300);
   }
   std::vector<float> with_nan = hu;
   with_nan[100] = std::nanf("");

@@ -22,6 +22,7 @@
 #include <thread>
 #include <utility>
 
+#include "cli/file_list.h"
 #include "cli/pack_volumes.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -431,24 +432,6 @@ struct SkipList {
   }
 };
 
-// Every regular file under `root`, by relative path in byte order.
-std::vector<std::string> list_files(const fs::path& root) {
-  std::error_code error;
-  LADDER_CHECK_USAGE(fs::is_directory(root, error), "pack: --images ", root.string(),
-                     ": not a folder");
-  std::vector<std::string> names;
-  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, error);
-  if (error) LADDER_FAIL("pack: cannot list ", root.string(), ": ", error.message());
-  for (const fs::recursive_directory_iterator end; it != end; it.increment(error)) {
-    if (error) LADDER_FAIL("pack: cannot list ", root.string(), ": ", error.message());
-    std::error_code status_error;
-    if (it->is_regular_file(status_error))
-      names.push_back(it->path().lexically_relative(root).generic_string());
-  }
-  std::sort(names.begin(), names.end());  // std::string compares bytes
-  return names;
-}
-
 std::string levels_text(const std::vector<int>& levels) {
   std::string text;
   for (int level : levels) text += (text.empty() ? "" : ",") + std::to_string(level);
@@ -509,7 +492,7 @@ int pack_command(const std::vector<std::string>& args) {
     count = *options.synthetic;
     produce = [&options](int64_t i) { return pack_synthetic(i, options); };
   } else {
-    files = list_files(options.images_dir);
+    files = list_files(options.images_dir, "--images");
     count = int64_t(files.size());
     const fs::path root(options.images_dir);
     produce = [&options, &files, root](int64_t i) {

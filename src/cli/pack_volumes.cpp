@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "cli/file_list.h"
 #include "core/check.h"
 #include "core/fp16.h"
 #include "core/log.h"
@@ -20,22 +21,6 @@ namespace ladder {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Every regular file under `root`, by relative path in byte order.
-std::vector<std::string> list_files(const fs::path& root) {
-  std::error_code error;
-  LADDER_CHECK_USAGE(fs::is_directory(root, error), "pack: --nifti ", root.string(), ": not a folder");
-  std::vector<std::string> names;
-  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, error);
-  if (error) LADDER_FAIL("pack: cannot list ", root.string(), ": ", error.message());
-  for (const fs::recursive_directory_iterator end; it != end; it.increment(error)) {
-    if (error) LADDER_FAIL("pack: cannot list ", root.string(), ": ", error.message());
-    std::error_code status_error;
-    if (it->is_regular_file(status_error)) names.push_back(it->path().lexically_relative(root).generic_string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 // One slice at every level, as the store's values: levels[l] is (R_l, R_l) of `type`.
 std::vector<std::vector<uint8_t>> slice_levels(const std::vector<float>& square, int64_t side,
@@ -93,7 +78,7 @@ int pack_volumes(const VolumePackOptions& options) {
   if (options.window)
     window.emplace(data::IntensitySpec{data::IntensitySpec::Kind::kWindow, options.window->first, options.window->second},
                    data::PixelType::kFloat32);
-  const std::vector<std::string> files = list_files(options.dir);
+  const std::vector<std::string> files = list_files(options.dir, "--nifti");
   std::optional<io::ImageStoreWriter> writer;  // opened at the first slice: none, no store
   std::vector<std::string> skipped;            // "name (reason)"
   int64_t volumes = 0, resized = 0, squared = 0;

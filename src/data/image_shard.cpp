@@ -2,6 +2,7 @@
 #include "data/image_shard.h"
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "core/check.h"
@@ -36,13 +37,16 @@ void record_to_floats(const ImageShard& shard, int64_t local, bool flip, float* 
     copy_image(shard, local, flip, reinterpret_cast<uint8_t*>(out));
     return;
   }
-  if (!flip) {
-    shard.intensity.apply(shard.image(local), shard.image_values(), out);
-    return;
+  shard.intensity.apply(shard.image(local), shard.image_values(), out);
+  if (!flip) return;
+  // Mirrored after the transform, in place: the transform is per value (a window) or uses
+  // statistics of the whole image (percentiles), so the order gives the same floats.
+  const int64_t side = shard.resolution, c = shard.channels;
+  for (int64_t y = 0; y < side; ++y) {
+    float* row = out + y * side * c;
+    for (int64_t x = 0; x < side / 2; ++x)
+      for (int64_t k = 0; k < c; ++k) std::swap(row[x * c + k], row[(side - 1 - x) * c + k]);
   }
-  std::vector<uint8_t> mirrored(static_cast<size_t>(shard.image_bytes()));
-  copy_image(shard, local, true, mirrored.data());
-  shard.intensity.apply(mirrored.data(), shard.image_values(), out);
 }
 
 void images_to_tensor(const ImageShard& shard, int64_t first, int64_t count, TensorF& out) {
